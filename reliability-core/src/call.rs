@@ -1,0 +1,133 @@
+//! The guard that times one call and reports how it ended.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::clock;
+use crate::outcome::ErrorRef;
+use crate::site::CallSite;
+
+/// How a completed call ended, as the attribute's expansion saw it.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum Observed<'a> {
+    /// A success.
+    Success,
+    /// A failure, with its error.
+    Failure(ErrorRef<'a>),
+}
+
+/// Times one call. `finish` reports the outcome; dropping the guard without
+/// finishing reports a panic (when unwinding) or a cancellation.
+#[doc(hidden)]
+#[must_use = "a call that is not finished is reported as cancelled"]
+pub struct Call {
+    site: &'static CallSite,
+    start: Instant,
+    reported: AtomicBool,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("site", self.site)
+            .field("start", &self.start)
+            .finish()
+    }
+}
+
+impl Call {
+    /// Starts timing a call of `site`.
+    #[inline(always)]
+    pub fn start(site: &'static CallSite) -> Self {
+        Call {
+            site,
+            start: clock::now(),
+            reported: AtomicBool::new(false),
+        }
+    }
+
+    /// Reports how the call ended.
+    #[inline(always)]
+    pub fn finish(self, observed: Observed<'_>) {
+        let nanos = clock::nanos_since(self.start);
+        let site = self.site;
+        let reported = self.reported.load(Ordering::Relaxed);
+        std::mem::forget(self);
+        if reported {
+            return;
+        }
+        match observed {
+            Observed::Success => site.record_success(nanos),
+            Observed::Failure(error) => site.record_failure(nanos, error),
+        }
+    }
+
+    /// Wraps an async body so that a panic while it is polled is reported
+    /// as one, even if the future is dropped only later.
+    #[inline(always)]
+    pub fn watch<F: Future>(&self, body: F) -> Watched<'_, F> {
+        Watched { call: self, body }
+    }
+
+    #[cold]
+    fn report_panic(&self) {
+        if !self.reported.swap(true, Ordering::Relaxed) {
+            self.site
+                .record_failure(clock::nanos_since(self.start), ErrorRef::Panic);
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.report_panic();
+        } else if !self.reported.swap(true, Ordering::Relaxed) {
+            self.site.record_cancelled();
+        }
+    }
+}
+
+/// An async body whose polls are watched for panics.
+#[doc(hidden)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Watched<'a, F> {
+    call: &'a Call,
+    body: F,
+}
+
+impl<F> fmt::Debug for Watched<'_, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watched").field("call", self.call).finish()
+    }
+}
+
+struct UnwindSentinel<'a>(&'a Call);
+
+impl Drop for UnwindSentinel<'_> {
+    fn drop(&mut self) {
+        self.0.report_panic();
+    }
+}
+
+impl<F: Future> Future for Watched<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `body` is structurally pinned: it is never moved out of
+        // `Watched`, `Watched` has no `Drop` impl that could move it, and
+        // `Watched` is `Unpin` only when `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let call = this.call;
+        let body = unsafe { Pin::new_unchecked(&mut this.body) };
+        let sentinel = UnwindSentinel(call);
+        let poll = body.poll(cx);
+        std::mem::forget(sentinel);
+        poll
+    }
+}

@@ -1,0 +1,89 @@
+//! Observable, self-healing code with one attribute.
+//!
+//! Put `#[reliable]` on an `impl` block and every method in it reports its
+//! latency and outcome to a global [`ReliabilityManager`], which keeps
+//! per-method counters and latency percentiles and derives each component's
+//! health from them. No wrapper is written by hand.
+//!
+//! ```
+//! use reliability_core::reliable;
+//!
+//! #[derive(Debug)]
+//! struct DownloadError(String);
+//!
+//! impl std::fmt::Display for DownloadError {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+//!         write!(f, "download failed: {}", self.0)
+//!     }
+//! }
+//!
+//! struct ModelDownloader {
+//!     mirror_up: bool,
+//! }
+//!
+//! #[reliable(component = "model_downloader")]
+//! impl ModelDownloader {
+//!     fn download(&self, name: &str) -> Result<Vec<u8>, DownloadError> {
+//!         if self.mirror_up {
+//!             Ok(name.as_bytes().to_vec())
+//!         } else {
+//!             Err(DownloadError(format!("{name}: connection refused")))
+//!         }
+//!     }
+//! }
+//!
+//! let up = ModelDownloader { mirror_up: true };
+//! let down = ModelDownloader { mirror_up: false };
+//! assert!(up.download("bert").is_ok());
+//! assert!(down.download("gpt").is_err());
+//!
+//! let snap = reliability_core::snapshot();
+//! let method = snap.component("model_downloader").unwrap().method("download").unwrap();
+//! assert_eq!((method.calls, method.successes, method.failures), (2, 1, 1));
+//! assert_eq!(method.last_error.as_deref(), Some("download failed: gpt: connection refused"));
+//! println!("p95 {:?}", method.latency.p95);
+//! ```
+//!
+//! # What is recorded
+//!
+//! Each call's duration and outcome. A method returning a `Result` (any type
+//! whose last path segment is `Result`) fails when it returns `Err`, and the
+//! error's text is kept, truncated to 256 bytes; any other method succeeds
+//! when it returns. A panic is a failure (and is counted as a panic), after
+//! which it keeps unwinding. An `async fn` whose future is dropped before it
+//! completes counts as cancelled: neither a success nor a failure.
+//!
+//! # Health
+//!
+//! Each component is [`Healthy`](HealthStatus::Healthy),
+//! [`Degraded`](HealthStatus::Degraded) or
+//! [`Unhealthy`](HealthStatus::Unhealthy) according to its
+//! [`Thresholds`]: consecutive failures, the success rate over a recent
+//! window, and slow calls.
+//!
+//! # Cost
+//!
+//! A successful call takes no lock, does no map look-up and allocates
+//! nothing: it reads the clock twice and adds to counters that only the
+//! calling thread's stripe of the method's `static` call site holds.
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
+
+mod call;
+mod clock;
+mod component;
+mod health;
+mod histogram;
+mod manager;
+mod outcome;
+mod site;
+mod snapshot;
+
+pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
+pub use manager::{manager, observe, snapshot, ReliabilityManager};
+pub use outcome::{Outcome, RecordOutcome};
+pub use reliability_macros::reliable;
+pub use snapshot::{ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, SystemMetrics};
+
+#[doc(hidden)]
+pub mod __private;

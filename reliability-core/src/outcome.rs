@@ -1,0 +1,128 @@
+//! How a call ends: the public `Outcome`, and how an error becomes bounded text.
+
+use std::fmt::{self, Write as _};
+
+use serde::{Deserialize, Serialize};
+
+/// How one call ended, for [`ReliabilityManager::record`](crate::ReliabilityManager::record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The call did what it was asked.
+    Success,
+    /// The call returned an error.
+    Failure,
+    /// The call panicked; it counts as a failure too.
+    Panicked,
+    /// The call was abandoned before it completed (an async call whose
+    /// future was dropped); neither a success nor a failure.
+    Cancelled,
+}
+
+/// Tells [`observe`](crate::observe) whether a closure's return value is a failure.
+///
+/// Implemented for `Result<T, E>` where `E: Display` (an `Err` is a failure,
+/// its text is kept) and for `()` (always a success). Implement it for a
+/// return type of your own to observe it.
+pub trait RecordOutcome {
+    /// The error, when the value stands for a failure.
+    fn failure(&self) -> Option<&dyn fmt::Display>;
+}
+
+impl<T, E: fmt::Display> RecordOutcome for Result<T, E> {
+    fn failure(&self) -> Option<&dyn fmt::Display> {
+        self.as_ref().err().map(|error| error as &dyn fmt::Display)
+    }
+}
+
+impl RecordOutcome for () {
+    fn failure(&self) -> Option<&dyn fmt::Display> {
+        None
+    }
+}
+
+/// An error, however it can be shown.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum ErrorRef<'a> {
+    /// An error with a `Display` impl.
+    Display(&'a dyn fmt::Display),
+    /// An error with only a `Debug` impl.
+    Debug(&'a dyn fmt::Debug),
+    /// An error that can only be named by its type.
+    TypeName(&'static str),
+    /// The call panicked.
+    Panic,
+}
+
+impl fmt::Debug for ErrorRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_text(crate::site::ERROR_TEXT_LIMIT))
+    }
+}
+
+impl ErrorRef<'_> {
+    /// The error's text, cut at `limit` bytes on a character boundary.
+    pub(crate) fn to_text(self, limit: usize) -> String {
+        let mut out = Bounded {
+            text: String::new(),
+            limit,
+        };
+        // An error here only means the text was cut short.
+        let _ = match self {
+            ErrorRef::Display(error) => write!(out, "{error}"),
+            ErrorRef::Debug(error) => write!(out, "{error:?}"),
+            ErrorRef::TypeName(name) => out.write_str(name),
+            ErrorRef::Panic => out.write_str("panicked"),
+        };
+        out.text
+    }
+}
+
+/// A `fmt::Write` that stops (with an error, so formatting ends early) once
+/// `limit` bytes are written.
+struct Bounded {
+    text: String,
+    limit: usize,
+}
+
+impl fmt::Write for Bounded {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.limit - self.text.len();
+        if s.len() <= room {
+            self.text.push_str(s);
+            return Ok(());
+        }
+        let mut cut = room;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        self.text.push_str(&s[..cut]);
+        Err(fmt::Error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_cut_on_a_char_boundary() {
+        let long = "é".repeat(200); // 400 bytes
+        let text = ErrorRef::Display(&long).to_text(256);
+        assert_eq!(text.len(), 256);
+        assert!(text.chars().all(|c| c == 'é'));
+        let odd = format!("x{long}");
+        let text = ErrorRef::Display(&odd).to_text(256);
+        assert_eq!(text.len(), 255);
+    }
+
+    #[test]
+    fn every_kind_of_error_has_text() {
+        assert_eq!(ErrorRef::Display(&"boom").to_text(256), "boom");
+        assert_eq!(ErrorRef::Debug(&Some(3)).to_text(256), "Some(3)");
+        assert_eq!(ErrorRef::TypeName("my::Error").to_text(256), "my::Error");
+        assert_eq!(ErrorRef::Panic.to_text(256), "panicked");
+    }
+}

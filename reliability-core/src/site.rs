@@ -1,0 +1,328 @@
+//! The per-method call site: where a call's outcome and latency land.
+//!
+//! Each instrumented method owns one `static CallSite`. A successful call
+//! touches only the calling thread's stripe (three relaxed adds) and reads two
+//! words that change rarely; it takes no lock, looks nothing up and allocates
+//! nothing. Failures, panics and cancellations take the slower path.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::SystemTime;
+
+use once_cell::sync::OnceCell;
+use parking_lot::Mutex;
+
+use crate::component::ComponentState;
+use crate::health::Thresholds;
+use crate::histogram::{bucket_index, BUCKETS};
+use crate::outcome::ErrorRef;
+
+/// Stripes per call site. Threads are spread over them round robin, so two
+/// threads calling one method write different cache lines.
+pub(crate) const STRIPES: usize = 4;
+
+/// Bytes of error text kept per failure.
+pub(crate) const ERROR_TEXT_LIMIT: usize = 256;
+
+/// What the attribute knows about a method at compile time.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SiteMeta {
+    /// The component the method reports to.
+    pub component: &'static str,
+    /// The method's name.
+    pub method: &'static str,
+    /// Thresholds from the attribute, if it set any.
+    pub thresholds: Option<Thresholds>,
+}
+
+struct Stripe {
+    successes: AtomicU64,
+    nanos: AtomicU64,
+    buckets: [AtomicU32; BUCKETS],
+}
+
+impl Stripe {
+    const fn new() -> Self {
+        Stripe {
+            successes: AtomicU64::new(0),
+            nanos: AtomicU64::new(0),
+            buckets: [const { AtomicU32::new(0) }; BUCKETS],
+        }
+    }
+}
+
+/// Read on every call, written rarely: kept apart from the failure counters.
+#[repr(align(64))]
+struct Hot {
+    meta: &'static SiteMeta,
+    component: OnceCell<&'static ComponentState>,
+    max_nanos: AtomicU64,
+}
+
+#[repr(align(64))]
+struct Cold {
+    failures: AtomicU64,
+    panics: AtomicU64,
+    cancelled: AtomicU64,
+    last_error: Mutex<Option<Box<str>>>,
+    /// Counts carried out of a stripe's 32-bit bucket when it wraps; allocated
+    /// the first time that happens (after 2^32 calls in one bucket).
+    carry: OnceCell<Box<[AtomicU64; BUCKETS]>>,
+}
+
+/// One instrumented method's counters. Its size is fixed: it does not grow
+/// with the number of calls.
+#[doc(hidden)]
+pub struct CallSite {
+    hot: Hot,
+    cold: Cold,
+    stripes: [Stripe; STRIPES],
+}
+
+impl fmt::Debug for CallSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallSite")
+            .field("component", &self.hot.meta.component)
+            .field("method", &self.hot.meta.method)
+            .finish_non_exhaustive()
+    }
+}
+
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+#[inline(always)]
+fn stripe_index() -> usize {
+    STRIPE
+        .try_with(|slot| {
+            let index = slot.get();
+            if index != usize::MAX {
+                return index;
+            }
+            let index = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
+            slot.set(index);
+            index
+        })
+        .unwrap_or(0)
+}
+
+/// Everything a call site has counted, read at one moment.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteReading {
+    pub successes: u64,
+    pub failures: u64,
+    pub panics: u64,
+    pub cancelled: u64,
+    pub nanos: u64,
+    pub max_nanos: u64,
+    pub buckets: [u64; BUCKETS],
+    pub last_error: Option<String>,
+}
+
+impl SiteReading {
+    pub(crate) fn empty() -> Self {
+        SiteReading {
+            successes: 0,
+            failures: 0,
+            panics: 0,
+            cancelled: 0,
+            nanos: 0,
+            max_nanos: 0,
+            buckets: [0; BUCKETS],
+            last_error: None,
+        }
+    }
+
+    pub(crate) fn merge(&mut self, other: &SiteReading) {
+        self.successes += other.successes;
+        self.failures += other.failures;
+        self.panics += other.panics;
+        self.cancelled += other.cancelled;
+        self.nanos += other.nanos;
+        self.max_nanos = self.max_nanos.max(other.max_nanos);
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *mine += theirs;
+        }
+        if other.last_error.is_some() {
+            self.last_error.clone_from(&other.last_error);
+        }
+    }
+}
+
+impl CallSite {
+    /// A call site for the method `meta` describes; usable in a `static`.
+    pub const fn new(meta: &'static SiteMeta) -> Self {
+        CallSite {
+            hot: Hot {
+                meta,
+                component: OnceCell::new(),
+                max_nanos: AtomicU64::new(0),
+            },
+            cold: Cold {
+                failures: AtomicU64::new(0),
+                panics: AtomicU64::new(0),
+                cancelled: AtomicU64::new(0),
+                last_error: Mutex::new(None),
+                carry: OnceCell::new(),
+            },
+            stripes: [const { Stripe::new() }; STRIPES],
+        }
+    }
+
+    pub(crate) fn meta(&self) -> &'static SiteMeta {
+        self.hot.meta
+    }
+
+    #[inline(always)]
+    fn component(&'static self) -> &'static ComponentState {
+        match self.hot.component.get() {
+            Some(component) => component,
+            None => self.register(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn register(&'static self) -> &'static ComponentState {
+        self.hot
+            .component
+            .get_or_init(|| crate::manager::manager().attach(self))
+    }
+
+    #[inline(always)]
+    fn record_latency(&self, stripe: &Stripe, nanos: u64) {
+        stripe.nanos.fetch_add(nanos, Relaxed);
+        let index = bucket_index(nanos);
+        if stripe.buckets[index].fetch_add(1, Relaxed) == u32::MAX {
+            self.carry(index);
+        }
+        // A read of a line that is rarely written; the write only happens for a new maximum.
+        if nanos > self.hot.max_nanos.load(Relaxed) {
+            self.hot.max_nanos.fetch_max(nanos, Relaxed);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn carry(&self, index: usize) {
+        let carry = self
+            .cold
+            .carry
+            .get_or_init(|| Box::new([const { AtomicU64::new(0) }; BUCKETS]));
+        carry[index].fetch_add(1 << 32, Relaxed);
+    }
+
+    /// The hot path: a call that succeeded after `nanos`.
+    #[inline(always)]
+    pub(crate) fn record_success(&'static self, nanos: u64) {
+        let component = self.component();
+        let stripe = &self.stripes[stripe_index()];
+        stripe.successes.fetch_add(1, Relaxed);
+        self.record_latency(stripe, nanos);
+        component.record_success();
+    }
+
+    /// A call that returned an error or panicked.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn record_failure(&'static self, nanos: u64, error: ErrorRef<'_>) {
+        let component = self.component();
+        self.record_latency(&self.stripes[stripe_index()], nanos);
+        self.cold.failures.fetch_add(1, Relaxed);
+        if matches!(error, ErrorRef::Panic) {
+            self.cold.panics.fetch_add(1, Relaxed);
+        }
+        let text: Box<str> = error.to_text(ERROR_TEXT_LIMIT).into();
+        *self.cold.last_error.lock() = Some(text.clone());
+        component.record_failure(text, SystemTime::now());
+    }
+
+    /// A call whose future was dropped before it completed.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn record_cancelled(&'static self) {
+        self.component();
+        self.cold.cancelled.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> SiteReading {
+        let mut reading = SiteReading::empty();
+        // Failures first: a failure's latency is counted before its failure,
+        // so completed calls never read as fewer than the failures among them.
+        reading.failures = self.cold.failures.load(Relaxed);
+        reading.panics = self.cold.panics.load(Relaxed);
+        reading.cancelled = self.cold.cancelled.load(Relaxed);
+        for stripe in &self.stripes {
+            reading.successes += stripe.successes.load(Relaxed);
+            reading.nanos += stripe.nanos.load(Relaxed);
+            for (sum, bucket) in reading.buckets.iter_mut().zip(stripe.buckets.iter()) {
+                *sum += u64::from(bucket.load(Relaxed));
+            }
+        }
+        if let Some(carry) = self.cold.carry.get() {
+            for (sum, extra) in reading.buckets.iter_mut().zip(carry.iter()) {
+                *sum += extra.load(Relaxed);
+            }
+        }
+        reading.max_nanos = self.hot.max_nanos.load(Relaxed);
+        reading.last_error = self.cold.last_error.lock().as_deref().map(str::to_owned);
+        reading
+    }
+
+    /// Zeroes every counter (for tests; calls racing with it may be lost).
+    pub(crate) fn reset(&self) {
+        for counter in [&self.cold.failures, &self.cold.panics, &self.cold.cancelled] {
+            counter.store(0, Relaxed);
+        }
+        for stripe in &self.stripes {
+            stripe.successes.store(0, Relaxed);
+            stripe.nanos.store(0, Relaxed);
+            for bucket in &stripe.buckets {
+                bucket.store(0, Relaxed);
+            }
+        }
+        if let Some(carry) = self.cold.carry.get() {
+            for extra in carry.iter() {
+                extra.store(0, Relaxed);
+            }
+        }
+        self.hot.max_nanos.store(0, Relaxed);
+        *self.cold.last_error.lock() = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_site_state_fits_in_four_kib() {
+        assert!(
+            std::mem::size_of::<CallSite>() <= 4096,
+            "{}",
+            std::mem::size_of::<CallSite>()
+        );
+    }
+
+    #[test]
+    fn wrapped_bucket_carries_into_the_wide_counter() {
+        static META: SiteMeta = SiteMeta {
+            component: "site_tests_wrap",
+            method: "m",
+            thresholds: None,
+        };
+        static SITE: CallSite = CallSite::new(&META);
+        let index = bucket_index(1_000);
+        SITE.stripes[stripe_index()].buckets[index].store(u32::MAX, Relaxed);
+        SITE.record_success(1_000);
+        SITE.record_success(1_000);
+        let reading = SITE.read();
+        assert_eq!(reading.buckets[index], u64::from(u32::MAX) + 2);
+        assert_eq!(reading.successes, 2);
+    }
+}
