@@ -37,7 +37,7 @@ impl ModelDownloader {
         if name.starts_with("missing") {
             return Err(FetchError::NotFound(name.to_owned()));
         }
-        if self.calls % self.fail_every == 0 {
+        if self.calls.is_multiple_of(self.fail_every) {
             return Err(FetchError::ConnectionReset);
         }
         Ok(name.bytes().rev().collect())
@@ -58,7 +58,16 @@ fn main() {
         calls: 0,
         fail_every: 4,
     };
-    for name in ["bert", "gpt2", "t5", "llama", "missing-model", "whisper", "clip", "vit"] {
+    for name in [
+        "bert",
+        "gpt2",
+        "t5",
+        "llama",
+        "missing-model",
+        "whisper",
+        "clip",
+        "vit",
+    ] {
         match downloader.download(name) {
             Ok(bytes) => println!("downloaded {name:<14} {} bytes", bytes.len()),
             Err(error) => println!("failed     {name:<14} {error}"),
@@ -79,7 +88,11 @@ fn main() {
     let health = reliability_core::manager()
         .component_health("model_downloader")
         .expect("registered on the first call");
-    println!("\nafter three resets in a row: {} ({})", health.status, health.reason.unwrap_or_default());
+    println!(
+        "\nafter three resets in a row: {} ({})",
+        health.status,
+        health.reason.unwrap_or_default()
+    );
     assert_eq!(health.status, HealthStatus::Unhealthy);
 
     // ...and one success is enough to end the run of consecutive failures.

@@ -5,6 +5,14 @@ pub use crate::outcome::ErrorRef;
 pub use crate::site::{CallSite, SiteMeta};
 pub use crate::Thresholds;
 
+/// Runs a method's body, moved into a closure so that `return` and `?` keep
+/// their meaning. Taking `FnOnce` lets the body hand out borrows of what it
+/// captured (`&mut self.field`).
+#[inline(always)]
+pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
 /// Classifies a method's return value without knowing its type in advance:
 /// `(&&&&Probe(&value)).__reliable_observe()` picks the most specific of the
 /// impls below (autoref specialization, on stable Rust).
@@ -78,6 +86,8 @@ impl<T> ObserveValue for Probe<'_, T> {
 }
 
 #[cfg(test)]
+// The borrows are the mechanism: each level of `&` selects one impl.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::*;
 
@@ -95,9 +105,15 @@ mod tests {
     #[test]
     fn probe_picks_the_most_specific_description() {
         let display: Result<(), &str> = Err("boom");
-        assert_eq!(text((&&&&Probe(&display)).__reliable_observe()).as_deref(), Some("boom"));
+        assert_eq!(
+            text((&&&&Probe(&display)).__reliable_observe()).as_deref(),
+            Some("boom")
+        );
         let debug: Result<(), OnlyDebug> = Err(OnlyDebug);
-        assert_eq!(text((&&&&Probe(&debug)).__reliable_observe()).as_deref(), Some("OnlyDebug"));
+        assert_eq!(
+            text((&&&&Probe(&debug)).__reliable_observe()).as_deref(),
+            Some("OnlyDebug")
+        );
         let opaque: Result<(), Opaque> = Err(Opaque);
         let named = text((&&&&Probe(&opaque)).__reliable_observe()).unwrap();
         assert!(named.ends_with("Opaque"), "{named}");

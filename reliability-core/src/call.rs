@@ -1,9 +1,9 @@
 //! The guard that times one call and reports how it ended.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 

@@ -326,7 +326,7 @@ impl Window {
         let slot = window / CHECKPOINTS_PER_WINDOW;
         let base = self.base(now, window);
         let newest_at = self.ring[self.newest].map(|(at, _)| at);
-        if newest_at.map_or(true, |at| now.saturating_duration_since(at) >= slot) {
+        if newest_at.is_none_or(|at| now.saturating_duration_since(at) >= slot) {
             self.newest = (self.newest + 1) % CHECKPOINTS;
             self.ring[self.newest] = Some((now, totals));
         }
@@ -339,10 +339,10 @@ impl Window {
         let mut best: Option<(Instant, Totals)> = None;
         let mut oldest: Option<(Instant, Totals)> = None;
         for (at, totals) in self.ring.iter().flatten().copied() {
-            if oldest.map_or(true, |(o, _)| at < o) {
+            if oldest.is_none_or(|(o, _)| at < o) {
                 oldest = Some((at, totals));
             }
-            if cutoff.is_some_and(|c| at <= c) && best.map_or(true, |(b, _)| at > b) {
+            if cutoff.is_some_and(|c| at <= c) && best.is_none_or(|(b, _)| at > b) {
                 best = Some((at, totals));
             }
         }
@@ -499,7 +499,11 @@ mod tests {
     fn window_without_an_old_checkpoint_counts_from_the_oldest() {
         let start = Instant::now();
         let mut w = Window::new(start);
-        let got = w.advance(start + Duration::from_secs(5), totals(7, 6), Duration::from_secs(60));
+        let got = w.advance(
+            start + Duration::from_secs(5),
+            totals(7, 6),
+            Duration::from_secs(60),
+        );
         assert_eq!(got, totals(7, 6));
     }
 
@@ -509,10 +513,18 @@ mod tests {
         let window = Duration::from_secs(8);
         let mut w = Window::new(start);
         for second in 1..1000u64 {
-            w.advance(start + Duration::from_secs(second), totals(second, second), window);
+            w.advance(
+                start + Duration::from_secs(second),
+                totals(second, second),
+                window,
+            );
         }
         assert_eq!(w.ring.iter().flatten().count(), CHECKPOINTS);
-        let got = w.advance(start + Duration::from_secs(1000), totals(1000, 1000), window);
+        let got = w.advance(
+            start + Duration::from_secs(1000),
+            totals(1000, 1000),
+            window,
+        );
         assert_eq!(got.completed, 8);
     }
 }

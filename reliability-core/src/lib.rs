@@ -83,7 +83,9 @@ pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
 pub use manager::{manager, observe, snapshot, ReliabilityManager};
 pub use outcome::{Outcome, RecordOutcome};
 pub use reliability_macros::reliable;
-pub use snapshot::{ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, SystemMetrics};
+pub use snapshot::{
+    ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, SystemMetrics,
+};
 
 #[doc(hidden)]
 pub mod __private;

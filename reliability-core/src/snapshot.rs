@@ -196,7 +196,15 @@ impl fmt::Display for MetricsSnapshot {
         writeln!(
             f,
             "{:<28} {:<9} {:>8} {:>8} {:>6} {:>7} {:>9} {:>9} {:>9}",
-            "component / method", "status", "calls", "failures", "panics", "success", "p50", "p95", "p99"
+            "component / method",
+            "status",
+            "calls",
+            "failures",
+            "panics",
+            "success",
+            "p50",
+            "p95",
+            "p99"
         )?;
         for component in &self.components {
             let health = &component.health;

@@ -155,9 +155,15 @@ fn instrument_impl(imp: &mut ItemImpl, context: &ImplContext) -> Option<syn::Err
                 }
                 Err(error) => push_error(&mut errors, error),
             },
-            ImplItem::Const(item) => refuse_on_item(&mut item.attrs, "an associated const", &mut errors),
-            ImplItem::Type(item) => refuse_on_item(&mut item.attrs, "an associated type", &mut errors),
-            ImplItem::Macro(item) => refuse_on_item(&mut item.attrs, "a macro invocation", &mut errors),
+            ImplItem::Const(item) => {
+                refuse_on_item(&mut item.attrs, "an associated const", &mut errors)
+            }
+            ImplItem::Type(item) => {
+                refuse_on_item(&mut item.attrs, "an associated type", &mut errors)
+            }
+            ImplItem::Macro(item) => {
+                refuse_on_item(&mut item.attrs, "a macro invocation", &mut errors)
+            }
             _ => {}
         }
     }
@@ -168,7 +174,10 @@ fn refuse_on_item(attrs: &mut Vec<syn::Attribute>, what: &str, errors: &mut Opti
     for attr in attrs.iter().filter(|attr| attr::is_reliable(attr)) {
         push_error(
             errors,
-            syn::Error::new_spanned(attr, format!("`#[reliable]` options go on methods, not on {what}")),
+            syn::Error::new_spanned(
+                attr,
+                format!("`#[reliable]` options go on methods, not on {what}"),
+            ),
         );
     }
     attr::strip(attrs);
@@ -194,7 +203,10 @@ fn instrument(func: &mut ImplItemFn, context: &ImplContext) {
         thresholds,
     } = context;
     let name = func.sig.ident.to_string();
-    let method = LitStr::new(name.strip_prefix("r#").unwrap_or(&name), func.sig.ident.span());
+    let method = LitStr::new(
+        name.strip_prefix("r#").unwrap_or(&name),
+        func.sig.ident.span(),
+    );
     let block = &func.block;
     // Where a mismatch between the body's value and the signature is reported:
     // the body's own tail expression, or its block.
@@ -220,25 +232,43 @@ fn instrument(func: &mut ImplItemFn, context: &ImplContext) {
         };
         (&&&&#private::Probe(&__reliable_ret)).__reliable_observe()
     }};
-    let diverges = matches!(&func.sig.output, ReturnType::Type(_, ty) if matches!(**ty, Type::Never(_)));
-    let body = if diverges {
+    let output = match &func.sig.output {
+        ReturnType::Type(_, ty) => Some(&**ty),
+        ReturnType::Default => None,
+    };
+    // The signature's type, written where the body's value is produced, so
+    // that inference inside the body (`.into()`, `.collect()`, `?`) sees it
+    // as it would in the original function. `impl Trait` cannot be written
+    // there; such a body's type comes from the body alone.
+    let nameable = output.filter(|ty| !mentions_impl(&ty.to_token_stream()));
+    let body = if matches!(output, Some(Type::Never(_))) {
         // Only a panic can end it: the guard reports that when it is dropped.
         quote! { #statics #block }
     } else if func.sig.asyncness.is_some() {
+        let annotation = nameable.map(|ty| quote!(: #ty));
         quote! {
             #statics
-            let __reliable_ret = __reliable_call.watch(async move #block).await;
+            let __reliable_ret #annotation = __reliable_call.watch(async move #block).await;
             __reliable_call.finish(#observe);
             #ret
         }
     } else {
+        let annotation = nameable.map(|ty| quote!(-> #ty));
         quote! {
             #statics
-            #[allow(clippy::redundant_closure_call)]
-            let __reliable_ret = (move || #block)();
+            let __reliable_ret = #private::call_once(move || #annotation #block);
             __reliable_call.finish(#observe);
             #ret
         }
     };
     func.block.stmts = vec![Stmt::Expr(Expr::Verbatim(body), None)];
+}
+
+/// Whether a type mentions `impl Trait` anywhere, nested groups included.
+fn mentions_impl(tokens: &TokenStream) -> bool {
+    tokens.clone().into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(ident) => ident == "impl",
+        proc_macro2::TokenTree::Group(group) => mentions_impl(&group.stream()),
+        _ => false,
+    })
 }

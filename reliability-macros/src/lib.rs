@@ -63,10 +63,11 @@ use proc_macro::TokenStream;
 /// unwinding. An `async fn` whose future is dropped before completing counts
 /// as cancelled.
 ///
-/// The body runs in a `move` closure (an `async move` block for an `async fn`),
-/// so `return` and `?` work as written. One consequence: the body's value no
-/// longer sees the signature's type while it is inferred, so a closure
-/// returned as `impl Fn(u8) -> u8` needs its parameter types written out.
+/// The body runs in a `move` closure (an `async move` block for an `async fn`)
+/// that carries the signature's return type, so `return`, `?` and inference
+/// from the return type work as written. A return type with `impl Trait` in it
+/// cannot be written on a closure: such a body must determine its own type
+/// (a closure returned as `impl Fn(u8) -> u8` needs its parameter types).
 #[proc_macro_attribute]
 pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()
