@@ -67,7 +67,10 @@ fn set_once<T>(
     value_span: Span,
 ) -> syn::Result<()> {
     if slot.is_some() {
-        return Err(syn::Error::new(key.span(), format!("duplicate option `{key}`")));
+        return Err(syn::Error::new(
+            key.span(),
+            format!("duplicate option `{key}`"),
+        ));
     }
     *slot = Some(Setting { value, value_span });
     Ok(())
@@ -75,14 +78,23 @@ fn set_once<T>(
 
 /// Parses `key = value, key(...), ...`, calling `option` for each key. An
 /// option that fails is recorded and skipped up to the next comma, so that
-/// every faulty option is reported once.
+/// every faulty option is reported once. `expected` lists the keys, for the
+/// error when something other than a name stands where a key should.
 fn parse_options(
     input: ParseStream,
     errors: &mut Option<syn::Error>,
+    expected: &str,
     mut option: impl FnMut(&Ident, ParseStream) -> syn::Result<()>,
 ) -> syn::Result<()> {
     while !input.is_empty() {
-        let result = Ident::parse_any(input).and_then(|key| option(&key, input));
+        let result = Ident::parse_any(input)
+            .map_err(|error| {
+                syn::Error::new(
+                    error.span(),
+                    format!("expected an option name, one of {expected}"),
+                )
+            })
+            .and_then(|key| option(&key, input));
         if let Err(error) = result {
             push_error(errors, error);
             while !input.is_empty() && !input.peek(Token![,]) {
@@ -121,7 +133,7 @@ pub(crate) fn parse_impl_args(tokens: TokenStream) -> (ImplArgs, Option<syn::Err
     let mut args = ImplArgs::default();
     let mut errors = None;
     let parser = |input: ParseStream| {
-        parse_options(input, &mut errors, |key, input| {
+        parse_options(input, &mut errors, IMPL_OPTIONS, |key, input| {
             match key.to_string().as_str() {
                 "component" => {
                     expect_eq(key, input, "component = \"model_downloader\"")?;
@@ -129,10 +141,7 @@ pub(crate) fn parse_impl_args(tokens: TokenStream) -> (ImplArgs, Option<syn::Err
                         format!("expected a string literal for `{key}`, like `component = \"model_downloader\"`")
                     })?;
                     if value.value().trim().is_empty() {
-                        return Err(syn::Error::new(
-                            value.span(),
-                            "the component name is empty",
-                        ));
+                        return Err(syn::Error::new(value.span(), "the component name is empty"));
                     }
                     let span = value.span();
                     set_once(&mut args.component, key, value, span)
@@ -200,14 +209,23 @@ fn parse_thresholds(input: ParseStream, parens: Span) -> syn::Result<ThresholdAr
             format!("`thresholds()` is empty, expected one or more of {THRESHOLD_OPTIONS}"),
         ));
     }
-    parse_options(input, &mut errors, |key, input| {
+    parse_options(input, &mut errors, THRESHOLD_OPTIONS, |key, input| {
         let name = key.to_string();
         match name.as_str() {
             "max_consecutive_failures" | "min_calls" => {
                 expect_eq(key, input, &format!("{name} = 5"))?;
                 let value: syn::LitInt =
                     parse_value(input, || format!("expected an integer for `{name}`"))?;
-                let number: u32 = value.base10_parse()?;
+                let min = if name == "min_calls" { 0 } else { 1 };
+                let number: u32 = value.base10_parse().map_err(|_| {
+                    syn::Error::new(
+                        value.span(),
+                        format!(
+                            "`{name}` must be an integer from {min} to {}, got {value}",
+                            u32::MAX
+                        ),
+                    )
+                })?;
                 if name == "min_calls" {
                     return set_once(&mut args.min_calls, key, number, value.span());
                 }
@@ -217,7 +235,12 @@ fn parse_thresholds(input: ParseStream, parens: Span) -> syn::Result<ThresholdAr
                         "`max_consecutive_failures` must be at least 1",
                     ));
                 }
-                set_once(&mut args.max_consecutive_failures, key, number, value.span())
+                set_once(
+                    &mut args.max_consecutive_failures,
+                    key,
+                    number,
+                    value.span(),
+                )
             }
             "min_success_rate" | "degraded_success_rate" => {
                 expect_eq(key, input, &format!("{name} = 0.8"))?;
@@ -226,7 +249,7 @@ fn parse_thresholds(input: ParseStream, parens: Span) -> syn::Result<ThresholdAr
                 })?;
                 let rate = match &lit {
                     Lit::Float(float) => float.base10_parse::<f64>()?,
-                    Lit::Int(int) => int.base10_parse::<u32>()? as f64,
+                    Lit::Int(int) => int.base10_parse::<f64>()?,
                     _ => {
                         return Err(syn::Error::new(
                             lit.span(),
@@ -256,7 +279,10 @@ fn parse_thresholds(input: ParseStream, parens: Span) -> syn::Result<ThresholdAr
                     .map_err(|message| syn::Error::new(lit.span(), message))?;
                 if name == "window" {
                     if nanos == 0 {
-                        return Err(syn::Error::new(lit.span(), "`window` must be longer than zero"));
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "`window` must be longer than zero",
+                        ));
                     }
                     return set_once(&mut args.window, key, nanos, lit.span());
                 }
@@ -271,7 +297,10 @@ fn parse_thresholds(input: ParseStream, parens: Span) -> syn::Result<ThresholdAr
     if let Some(min) = &args.min_success_rate {
         let (degraded, source) = match &args.degraded_success_rate {
             Some(degraded) => (degraded.value, "`degraded_success_rate`"),
-            None => (DEFAULT_DEGRADED_SUCCESS_RATE, "the default `degraded_success_rate`"),
+            None => (
+                DEFAULT_DEGRADED_SUCCESS_RATE,
+                "the default `degraded_success_rate`",
+            ),
         };
         if min.value > degraded {
             push_error(
@@ -318,25 +347,35 @@ pub(crate) fn take_method_args(attrs: &mut Vec<Attribute>) -> syn::Result<Method
                     &mut errors,
                     syn::Error::new_spanned(
                         other,
-                        format!("`#[reliable]` on a method takes an option, one of {METHOD_OPTIONS}"),
+                        format!(
+                            "`#[reliable]` on a method takes an option, one of {METHOD_OPTIONS}"
+                        ),
                     ),
                 );
                 continue;
             }
         };
         let parser = |input: ParseStream| {
-            parse_options(input, &mut errors, |key, _input| match key.to_string().as_str() {
-                "skip" => {
-                    if args.skip.is_some() {
-                        return Err(syn::Error::new(key.span(), "duplicate option `skip`"));
+            parse_options(input, &mut errors, METHOD_OPTIONS, |key, input| {
+                match key.to_string().as_str() {
+                    "skip" => {
+                        if !input.is_empty() && !input.peek(Token![,]) {
+                            return Err(syn::Error::new(
+                                input.span(),
+                                "`skip` takes no value, write `#[reliable(skip)]`",
+                            ));
+                        }
+                        if args.skip.is_some() {
+                            return Err(syn::Error::new(key.span(), "duplicate option `skip`"));
+                        }
+                        args.skip = Some(key.span());
+                        Ok(())
                     }
-                    args.skip = Some(key.span());
-                    Ok(())
+                    _ => Err(syn::Error::new(
+                        key.span(),
+                        format!("unknown method option `{key}`, expected one of {METHOD_OPTIONS}"),
+                    )),
                 }
-                _ => Err(syn::Error::new(
-                    key.span(),
-                    format!("unknown method option `{key}`, expected one of {METHOD_OPTIONS}"),
-                )),
             })
         };
         if list.tokens.is_empty() {

@@ -34,7 +34,9 @@ pub(crate) fn parse_nanos(text: &str) -> Result<u64, String> {
     };
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
     if whole.is_empty() && fraction.is_empty() || fraction.contains('.') {
-        return Err(format!("invalid duration `{text}`: `{number}` is not a number"));
+        return Err(format!(
+            "invalid duration `{text}`: `{number}` is not a number"
+        ));
     }
     let overflow = || format!("invalid duration `{text}`: too long");
     let whole: u64 = if whole.is_empty() {

@@ -1,0 +1,12 @@
+use reliability_core::reliable;
+
+struct X;
+
+#[reliable(component = "  ")]
+impl X {
+    fn a(&self) {}
+}
+
+fn main() {
+    X.a();
+}

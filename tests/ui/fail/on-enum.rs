@@ -1,0 +1,10 @@
+use reliability_core::reliable;
+
+#[reliable]
+enum State {
+    Up,
+}
+
+fn main() {
+    let _ = State::Up;
+}

@@ -1,0 +1,8 @@
+use reliability_core::reliable;
+
+#[reliable]
+fn download() {}
+
+fn main() {
+    download();
+}

@@ -1,0 +1,12 @@
+use reliability_core::reliable;
+
+struct X;
+
+#[reliable(thresholds(degraded_success_rate = "0.9"))]
+impl X {
+    fn a(&self) {}
+}
+
+fn main() {
+    X.a();
+}

@@ -1,0 +1,12 @@
+use reliability_core::reliable;
+
+struct X;
+
+#[reliable(thresholds = 3)]
+impl X {
+    fn a(&self) {}
+}
+
+fn main() {
+    X.a();
+}
