@@ -1,16 +1,17 @@
-//! Instruments a small component, makes it fail and succeed, and prints the
-//! snapshot as a table and as JSON.
+//! Instruments a small component, makes it fail, lets it recover, and prints
+//! the snapshot as a table, as JSON and as Prometheus text.
 //!
 //! Run it with `cargo run --example quickstart`.
 
+use std::cell::Cell;
 use std::fmt;
-use std::time::Duration;
 
-use reliability_core::{reliable, HealthStatus};
+use reliability_core::{manager, reliable, Classify, ErrorCategory};
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum FetchError {
     ConnectionReset,
+    Forbidden(String),
     NotFound(String),
 }
 
@@ -18,112 +19,127 @@ impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FetchError::ConnectionReset => f.write_str("connection reset by peer"),
+            FetchError::Forbidden(name) => write!(f, "403 forbidden: `{name}`"),
             FetchError::NotFound(name) => write!(f, "model `{name}` not found"),
         }
     }
 }
 
-/// A stand-in for a network client: every `fail_every`-th call is reset.
-struct ModelDownloader {
-    calls: u32,
-    fail_every: u32,
+impl Classify for FetchError {
+    fn category(&self) -> ErrorCategory {
+        match self {
+            FetchError::ConnectionReset => ErrorCategory::Network,
+            FetchError::Forbidden(_) => ErrorCategory::Permission,
+            FetchError::NotFound(_) => ErrorCategory::NotFound,
+        }
+    }
 }
 
-#[reliable(component = "model_downloader")]
+/// A stand-in for a network client: every third request is reset, one model
+/// is forbidden on the primary, one exists nowhere.
+struct ModelDownloader {
+    requests: Cell<u32>,
+}
+
+#[reliable(
+    component = "model_downloader",
+    strategies = [network, escalate],
+    fallback = mirror,
+    max_attempts = 3,
+    base_delay = "2ms"
+)]
 impl ModelDownloader {
-    fn download(&mut self, name: &str) -> Result<Vec<u8>, FetchError> {
-        self.calls += 1;
-        std::thread::sleep(Duration::from_millis(u64::from(self.calls % 4)));
-        if name.starts_with("missing") {
+    fn download(&self, name: &str) -> Result<Vec<u8>, FetchError> {
+        let n = self.requests.get() + 1;
+        self.requests.set(n);
+        match name {
+            "llama" => Err(FetchError::Forbidden(name.to_owned())),
+            "ghost" => Err(FetchError::NotFound(name.to_owned())),
+            _ if n.is_multiple_of(3) => Err(FetchError::ConnectionReset),
+            _ => Ok(name.bytes().rev().collect()),
+        }
+    }
+
+    fn mirror(&self, name: &str) -> Result<Vec<u8>, FetchError> {
+        if name == "ghost" {
             return Err(FetchError::NotFound(name.to_owned()));
         }
-        if self.calls.is_multiple_of(self.fail_every) {
-            return Err(FetchError::ConnectionReset);
-        }
-        Ok(name.bytes().rev().collect())
+        Ok(name.bytes().collect())
     }
 
     async fn manifest(&self) -> std::io::Result<String> {
-        Ok(format!("{} models", self.calls))
-    }
-
-    #[reliable(skip)]
-    fn reset(&mut self) {
-        self.calls = 0;
+        Ok(format!("{} requests so far", self.requests.get()))
     }
 }
 
 fn main() {
-    let mut downloader = ModelDownloader {
-        calls: 0,
-        fail_every: 4,
+    let downloader = ModelDownloader {
+        requests: Cell::new(0),
     };
     for name in [
-        "bert",
-        "gpt2",
-        "t5",
-        "llama",
-        "missing-model",
-        "whisper",
-        "clip",
-        "vit",
+        "bert", "gpt2", "t5", "llama", "whisper", "clip", "ghost", "vit",
     ] {
-        match downloader.download(name) {
-            Ok(bytes) => println!("downloaded {name:<14} {} bytes", bytes.len()),
-            Err(error) => println!("failed     {name:<14} {error}"),
-        }
+        let last = manager().recovery_history().last().map_or(0, |s| s.id);
+        let result = downloader.download(name);
+        let session = manager()
+            .recovery_history()
+            .into_iter()
+            .find(|s| s.id > last);
+        let how = match (&result, session) {
+            (Ok(_), None) => "ok".to_owned(),
+            (Ok(_), Some(s)) => format!(
+                "recovered by {} after \"{}\" ({} attempts)",
+                s.recovered_by.map_or("?", |x| x.as_str()),
+                s.error,
+                s.steps.last().map_or(1, |step| step.attempt)
+            ),
+            (Err(error), Some(s)) => format!("{:?}: {error}", s.outcome),
+            (Err(error), None) => format!("failed: {error}"),
+        };
+        println!("download {name:<8} {how}");
     }
-    let manifest = block_on(downloader.manifest());
-    println!("manifest: {}", manifest.unwrap_or_default());
-    downloader.reset();
-
-    // Three failures in a row make the component unhealthy...
-    let mut flaky = ModelDownloader {
-        calls: 0,
-        fail_every: 1,
-    };
-    for _ in 0..3 {
-        let _ = flaky.download("bert");
-    }
-    let health = reliability_core::manager()
-        .component_health("model_downloader")
-        .expect("registered on the first call");
     println!(
-        "\nafter three resets in a row: {} ({})",
-        health.status,
-        health.reason.unwrap_or_default()
+        "manifest: {}",
+        block_on(downloader.manifest()).unwrap_or_default()
     );
-    assert_eq!(health.status, HealthStatus::Unhealthy);
 
-    // ...and one success is enough to end the run of consecutive failures.
-    flaky.fail_every = 1000;
-    let _ = flaky.download("bert");
-    let health = reliability_core::manager()
+    let health = manager()
         .component_health("model_downloader")
         .expect("registered");
-    println!("after one success: {}", health.status);
+    println!(
+        "\nmodel_downloader is {}; needs attention: {}",
+        health.status, health.needs_attention
+    );
+    for session in manager().recovery_history() {
+        let steps: Vec<String> = session
+            .steps
+            .iter()
+            .map(|s| format!("{}({}) {:?}", s.strategy, s.target, s.outcome))
+            .collect();
+        println!(
+            "  recovery #{} {}::{} [{}] {:?}: {}",
+            session.id,
+            session.component,
+            session.method,
+            session.category,
+            session.outcome,
+            steps.join(" → ")
+        );
+    }
 
     let snapshot = reliability_core::snapshot();
     println!("\n{snapshot}\n");
     println!("{}", snapshot.to_json());
+    println!("{}", snapshot.to_prometheus());
 }
 
 /// Polls a future on this thread: the example needs no async runtime.
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut context = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
     loop {
-        match future.as_mut().poll(&mut context) {
-            Poll::Ready(value) => return value,
-            Poll::Pending => std::thread::park(),
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
         }
     }
 }

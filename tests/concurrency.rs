@@ -1,61 +1,101 @@
-//! Threads calling the same instrumented methods at once lose no update.
+//! Load: 8 threads calling 4 components with a known mix of successes,
+//! errors and panics. Afterwards every counter is exact; while it runs,
+//! snapshots never go backwards. Debug builds make 25,000 calls per thread;
+//! `cargo test --release --test concurrency` makes the full 1,000,000.
 
 use std::panic::catch_unwind;
 use std::thread;
 
-use reliability_core::reliable;
+use reliability_core::{reliable, MetricsSnapshot};
 
-struct Shared;
+macro_rules! component {
+    ($ty:ident, $name:literal) => {
+        struct $ty;
 
-#[reliable(component = "concurrency_shared")]
-impl Shared {
-    fn work(&self, i: u64) -> Result<u64, String> {
-        match i % 10 {
-            0 => Err(format!("call {i} failed")),
-            7 => panic!("call {i} panicked"),
-            _ => Ok(i),
+        #[reliable(component = $name)]
+        impl $ty {
+            fn work(&self, i: u64) -> Result<u64, String> {
+                match i % 10 {
+                    0 => Err(format!("call {i} failed")),
+                    7 => panic!("call {i} panicked"),
+                    _ => Ok(i),
+                }
+            }
+
+            fn plain(&self) -> u64 {
+                1
+            }
         }
-    }
-
-    fn plain(&self) -> u64 {
-        1
-    }
+    };
 }
 
-const THREADS: u64 = 4;
+component!(Alpha, "load_alpha");
+component!(Beta, "load_beta");
+component!(Gamma, "load_gamma");
+component!(Delta, "load_delta");
+
+const THREADS: u64 = 8;
 const CALLS: u64 = if cfg!(debug_assertions) {
-    20_000
+    25_000
 } else {
-    250_000
+    1_000_000
 };
+const NAMES: [&str; 4] = ["load_alpha", "load_beta", "load_gamma", "load_delta"];
+
+fn call(component: u64, i: u64) {
+    let _ = catch_unwind(|| match component {
+        0 => Alpha.work(i),
+        1 => Beta.work(i),
+        2 => Gamma.work(i),
+        _ => Delta.work(i),
+    });
+    match component {
+        0 => Alpha.plain(),
+        1 => Beta.plain(),
+        2 => Gamma.plain(),
+        _ => Delta.plain(),
+    };
+}
+
+fn totals(snapshot: &MetricsSnapshot) -> Vec<(u64, u64, u64)> {
+    NAMES
+        .iter()
+        .filter_map(|name| snapshot.component(name)?.method("work"))
+        .map(|m| (m.calls, m.successes, m.failures))
+        .collect()
+}
 
 #[test]
 fn counts_are_exact_under_contention() {
-    // Panics are expected here; keep the test output readable.
+    // Panics are expected here; keep the output readable.
     let quiet = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let handles: Vec<_> = (0..THREADS)
-        .map(|_| {
-            thread::spawn(|| {
+        .map(|t| {
+            thread::spawn(move || {
                 for i in 0..CALLS {
-                    let _ = catch_unwind(|| Shared.work(i));
-                    Shared.plain();
+                    // Each thread spreads its calls over the four components.
+                    call((i + t) % 4, i);
                 }
             })
         })
         .collect();
-    // Snapshots taken while the threads run never go backwards.
-    let mut last = 0;
+    let mut last = reliability_core::snapshot();
     while !handles.iter().all(|h| h.is_finished()) {
-        let snapshot = reliability_core::snapshot();
-        if let Some(work) = snapshot
-            .component("concurrency_shared")
-            .and_then(|c| c.method("work"))
-        {
-            assert!(work.calls >= last, "{} < {last}", work.calls);
-            assert_eq!(work.calls, work.successes + work.failures + work.cancelled);
-            last = work.calls;
+        let now = reliability_core::snapshot();
+        for (before, after) in totals(&last).iter().zip(totals(&now).iter()) {
+            assert!(after.0 >= before.0 && after.1 >= before.1 && after.2 >= before.2);
         }
+        for component in &now.components {
+            assert!((0.0..=1.0).contains(&component.health.success_rate));
+            for method in &component.methods {
+                assert_eq!(
+                    method.calls,
+                    method.successes + method.failures + method.cancelled
+                );
+            }
+        }
+        last = now;
     }
     for handle in handles {
         handle.join().unwrap();
@@ -63,12 +103,20 @@ fn counts_are_exact_under_contention() {
     std::panic::set_hook(quiet);
 
     let snapshot = reliability_core::snapshot();
-    let component = snapshot.component("concurrency_shared").unwrap();
-    let work = component.method("work").unwrap();
-    let total = THREADS * CALLS;
-    assert_eq!(work.calls, total);
-    assert_eq!(work.failures, total / 10 * 2);
-    assert_eq!(work.panics, total / 10);
-    assert_eq!(work.successes, total / 10 * 8);
-    assert_eq!(component.method("plain").unwrap().successes, total);
+    let mut all = 0;
+    for name in NAMES {
+        let component = snapshot.component(name).unwrap();
+        let work = component.method("work").unwrap();
+        let plain = component.method("plain").unwrap();
+        // Every thread gives each component a quarter of its calls; i % 10
+        // is spread evenly when CALLS is a multiple of 40.
+        let per_component = THREADS * CALLS / 4;
+        assert_eq!(work.calls, per_component, "{name}");
+        assert_eq!(work.failures, per_component / 10 * 2, "{name}");
+        assert_eq!(work.panics, per_component / 10, "{name}");
+        assert_eq!(work.successes, per_component / 10 * 8, "{name}");
+        assert_eq!(plain.successes, per_component, "{name}");
+        all += work.calls + plain.calls;
+    }
+    assert_eq!(snapshot.system.calls, all);
 }

@@ -200,7 +200,7 @@ impl Flow {
         n
     }
 
-    fn into_conversion(&self) -> Box<dyn std::error::Error + Send + Sync> {
+    fn converted(&self) -> Box<dyn std::error::Error + Send + Sync> {
         "converted".into()
     }
 
@@ -237,7 +237,7 @@ fn question_mark_early_return_and_recursion() {
     assert_eq!(Flow.early_return(50), 10);
     assert_eq!(Flow.early_return(5), 5);
     assert_eq!(counts("surface_flow", "early_return"), (2, 2, 0));
-    assert_eq!(Flow.into_conversion().to_string(), "converted");
+    assert_eq!(Flow.converted().to_string(), "converted");
     assert_eq!(Flow.collected(), vec![1, 2, 3]);
     assert_eq!(Flow.boxed_closure()(1), 2);
     assert_eq!(Flow.factorial(5), 120);
@@ -275,7 +275,7 @@ impl Qualifiers {
         2
     }
 
-    #[cfg(all())]
+    #[cfg(not(any()))]
     fn configured_in(&self) -> u8 {
         3
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use crate::classify::ErrorCategory;
 use crate::clock;
 use crate::outcome::ErrorRef;
 use crate::site::CallSite;
@@ -17,8 +18,8 @@ use crate::site::CallSite;
 pub enum Observed<'a> {
     /// A success.
     Success,
-    /// A failure, with its error.
-    Failure(ErrorRef<'a>),
+    /// A failure, with its error and, once classified, its category.
+    Failure(ErrorRef<'a>, Option<ErrorCategory>),
 }
 
 /// Times one call. `finish` reports the outcome; dropping the guard without
@@ -63,7 +64,7 @@ impl Call {
         }
         match observed {
             Observed::Success => site.record_success(nanos),
-            Observed::Failure(error) => site.record_failure(nanos, error),
+            Observed::Failure(error, category) => site.record_failure(nanos, error, category),
         }
     }
 
@@ -78,7 +79,7 @@ impl Call {
     fn report_panic(&self) {
         if !self.reported.swap(true, Ordering::Relaxed) {
             self.site
-                .record_failure(clock::nanos_since(self.start), ErrorRef::Panic);
+                .record_failure(clock::nanos_since(self.start), ErrorRef::Panic, None);
         }
     }
 }

@@ -16,3 +16,294 @@ pub(crate) fn now() -> Instant {
 pub(crate) fn nanos_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+/// The time source recovery waits on: backoff delays, circuit cool-downs,
+/// retry budgets and `max_elapsed`. Call latency is always measured with the
+/// real monotonic clock.
+///
+/// Install one with
+/// [`ReliabilityManager::set_clock`](crate::ReliabilityManager::set_clock);
+/// tests use [`ManualClock`] so that no test sleeps.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current instant.
+    fn now(&self) -> Instant;
+
+    /// Blocks the thread for `duration` (sync methods back off with this).
+    fn sleep(&self, duration: Duration);
+
+    /// A future that completes after `duration`, without blocking the
+    /// executor's thread (async methods back off with this).
+    fn delay(&self, duration: Duration) -> Delay;
+}
+
+/// The real clock: `Instant::now`, `thread::sleep`, and a shared timer
+/// thread that wakes async delays on any executor.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+
+    fn delay(&self, duration: Duration) -> Delay {
+        if duration.is_zero() {
+            return Delay::ready();
+        }
+        Delay(DelayInner::Timer {
+            deadline: Instant::now() + duration,
+            shared: None,
+        })
+    }
+}
+
+/// A clock that only moves when told to, or when something sleeps on it
+/// (a sleep or a delay advances it at once). For deterministic tests.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use reliability_core::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let start = clock.now();
+/// clock.sleep(Duration::from_secs(3)); // returns at once
+/// assert_eq!(clock.now() - start, Duration::from_secs(3));
+/// assert_eq!(clock.slept(), Duration::from_secs(3));
+/// ```
+#[derive(Debug)]
+pub struct ManualClock {
+    origin: Instant,
+    offset: Mutex<Duration>,
+    slept: Mutex<Duration>,
+}
+
+impl ManualClock {
+    /// A clock standing at the moment it was made.
+    pub fn new() -> Self {
+        ManualClock {
+            origin: Instant::now(),
+            offset: Mutex::new(Duration::ZERO),
+            slept: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, duration: Duration) {
+        *self.offset.lock() += duration;
+    }
+
+    /// The total time slept or delayed on this clock.
+    pub fn slept(&self) -> Duration {
+        *self.slept.lock()
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.origin + *self.offset.lock()
+    }
+
+    fn sleep(&self, duration: Duration) {
+        *self.slept.lock() += duration;
+        self.advance(duration);
+    }
+
+    fn delay(&self, duration: Duration) -> Delay {
+        self.sleep(duration);
+        Delay::ready()
+    }
+}
+
+/// A future that completes after a delay (see [`Clock::delay`]).
+#[must_use = "futures do nothing unless polled"]
+pub struct Delay(DelayInner);
+
+enum DelayInner {
+    Ready,
+    Timer {
+        deadline: Instant,
+        shared: Option<Arc<TimerEntry>>,
+    },
+}
+
+impl fmt::Debug for Delay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            DelayInner::Ready => f.write_str("Delay(ready)"),
+            DelayInner::Timer { deadline, .. } => f.debug_tuple("Delay").field(deadline).finish(),
+        }
+    }
+}
+
+impl Delay {
+    /// A delay that is already over.
+    pub fn ready() -> Self {
+        Delay(DelayInner::Ready)
+    }
+}
+
+struct TimerEntry {
+    deadline: Instant,
+    fired: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Future for Delay {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let DelayInner::Timer { deadline, shared } = &mut self.0 else {
+            return Poll::Ready(());
+        };
+        if Instant::now() >= *deadline {
+            return Poll::Ready(());
+        }
+        match shared {
+            Some(entry) => {
+                if entry.fired.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+                *entry.waker.lock() = Some(cx.waker().clone());
+                // The timer may have fired between the check and the store.
+                if entry.fired.load(Ordering::Acquire) {
+                    return Poll::Ready(());
+                }
+            }
+            None => {
+                let entry = Arc::new(TimerEntry {
+                    deadline: *deadline,
+                    fired: AtomicBool::new(false),
+                    waker: Mutex::new(Some(cx.waker().clone())),
+                });
+                timer().schedule(Arc::clone(&entry));
+                *shared = Some(entry);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+/// One background thread for every pending async delay of the process.
+struct Timer {
+    pending: Mutex<Vec<Arc<TimerEntry>>>,
+    changed: Condvar,
+}
+
+fn timer() -> &'static Timer {
+    static TIMER: once_cell::sync::Lazy<&'static Timer> = once_cell::sync::Lazy::new(|| {
+        let timer: &'static Timer = Box::leak(Box::new(Timer {
+            pending: Mutex::new(Vec::new()),
+            changed: Condvar::new(),
+        }));
+        let spawned = std::thread::Builder::new()
+            .name("reliability-timer".into())
+            .spawn(move || timer.run());
+        if spawned.is_err() {
+            tracing::error!(target: "reliability", "could not start the timer thread; async delays will be polled late");
+        }
+        timer
+    });
+    &TIMER
+}
+
+impl Timer {
+    fn schedule(&self, entry: Arc<TimerEntry>) {
+        self.pending.lock().push(entry);
+        self.changed.notify_one();
+    }
+
+    fn run(&self) {
+        let mut pending = self.pending.lock();
+        loop {
+            let now = Instant::now();
+            let mut due = Vec::new();
+            pending.retain(|entry| {
+                let keep = entry.deadline > now;
+                if !keep {
+                    due.push(Arc::clone(entry));
+                }
+                keep
+            });
+            if !due.is_empty() {
+                drop(pending);
+                for entry in due {
+                    entry.fired.store(true, Ordering::Release);
+                    if let Some(waker) = entry.waker.lock().take() {
+                        waker.wake();
+                    }
+                }
+                pending = self.pending.lock();
+                continue;
+            }
+            match pending.iter().map(|e| e.deadline).min() {
+                Some(next) => {
+                    self.changed.wait_until(&mut pending, next);
+                }
+                None => self.changed.wait(&mut pending),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Wake;
+
+    #[test]
+    fn a_system_delay_is_woken_by_the_timer_thread() {
+        let delay = Duration::from_millis(20);
+        let start = Instant::now();
+        let mut future = std::pin::pin!(SystemClock.delay(delay));
+        let woken = Arc::new(AtomicBool::new(false));
+        struct Flag(Arc<AtomicBool>, std::thread::Thread);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+                self.1.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Flag(Arc::clone(&woken), std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        // Parked until the timer thread wakes us (bounded, in case it never does).
+        while !woken.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(10) {
+            std::thread::park_timeout(Duration::from_secs(1));
+        }
+        assert!(
+            woken.load(Ordering::SeqCst),
+            "the timer never woke the task"
+        );
+        assert!(future.as_mut().poll(&mut cx).is_ready());
+        assert!(start.elapsed() >= delay);
+    }
+
+    #[test]
+    fn a_zero_delay_is_ready_at_once() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut ready = std::pin::pin!(SystemClock.delay(Duration::ZERO));
+        assert!(ready.as_mut().poll(&mut cx).is_ready());
+    }
+}

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::circuit::CircuitState;
+
 /// Where a component's health turns from healthy to degraded to unhealthy.
 ///
 /// A component is **unhealthy** when its consecutive failures reach
@@ -281,6 +283,37 @@ pub struct ComponentHealth {
     pub last_error: Option<String>,
     /// When the last failure happened.
     pub last_failure_at: Option<SystemTime>,
+    /// Set when a recovery escalated; cleared by
+    /// [`acknowledge`](crate::ReliabilityManager::acknowledge).
+    pub needs_attention: bool,
+    /// Recovery steps tried for this component (retries, repairs,
+    /// alternatives, fallbacks, escalations).
+    pub recovery_attempts: u64,
+    /// The circuit's state, when the component has a circuit breaker.
+    pub circuit: Option<CircuitState>,
+}
+
+impl ComponentHealth {
+    /// The health of a component that has seen no call.
+    pub(crate) fn empty(component: &str) -> Self {
+        ComponentHealth {
+            component: component.to_owned(),
+            status: HealthStatus::Healthy,
+            reason: None,
+            calls: 0,
+            successes: 0,
+            failures: 0,
+            success_rate: 1.0,
+            window_calls: 0,
+            consecutive_failures: 0,
+            mean_latency: Duration::ZERO,
+            last_error: None,
+            last_failure_at: None,
+            needs_attention: false,
+            recovery_attempts: 0,
+            circuit: None,
+        }
+    }
 }
 
 /// Cumulative counters of a component at one instant.

@@ -69,23 +69,50 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod budget;
 mod call;
+mod circuit;
+mod classify;
 mod clock;
 mod component;
+mod events;
 mod health;
 mod histogram;
+mod history;
+#[cfg(feature = "http")]
+mod http;
 mod manager;
+mod monitor;
 mod outcome;
+mod plan;
+mod prometheus;
+mod recovery;
+mod report;
 mod site;
 mod snapshot;
+mod strategy;
 
+pub use circuit::{CircuitOpen, CircuitState};
+pub use classify::register_classify;
+pub use classify::{Classify, ErrorCategory};
+pub use clock::{Clock, Delay, ManualClock, SystemClock};
+pub use events::{ReliabilityEvent, Subscription};
 pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
-pub use manager::{manager, observe, snapshot, ReliabilityManager};
+pub use history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+#[cfg(feature = "http")]
+pub use http::{serve, ServerHandle};
+pub use manager::{manager, observe, snapshot, RecoveryAction, ReliabilityManager};
+pub use monitor::{HealthTransition, MonitorConfig};
 pub use outcome::{Outcome, RecordOutcome};
+pub use plan::{select_strategy, RecoveryContext, RecoveryPlan};
 pub use reliability_macros::reliable;
+pub use reliability_macros::Classify;
+pub use report::{ReliabilityReport, ReportError};
 pub use snapshot::{
-    ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, SystemMetrics,
+    ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, RecoveryStats,
+    StrategyStats, SystemMetrics,
 };
+pub use strategy::{Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet};
 
 #[doc(hidden)]
 pub mod __private;

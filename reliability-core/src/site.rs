@@ -13,10 +13,12 @@ use std::time::SystemTime;
 use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 
+use crate::classify::ErrorCategory;
 use crate::component::ComponentState;
 use crate::health::Thresholds;
 use crate::histogram::{bucket_index, BUCKETS};
 use crate::outcome::ErrorRef;
+use crate::recovery::RecoveryMeta;
 
 /// Stripes per call site. Threads are spread over them round robin, so two
 /// threads calling one method write different cache lines.
@@ -35,6 +37,8 @@ pub struct SiteMeta {
     pub method: &'static str,
     /// Thresholds from the attribute, if it set any.
     pub thresholds: Option<Thresholds>,
+    /// Recovery from the attribute, if the method has any.
+    pub recovery: Option<&'static RecoveryMeta>,
 }
 
 struct Stripe {
@@ -66,6 +70,10 @@ struct Cold {
     failures: AtomicU64,
     panics: AtomicU64,
     cancelled: AtomicU64,
+    /// Attempts beyond the first, made by recovery.
+    retries: AtomicU64,
+    /// Calls refused by an open circuit.
+    rejected: AtomicU64,
     last_error: Mutex<Option<Box<str>>>,
     /// Counts carried out of a stripe's 32-bit bucket when it wraps; allocated
     /// the first time that happens (after 2^32 calls in one bucket).
@@ -111,6 +119,21 @@ fn stripe_index() -> usize {
         .unwrap_or(0)
 }
 
+/// A call site's counters, without the histogram.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SiteCounts {
+    pub successes: u64,
+    pub failures: u64,
+    pub cancelled: u64,
+    pub nanos: u64,
+}
+
+impl SiteCounts {
+    pub(crate) fn calls(&self) -> u64 {
+        self.successes + self.failures + self.cancelled
+    }
+}
+
 /// Everything a call site has counted, read at one moment.
 #[derive(Debug, Clone)]
 pub(crate) struct SiteReading {
@@ -118,6 +141,8 @@ pub(crate) struct SiteReading {
     pub failures: u64,
     pub panics: u64,
     pub cancelled: u64,
+    pub retries: u64,
+    pub rejected: u64,
     pub nanos: u64,
     pub max_nanos: u64,
     pub buckets: [u64; BUCKETS],
@@ -131,6 +156,8 @@ impl SiteReading {
             failures: 0,
             panics: 0,
             cancelled: 0,
+            retries: 0,
+            rejected: 0,
             nanos: 0,
             max_nanos: 0,
             buckets: [0; BUCKETS],
@@ -143,6 +170,8 @@ impl SiteReading {
         self.failures += other.failures;
         self.panics += other.panics;
         self.cancelled += other.cancelled;
+        self.retries += other.retries;
+        self.rejected += other.rejected;
         self.nanos += other.nanos;
         self.max_nanos = self.max_nanos.max(other.max_nanos);
         for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets.iter()) {
@@ -167,6 +196,8 @@ impl CallSite {
                 failures: AtomicU64::new(0),
                 panics: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
                 last_error: Mutex::new(None),
                 carry: OnceCell::new(),
             },
@@ -179,7 +210,7 @@ impl CallSite {
     }
 
     #[inline(always)]
-    fn component(&'static self) -> &'static ComponentState {
+    pub(crate) fn component(&'static self) -> &'static ComponentState {
         match self.hot.component.get() {
             Some(component) => component,
             None => self.register(),
@@ -230,14 +261,22 @@ impl CallSite {
     /// A call that returned an error or panicked.
     #[cold]
     #[inline(never)]
-    pub(crate) fn record_failure(&'static self, nanos: u64, error: ErrorRef<'_>) {
+    pub(crate) fn record_failure(
+        &'static self,
+        nanos: u64,
+        error: ErrorRef<'_>,
+        category: Option<ErrorCategory>,
+    ) {
         let component = self.component();
+        if let Some(category) = category {
+            component.record_category(category);
+        }
         self.record_latency(&self.stripes[stripe_index()], nanos);
         self.cold.failures.fetch_add(1, Relaxed);
         if matches!(error, ErrorRef::Panic) {
             self.cold.panics.fetch_add(1, Relaxed);
         }
-        let text: Box<str> = error.to_text(ERROR_TEXT_LIMIT).into();
+        let text: Box<str> = crate::manager::manager().error_text(error).into();
         *self.cold.last_error.lock() = Some(text.clone());
         component.record_failure(text, SystemTime::now());
     }
@@ -250,6 +289,32 @@ impl CallSite {
         self.cold.cancelled.fetch_add(1, Relaxed);
     }
 
+    /// A call that an open circuit refused.
+    #[cold]
+    pub(crate) fn record_rejected(&self) {
+        self.cold.rejected.fetch_add(1, Relaxed);
+    }
+
+    /// An attempt made by recovery after the first.
+    #[cold]
+    pub(crate) fn record_retry(&self) {
+        self.cold.retries.fetch_add(1, Relaxed);
+    }
+
+    /// The counters without the histogram: cheap enough for the failure path.
+    pub(crate) fn read_counts(&self) -> SiteCounts {
+        let mut counts = SiteCounts {
+            failures: self.cold.failures.load(Relaxed),
+            cancelled: self.cold.cancelled.load(Relaxed),
+            ..SiteCounts::default()
+        };
+        for stripe in &self.stripes {
+            counts.successes += stripe.successes.load(Relaxed);
+            counts.nanos += stripe.nanos.load(Relaxed);
+        }
+        counts
+    }
+
     pub(crate) fn read(&self) -> SiteReading {
         let mut reading = SiteReading::empty();
         // Failures first: a failure's latency is counted before its failure,
@@ -257,6 +322,8 @@ impl CallSite {
         reading.failures = self.cold.failures.load(Relaxed);
         reading.panics = self.cold.panics.load(Relaxed);
         reading.cancelled = self.cold.cancelled.load(Relaxed);
+        reading.retries = self.cold.retries.load(Relaxed);
+        reading.rejected = self.cold.rejected.load(Relaxed);
         for stripe in &self.stripes {
             reading.successes += stripe.successes.load(Relaxed);
             reading.nanos += stripe.nanos.load(Relaxed);
@@ -276,7 +343,13 @@ impl CallSite {
 
     /// Zeroes every counter (for tests; calls racing with it may be lost).
     pub(crate) fn reset(&self) {
-        for counter in [&self.cold.failures, &self.cold.panics, &self.cold.cancelled] {
+        for counter in [
+            &self.cold.failures,
+            &self.cold.panics,
+            &self.cold.cancelled,
+            &self.cold.retries,
+            &self.cold.rejected,
+        ] {
             counter.store(0, Relaxed);
         }
         for stripe in &self.stripes {
@@ -315,6 +388,7 @@ mod tests {
             component: "site_tests_wrap",
             method: "m",
             thresholds: None,
+            recovery: None,
         };
         static SITE: CallSite = CallSite::new(&META);
         let index = bucket_index(1_000);

@@ -1,14 +1,17 @@
 //! A point-in-time copy of every counter, for reading, printing and exporting.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::classify::ErrorCategory;
 use crate::component::{mean, rate};
 use crate::health::ComponentHealth;
-use crate::histogram::quantile;
+use crate::histogram::{bucket_index, quantile};
 use crate::site::SiteReading;
+use crate::strategy::Strategy;
 
 /// Every component's counters and health at one moment.
 ///
@@ -37,14 +40,23 @@ impl MetricsSnapshot {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    pub(crate) fn new(taken_at: SystemTime, components: Vec<ComponentSnapshot>) -> Self {
+    pub(crate) fn new(
+        taken_at: SystemTime,
+        components: Vec<ComponentSnapshot>,
+        uptime: f64,
+    ) -> Self {
         let mut system = SystemMetrics {
             components: components.len(),
+            uptime,
             ..SystemMetrics::default()
         };
         let mut nanos: u128 = 0;
         let mut completed = 0u64;
         for component in &components {
+            system.recovery_sessions += component.recovery.sessions;
+            system.recovered += component.recovery.recovered;
+            system.escalated += component.recovery.escalated;
+            system.rejected += component.rejected;
             for method in &component.methods {
                 system.calls += method.calls;
                 system.successes += method.successes;
@@ -56,6 +68,7 @@ impl MetricsSnapshot {
             }
         }
         system.success_rate = rate(system.successes, completed);
+        system.recovery_success_rate = rate(system.recovered, system.recovery_sessions);
         system.mean_latency = u64::try_from(nanos.checked_div(u128::from(completed)).unwrap_or(0))
             .map(Duration::from_nanos)
             .unwrap_or(Duration::MAX);
@@ -85,6 +98,19 @@ pub struct SystemMetrics {
     pub success_rate: f64,
     /// Mean latency of completed calls.
     pub mean_latency: Duration,
+    /// Calls that needed recovery, over every component.
+    pub recovery_sessions: u64,
+    /// Of those, the ones that recovered.
+    pub recovered: u64,
+    /// Of those, the ones that escalated.
+    pub escalated: u64,
+    /// `recovered / recovery_sessions`; 1 when there was none.
+    pub recovery_success_rate: f64,
+    /// Calls refused by an open circuit.
+    pub rejected: u64,
+    /// The share of monitored time no component was unhealthy (1 when the
+    /// monitor has not run).
+    pub uptime: f64,
 }
 
 /// One component: its health and its methods.
@@ -97,6 +123,45 @@ pub struct ComponentSnapshot {
     pub health: ComponentHealth,
     /// Each instrumented method that reports to it, sorted by name.
     pub methods: Vec<MethodSnapshot>,
+    /// Failed attempts by the category of their error (retried attempts
+    /// included); categories never seen are left out.
+    pub failures_by_category: BTreeMap<ErrorCategory, u64>,
+    /// Each strategy that has been tried here.
+    pub strategies: Vec<StrategyStats>,
+    /// The recovery sessions and how they ended.
+    pub recovery: RecoveryStats,
+    /// Calls refused by an open circuit.
+    pub rejected: u64,
+    /// The share of monitored time it was not unhealthy (1 when the monitor has not run).
+    pub uptime: f64,
+}
+
+/// How one strategy has done for a component.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StrategyStats {
+    /// The strategy.
+    pub strategy: Strategy,
+    /// Times it was tried.
+    pub attempts: u64,
+    /// Times it succeeded.
+    pub successes: u64,
+    /// `successes / attempts`.
+    pub success_rate: f64,
+}
+
+/// A component's recovery sessions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RecoveryStats {
+    /// Calls that needed recovery.
+    pub sessions: u64,
+    /// Of those, the ones that recovered.
+    pub recovered: u64,
+    /// Of those, the ones that escalated.
+    pub escalated: u64,
+    /// `recovered / sessions`; 1 when there was none.
+    pub success_rate: f64,
 }
 
 impl ComponentSnapshot {
@@ -105,6 +170,26 @@ impl ComponentSnapshot {
         self.methods.iter().find(|m| m.name == name)
     }
 }
+
+/// The upper edges of the latency buckets exported to Prometheus: every
+/// other power of two of nanoseconds, from 1.024 µs to 68.7 s. They fall on
+/// the internal histogram's bucket boundaries, so the counts are exact.
+pub(crate) const LATENCY_BUCKET_EDGES_NANOS: [u64; 14] = [
+    1 << 10,
+    1 << 12,
+    1 << 14,
+    1 << 16,
+    1 << 18,
+    1 << 20,
+    1 << 22,
+    1 << 24,
+    1 << 26,
+    1 << 28,
+    1 << 30,
+    1 << 32,
+    1 << 34,
+    1 << 36,
+];
 
 /// One method's counters. `calls == successes + failures + cancelled`;
 /// `panics` are counted among the failures.
@@ -123,8 +208,17 @@ pub struct MethodSnapshot {
     pub panics: u64,
     /// Calls abandoned before they completed.
     pub cancelled: u64,
+    /// Times the body ran, retries and re-runs after a repair included.
+    pub attempts: u64,
+    /// Calls refused by an open circuit (their fallback, if any, ran).
+    pub rejected: u64,
     /// Latency of completed calls.
     pub latency: LatencySummary,
+    /// The sum of the completed calls' latencies.
+    pub total_latency: Duration,
+    /// Completed calls at most as long as each of the exported bucket edges
+    /// (1.024 µs × 4^i, i = 0..14), cumulative, as Prometheus wants them.
+    pub latency_buckets: Vec<u64>,
     /// The last error's text, truncated to 256 bytes.
     pub last_error: Option<String>,
 }
@@ -143,6 +237,9 @@ impl MethodSnapshot {
             failures: reading.failures,
             panics: reading.panics,
             cancelled: reading.cancelled,
+            attempts: (completed + reading.cancelled + reading.retries)
+                .saturating_sub(reading.rejected),
+            rejected: reading.rejected,
             latency: LatencySummary {
                 mean: mean(reading.nanos, completed),
                 p50: q(0.5),
@@ -150,6 +247,11 @@ impl MethodSnapshot {
                 p99: q(0.99),
                 max: Duration::from_nanos(reading.max_nanos),
             },
+            total_latency: Duration::from_nanos(reading.nanos),
+            latency_buckets: LATENCY_BUCKET_EDGES_NANOS
+                .iter()
+                .map(|&edge| reading.buckets[..bucket_index(edge)].iter().sum())
+                .collect(),
             last_error: reading.last_error,
         }
     }

@@ -11,19 +11,26 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Ident, Lit, LitStr, Path, Token};
 
 use crate::duration::parse_nanos;
+use crate::recovery::{parse_recovery_option, RecoveryArgs};
 
-const IMPL_OPTIONS: &str = "`component`, `crate`, `thresholds`";
-const METHOD_OPTIONS: &str = "`skip`";
+const IMPL_OPTIONS: &str = "`component`, `crate`, `thresholds`, `strategies`, `retry_budget`, \
+     or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
+const METHOD_OPTIONS: &str = "`skip`, `no_recovery`, `strategies`, \
+     or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
 const THRESHOLD_OPTIONS: &str = "`max_consecutive_failures`, `min_success_rate`, \
      `degraded_success_rate`, `slow_call`, `window`, `min_calls`";
 
 /// The default of `degraded_success_rate`, for the cross-check with `min_success_rate`.
 const DEFAULT_DEGRADED_SUCCESS_RATE: f64 = 0.9;
 
-/// An option's value, with the spans of its key and of its value.
+/// An option's value, with the spans of its key and of its value, and
+/// whether it was set on a method (rather than on the impl block).
+#[derive(Clone)]
 pub(crate) struct Setting<T> {
     pub value: T,
+    pub key_span: Span,
     pub value_span: Span,
+    pub on_method: bool,
 }
 
 /// Options of `#[reliable(...)]` on an impl block.
@@ -32,6 +39,7 @@ pub(crate) struct ImplArgs {
     pub component: Option<Setting<LitStr>>,
     pub krate: Option<Setting<Path>>,
     pub thresholds: Option<Setting<ThresholdArgs>>,
+    pub recovery: RecoveryArgs,
 }
 
 /// `thresholds(...)`: each setting given, in the units of the core's `Thresholds`.
@@ -49,6 +57,8 @@ pub(crate) struct ThresholdArgs {
 #[derive(Default)]
 pub(crate) struct MethodArgs {
     pub skip: Option<Span>,
+    pub no_recovery: Option<Span>,
+    pub recovery: RecoveryArgs,
 }
 
 /// Adds `error` to the errors collected so far.
@@ -60,7 +70,7 @@ pub(crate) fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
 }
 
 /// Stores `value` unless the option was given before, which is an error at the second key.
-fn set_once<T>(
+pub(crate) fn set_once<T>(
     slot: &mut Option<Setting<T>>,
     key: &Ident,
     value: T,
@@ -72,7 +82,12 @@ fn set_once<T>(
             format!("duplicate option `{key}`"),
         ));
     }
-    *slot = Some(Setting { value, value_span });
+    *slot = Some(Setting {
+        value,
+        key_span: key.span(),
+        value_span,
+        on_method: false,
+    });
     Ok(())
 }
 
@@ -117,7 +132,7 @@ fn parse_options(
     Ok(())
 }
 
-fn expect_eq(key: &Ident, input: ParseStream, example: &str) -> syn::Result<()> {
+pub(crate) fn expect_eq(key: &Ident, input: ParseStream, example: &str) -> syn::Result<()> {
     if input.peek(Token![=]) {
         input.parse::<Token![=]>()?;
         Ok(())
@@ -169,10 +184,14 @@ pub(crate) fn parse_impl_args(tokens: TokenStream) -> (ImplArgs, Option<syn::Err
                     let thresholds = parse_thresholds(&content, parens.span.join())?;
                     set_once(&mut args.thresholds, key, thresholds, parens.span.join())
                 }
-                _ => Err(syn::Error::new(
-                    key.span(),
-                    format!("unknown option `{key}`, expected one of {IMPL_OPTIONS}"),
-                )),
+                _ => parse_recovery_option(key, input, &mut args.recovery, false).unwrap_or_else(
+                    || {
+                        Err(syn::Error::new(
+                            key.span(),
+                            format!("unknown option `{key}`, expected one of {IMPL_OPTIONS}"),
+                        ))
+                    },
+                ),
             }
         })
     };
@@ -183,7 +202,7 @@ pub(crate) fn parse_impl_args(tokens: TokenStream) -> (ImplArgs, Option<syn::Err
 }
 
 /// Parses a value of type `T`, with `message` as the error when it is of another kind.
-fn parse_value<T: syn::parse::Parse>(
+pub(crate) fn parse_value<T: syn::parse::Parse>(
     input: ParseStream,
     message: impl FnOnce() -> String,
 ) -> syn::Result<T> {
@@ -371,10 +390,31 @@ pub(crate) fn take_method_args(attrs: &mut Vec<Attribute>) -> syn::Result<Method
                         args.skip = Some(key.span());
                         Ok(())
                     }
-                    _ => Err(syn::Error::new(
-                        key.span(),
-                        format!("unknown method option `{key}`, expected one of {METHOD_OPTIONS}"),
-                    )),
+                    "no_recovery" => {
+                        if !input.is_empty() && !input.peek(Token![,]) {
+                            return Err(syn::Error::new(
+                                input.span(),
+                                "`no_recovery` takes no value, write `#[reliable(no_recovery)]`",
+                            ));
+                        }
+                        if args.no_recovery.is_some() {
+                            return Err(syn::Error::new(
+                                key.span(),
+                                "duplicate option `no_recovery`",
+                            ));
+                        }
+                        args.no_recovery = Some(key.span());
+                        Ok(())
+                    }
+                    _ => parse_recovery_option(key, input, &mut args.recovery, true)
+                        .unwrap_or_else(|| {
+                            Err(syn::Error::new(
+                                key.span(),
+                                format!(
+                                    "unknown method option `{key}`, expected one of {METHOD_OPTIONS}"
+                                ),
+                            ))
+                        }),
                 }
             })
         };

@@ -10,13 +10,48 @@ use syn::spanned::Spanned;
 use syn::{Expr, ImplItem, ImplItemFn, Item, ItemImpl, LitStr, ReturnType, Stmt, Type};
 
 use crate::attr::{self, push_error, ImplArgs, ThresholdArgs};
+use crate::expand_recovery::{self, RecoveryParts};
 use crate::naming::default_component;
+use crate::recovery::{self, Effective, RecoveryArgs};
 
 /// What every method of one impl block shares.
 struct ImplContext {
     krate: TokenStream,
     component: LitStr,
     thresholds: TokenStream,
+    recovery: RecoveryArgs,
+    /// Methods named as repair, alternatives or fallback: they get no
+    /// recovery of their own from the impl (it would call itself).
+    targets: Vec<String>,
+    /// Each method's signature as written, by name: the impl's fallback and
+    /// alternatives apply to the methods whose signatures they share.
+    signatures: Vec<(String, Signature)>,
+}
+
+/// A method's parameter types, return type and asyncness, as written.
+#[derive(PartialEq)]
+struct Signature {
+    parameters: Vec<String>,
+    output: String,
+    is_async: bool,
+}
+
+impl Signature {
+    fn of(func: &ImplItemFn) -> Self {
+        Signature {
+            parameters: func
+                .sig
+                .inputs
+                .iter()
+                .filter_map(|arg| match arg {
+                    syn::FnArg::Typed(typed) => Some(typed.ty.to_token_stream().to_string()),
+                    syn::FnArg::Receiver(_) => None,
+                })
+                .collect(),
+            output: func.sig.output.to_token_stream().to_string(),
+            is_async: func.sig.asyncness.is_some(),
+        }
+    }
 }
 
 pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
@@ -29,6 +64,9 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         other => return with_errors(input, Some(not_on_impl(&other, &args))),
     };
     let (args, mut errors) = attr::parse_impl_args(args);
+    if let Err(error) = recovery::check(&args.recovery, false) {
+        push_error(&mut errors, error);
+    }
     let component = match &args.component {
         Some(component) => Some(component.value.clone()),
         None => match default_component(&imp.self_ty) {
@@ -55,6 +93,18 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
                     .map_or_else(|| quote!(::reliability_core), |k| k.value.to_token_stream()),
                 component,
                 thresholds: thresholds_tokens(&args),
+                recovery: args.recovery.clone(),
+                targets: recovery_targets(&args.recovery),
+                signatures: imp
+                    .items
+                    .iter()
+                    .filter_map(|item| match item {
+                        ImplItem::Fn(func) => {
+                            Some((func.sig.ident.to_string(), Signature::of(func)))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
             };
             let errors = instrument_impl(&mut imp, &context);
             with_errors(imp.into_token_stream(), errors)
@@ -74,6 +124,17 @@ fn with_errors(mut tokens: TokenStream, errors: Option<syn::Error>) -> TokenStre
 }
 
 fn not_on_impl(item: &Item, args: &TokenStream) -> syn::Error {
+    // A method option outside a `#[reliable]` impl: point at the option.
+    if let Some(proc_macro2::TokenTree::Ident(first)) = args.clone().into_iter().next() {
+        if first == "skip" || first == "no_recovery" {
+            return syn::Error::new(
+                first.span(),
+                format!(
+                    "`#[reliable({first})]` only has an effect on a method of an impl block that has `#[reliable]`"
+                ),
+            );
+        }
+    }
     let (span, what) = match item {
         Item::Struct(item) => (item.struct_token.span, "a struct"),
         Item::Enum(item) => (item.enum_token.span, "an enum"),
@@ -83,10 +144,7 @@ fn not_on_impl(item: &Item, args: &TokenStream) -> syn::Error {
         Item::Mod(item) => (item.mod_token.span, "a module"),
         other => (other.span(), "this item"),
     };
-    let message = if matches!(item, Item::Fn(_)) && args.to_string() == "skip" {
-        "`#[reliable(skip)]` only has an effect on a method of an impl block that has `#[reliable]`"
-            .to_owned()
-    } else if matches!(item, Item::Fn(_)) {
+    let message = if matches!(item, Item::Fn(_)) {
         "`#[reliable]` goes on an `impl` block, not on a function; \
          to observe a free function, call `reliability_core::observe` in it"
             .to_owned()
@@ -145,12 +203,28 @@ fn thresholds_tokens(args: &ImplArgs) -> TokenStream {
 /// Instruments every method it should; returns the errors of the methods it could not.
 fn instrument_impl(imp: &mut ItemImpl, context: &ImplContext) -> Option<syn::Error> {
     let mut errors = None;
+    // Impl-level fallback and alternatives that some method took.
+    let mut used: Vec<String> = Vec::new();
     for item in &mut imp.items {
         match item {
             ImplItem::Fn(func) => match attr::take_method_args(&mut func.attrs) {
                 Ok(args) => {
-                    if args.skip.is_none() && func.sig.constness.is_none() {
-                        instrument(func, context);
+                    if args.skip.is_some() || func.sig.constness.is_some() {
+                        continue;
+                    }
+                    match method_recovery(func, &args, context) {
+                        Ok(effective) => {
+                            if let Some(effective) = &effective {
+                                used.extend(
+                                    effective.args.fallback.iter().map(|f| f.value.to_string()),
+                                );
+                                if let Some(list) = &effective.args.alternatives {
+                                    used.extend(list.value.iter().map(ToString::to_string));
+                                }
+                            }
+                            instrument(func, context, effective.as_ref())
+                        }
+                        Err(error) => push_error(&mut errors, error),
                     }
                 }
                 Err(error) => push_error(&mut errors, error),
@@ -167,7 +241,123 @@ fn instrument_impl(imp: &mut ItemImpl, context: &ImplContext) -> Option<syn::Err
             _ => {}
         }
     }
+    // A fallback or alternative of this impl that fits no method is a mistake
+    // (a parameter or return type written differently, say).
+    let named = context.recovery.fallback.iter().map(|f| &f.value).chain(
+        context
+            .recovery
+            .alternatives
+            .iter()
+            .flat_map(|list| list.value.iter()),
+    );
+    for name in named {
+        let defined_here = context.signatures.iter().any(|(n, _)| name == n);
+        if defined_here && !used.contains(&name.to_string()) {
+            push_error(
+                &mut errors,
+                syn::Error::new(
+                    name.span(),
+                    format!(
+                        "`{name}` fits no method of this impl: a fallback or alternative needs \
+                         the same parameter types, return type and asyncness as the method it stands in for"
+                    ),
+                ),
+            );
+        }
+    }
     errors
+}
+
+fn recovery_targets(args: &RecoveryArgs) -> Vec<String> {
+    let mut targets = Vec::new();
+    for name in [&args.repair, &args.fallback].into_iter().flatten() {
+        targets.push(name.value.to_string());
+    }
+    if let Some(list) = &args.alternatives {
+        targets.extend(list.value.iter().map(ToString::to_string));
+    }
+    targets
+}
+
+/// The recovery a method gets: its own settings over the impl's, when it
+/// returns a `Result` and can be called again.
+fn method_recovery(
+    func: &ImplItemFn,
+    args: &attr::MethodArgs,
+    context: &ImplContext,
+) -> syn::Result<Option<Effective>> {
+    let on_method = args.recovery.any_on_method();
+    if let (Some(span), true) = (args.no_recovery, on_method) {
+        return Err(syn::Error::new(
+            span,
+            "`no_recovery` contradicts the recovery settings on this method",
+        ));
+    }
+    if args.no_recovery.is_some() {
+        return Ok(None);
+    }
+    let merged = recovery::merge(&context.recovery, &args.recovery);
+    if merged.is_empty() {
+        return Ok(None);
+    }
+    let returns_result = expand_recovery::returns_result(func);
+    let effective = if on_method {
+        if !returns_result {
+            return Err(syn::Error::new(
+                func.sig.ident.span(),
+                "recovery needs a method that returns a `Result`",
+            ));
+        }
+        recovery::check(&merged, true)?
+    } else {
+        let name = func.sig.ident.to_string();
+        if !returns_result || context.targets.contains(&name) {
+            return Ok(None);
+        }
+        let merged = fitting(merged, &Signature::of(func), context);
+        // The impl's settings were checked once, on the impl.
+        match recovery::check(&merged, false) {
+            Ok(effective) => effective,
+            Err(_) => return Ok(None),
+        }
+    };
+    if !effective.reruns() {
+        return Ok(None);
+    }
+    expand_recovery::check_rerunnable(func, &effective)?;
+    Ok(Some(effective))
+}
+
+/// The impl's fallback and alternatives, kept only where they fit `method`:
+/// a method of this impl with another signature is left out. (A method
+/// defined elsewhere is kept; the compiler checks it.)
+fn fitting(mut args: RecoveryArgs, method: &Signature, context: &ImplContext) -> RecoveryArgs {
+    let fits = |name: &syn::Ident| {
+        let name = name.to_string();
+        context
+            .signatures
+            .iter()
+            .find(|(n, _)| *n == name)
+            .is_none_or(|(_, signature)| signature == method)
+    };
+    if args.fallback.as_ref().is_some_and(|f| !fits(&f.value)) {
+        args.fallback = None;
+        drop_strategy(&mut args, "fallback");
+    }
+    if let Some(list) = &mut args.alternatives {
+        list.value.retain(|name| fits(name));
+        if list.value.is_empty() {
+            args.alternatives = None;
+            drop_strategy(&mut args, "alternatives");
+        }
+    }
+    args
+}
+
+fn drop_strategy(args: &mut RecoveryArgs, strategy: &str) {
+    if let Some(list) = &mut args.strategies {
+        list.value.retain(|name| name != strategy);
+    }
 }
 
 fn refuse_on_item(attrs: &mut Vec<syn::Attribute>, what: &str, errors: &mut Option<syn::Error>) {
@@ -196,11 +386,12 @@ fn strip_impl(imp: &mut ItemImpl) {
 }
 
 /// Replaces the body with a timed call of the original body.
-fn instrument(func: &mut ImplItemFn, context: &ImplContext) {
+fn instrument(func: &mut ImplItemFn, context: &ImplContext, recovery: Option<&Effective>) {
     let ImplContext {
         krate,
         component,
         thresholds,
+        ..
     } = context;
     let name = func.sig.ident.to_string();
     let method = LitStr::new(
@@ -216,26 +407,83 @@ fn instrument(func: &mut ImplItemFn, context: &ImplContext) {
     };
     let ret = quote_spanned!(Span::call_site().located_at(tail)=> __reliable_ret);
     let private = quote!(#krate::__private);
-    let statics = quote! {
+    let recovery_meta = match recovery {
+        Some(_) => quote!(::core::option::Option::Some(&__RELIABLE_RECOVERY)),
+        None => quote!(::core::option::Option::None),
+    };
+    let site_statics = quote! {
         static __RELIABLE_META: #private::SiteMeta = #private::SiteMeta {
             component: #component,
             method: #method,
             thresholds: #thresholds,
+            recovery: #recovery_meta,
         };
         static __RELIABLE_SITE: #private::CallSite = #private::CallSite::new(&__RELIABLE_META);
-        let __reliable_call = #private::Call::start(&__RELIABLE_SITE);
     };
-    let observe = quote! {{
-        #[allow(unused_imports)]
-        use #private::{
-            ObserveDebug as _, ObserveDisplay as _, ObserveResult as _, ObserveValue as _,
-        };
+    let text_probe = quote! {{
+        use #private::probe::*;
         (&&&&#private::Probe(&__reliable_ret)).__reliable_observe()
     }};
-    let output = match &func.sig.output {
+    let category_probe = quote! {{
+        use #private::probe::*;
+        (&&&&&&#private::Probe(&__reliable_ret)).__reliable_category()
+    }};
+    let output_ty = match &func.sig.output {
         ReturnType::Type(_, ty) => Some(&**ty),
         ReturnType::Default => None,
     };
+    if let Some(effective) = recovery {
+        let strings = |names: &[syn::Ident]| {
+            let names = names.iter().map(|n| n.to_string());
+            quote!(&[#(#names),*])
+        };
+        let optional = |name: &Option<attr::Setting<syn::Ident>>| match name {
+            Some(setting) => {
+                let name = setting.value.to_string();
+                quote!(::core::option::Option::Some(#name))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let config = effective.config_tokens(&private);
+        let budget = effective.budget_tokens(&private);
+        let repair = optional(&effective.args.repair);
+        let fallback = optional(&effective.args.fallback);
+        let alternatives = strings(
+            effective
+                .args
+                .alternatives
+                .as_ref()
+                .map_or(&[][..], |a| &a.value[..]),
+        );
+        let recovery_static = quote! {
+            #site_statics
+            static __RELIABLE_RECOVERY: #private::RecoveryMeta = #private::RecoveryMeta {
+                config: #config,
+                repair: #repair,
+                alternatives: #alternatives,
+                fallback: #fallback,
+                budget: #budget,
+            };
+        };
+        let judge = quote!(#private::judge(#text_probe, #category_probe));
+        let nameable = output_ty.filter(|ty| !mentions_impl(&ty.to_token_stream()));
+        let parts = RecoveryParts {
+            private: &private,
+            recovery_static,
+            judge,
+            ret_ty: nameable,
+            component,
+        };
+        let body = expand_recovery::body(func, effective, &parts);
+        func.block.stmts = vec![Stmt::Expr(Expr::Verbatim(body), None)];
+        return;
+    }
+    let statics = quote! {
+        #site_statics
+        let __reliable_call = #private::Call::start(&__RELIABLE_SITE);
+    };
+    let observe = quote!(#private::classified(#text_probe, #category_probe));
+    let output = output_ty;
     // The signature's type, written where the body's value is produced, so
     // that inference inside the body (`.into()`, `.collect()`, `?`) sees it
     // as it would in the original function. `impl Trait` cannot be written

@@ -5,9 +5,14 @@
 //! cannot fail, `naming` and `duration` hold the small parsers both use.
 
 mod attr;
+mod classify;
 mod duration;
 mod expand;
+mod expand_recovery;
+#[cfg(test)]
+mod fuzz;
 mod naming;
+mod recovery;
 
 use proc_macro::TokenStream;
 
@@ -47,11 +52,39 @@ use proc_macro::TokenStream;
 /// Durations are strings of a number and a unit: `ns`, `us`, `ms`, `s`, `m`, `h`
 /// (`"250ms"`, `"1.5s"`); they are checked at compile time.
 ///
+/// # Recovery
+///
+/// | option | meaning |
+/// |---|---|
+/// | `strategies = [...]` | any of `retry`, `network`, `repair`, `alternatives`, `fallback`, `circuit_breaker`, `escalate` |
+/// | `max_attempts = 3` | attempts of the call itself, the first included (`retry`, `network`) |
+/// | `backoff = exponential` | or `linear`, `constant` (`retry`; `network` is always exponential) |
+/// | `base_delay = "100ms"`, `max_delay = "5s"` | the first delay and the cap |
+/// | `jitter = true` | full jitter for `retry` (`network` always jitters) |
+/// | `max_elapsed = "30s"` | no retry starts later than this after the call began |
+/// | `repair = method` | for validation errors: `self.method()`, then one more attempt |
+/// | `alternatives = [a, b]` | methods with the same arguments and return type, tried in order |
+/// | `fallback = method` | called with the same arguments when the rest failed |
+/// | `open_after = 5`, `failure_rate = 0.5`, `window = 20`, `min_calls = 10`, `cool_down = "30s"`, `half_open_probes = 1` | the circuit breaker |
+/// | `retry_budget(ratio = 0.2, per_second = 10, window = "10s")` | retries allowed per component (impl block only) |
+///
+/// Naming a `repair` method, `alternatives` or a `fallback` enables that
+/// strategy. The chain is fixed: circuit check → attempt → repair →
+/// retries → alternatives → fallback → escalate; permanent errors skip the
+/// retries. Recovery applies to the methods that return a `Result` (other
+/// than the repair, alternative and fallback methods themselves); it needs
+/// `&self` or `&mut self`, and `Clone` arguments, since it calls the method
+/// again. `circuit_breaker` without a `fallback` needs the error type to
+/// implement `From<reliability_core::CircuitOpen>`. A name that does not
+/// exist or does not fit is a compile error at the name.
+///
 /// # Options on a method
 ///
 /// | option | meaning |
 /// |---|---|
 /// | `#[reliable(skip)]` | leave this method as it is |
+/// | `#[reliable(no_recovery)]` | instrument it, without recovery |
+/// | `#[reliable(strategies = [...], max_attempts = 2, ...)]` | this method's recovery, over the impl's |
 ///
 /// A `const fn` is left as it is too: it cannot read a clock.
 ///
@@ -71,4 +104,55 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand(args.into(), item.into()).into()
+}
+
+/// Implements `Classify` for an error type: the category of each variant
+/// (or of the struct), and the field that holds how long the other side asked
+/// us to wait. Use it as `reliability_core::Classify`.
+///
+/// ```
+/// use std::time::Duration;
+/// use reliability_core::{Classify, ErrorCategory};
+///
+/// #[derive(Debug, Classify)]
+/// #[category(unknown)] // for the variants without a category of their own
+/// enum FetchError {
+///     #[category(timeout)]
+///     TimedOut,
+///     #[category(resource_exhausted)]
+///     Throttled {
+///         #[retry_after]
+///         wait: Duration,
+///     },
+///     #[category(source)]
+///     Io(std::io::Error),
+///     Other(String),
+/// }
+///
+/// assert_eq!(FetchError::TimedOut.category(), ErrorCategory::Timeout);
+/// let throttled = FetchError::Throttled { wait: Duration::from_secs(2) };
+/// assert_eq!(throttled.category(), ErrorCategory::ResourceExhausted);
+/// assert_eq!(throttled.retry_after(), Some(Duration::from_secs(2)));
+/// let refused = FetchError::Io(std::io::ErrorKind::ConnectionRefused.into());
+/// assert_eq!(refused.category(), ErrorCategory::Network);
+/// assert_eq!(FetchError::Other("?".into()).category(), ErrorCategory::Unknown);
+/// ```
+///
+/// # Attributes
+///
+/// | attribute | on | meaning |
+/// |---|---|---|
+/// | `#[category(network)]` | a variant, the enum, the struct | the category, by its snake_case name: `network`, `timeout`, `validation`, `configuration`, `permission`, `not_found`, `resource_exhausted`, `system`, `unknown`; on the enum, the default for variants that have none |
+/// | `#[category(source)]` | a variant or struct with exactly one field | the field's classification: its `Classify` impl if it has one, else its `source()` chain (an `io::Error` by its kind), else keywords in its text |
+/// | `#[retry_after]` | one field of a variant or struct | a `Duration` or `Option<Duration>` that `retry_after()` returns |
+///
+/// Without `#[retry_after]`, a `source` variant forwards its field's
+/// `retry_after()`, and any other returns `None`. Generics and where clauses
+/// are kept; for a `source` field whose type is a type parameter, the
+/// parameter's bounds decide how it is read (`T: Classify` delegates to it,
+/// `T: Error` walks its chain, no bound gives `Unknown`).
+#[proc_macro_derive(Classify, attributes(category, retry_after))]
+pub fn derive_classify(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    classify::derive(&input).into()
 }

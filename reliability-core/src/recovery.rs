@@ -1,0 +1,656 @@
+//! The recovery driver: runs the chain circuit check → attempt → repair →
+//! retries → alternatives → fallback → escalate for one call.
+//!
+//! The driver is a state machine that never runs user code itself: it says
+//! which operation comes next, and the loop the attribute writes into the
+//! method (see [`Recovery`]) performs it (calls the body, the repair method,
+//! an alternative or the fallback) and reports back. Sync and async calls
+//! therefore share every decision.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::__private::CategorySource;
+use crate::call::{Call, Observed};
+use crate::circuit::{CircuitState, Permit};
+use crate::classify::{Classification, ErrorCategory};
+use crate::clock::Clock;
+use crate::component::ComponentState;
+use crate::events::ReliabilityEvent;
+use crate::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+use crate::manager::manager;
+use crate::outcome::ErrorRef;
+use crate::plan::{select_strategy, RecoveryContext, RecoveryPlan};
+use crate::site::CallSite;
+use crate::strategy::{RetryBudget, Strategy, StrategyConfig};
+
+/// What the attribute configured for a method's recovery.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RecoveryMeta {
+    /// Strategies and their settings.
+    pub config: StrategyConfig,
+    /// The repair method's name.
+    pub repair: Option<&'static str>,
+    /// The alternatives' names, in order.
+    pub alternatives: &'static [&'static str],
+    /// The fallback's name.
+    pub fallback: Option<&'static str>,
+    /// The component's retry budget, if the attribute set one.
+    pub budget: Option<RetryBudget>,
+}
+
+/// An operation the expansion's closure performs for the driver.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// Run the method's body (again).
+    Attempt,
+    /// Call the repair method.
+    Repair,
+    /// Call the alternative at this index.
+    Alternative(u32),
+    /// Call the fallback.
+    Fallback,
+    /// Build the error that an open circuit returns.
+    Reject,
+}
+
+/// What an operation produced.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Ran<R> {
+    /// A value of the method's type, and how it went.
+    Value(R, Verdict),
+    /// The repair method ran, and how it went.
+    Repaired(Verdict),
+}
+
+/// Whether a value stands for success; for a failure, its text and category.
+#[doc(hidden)]
+#[derive(Debug, Clone)]
+pub struct Verdict(Option<Failure>);
+
+#[derive(Debug, Clone)]
+struct Failure {
+    text: String,
+    category: ErrorCategory,
+    retry_after: Option<Duration>,
+}
+
+impl Verdict {
+    /// A success.
+    pub const SUCCESS: Verdict = Verdict(None);
+
+    fn is_success(&self) -> bool {
+        self.0.is_none()
+    }
+
+    fn observed(&self) -> Observed<'_> {
+        match &self.0 {
+            None => Observed::Success,
+            Some(failure) => {
+                Observed::Failure(ErrorRef::Display(&failure.text), Some(failure.category))
+            }
+        }
+    }
+}
+
+/// Turns what the expansion's probes found into a verdict.
+#[doc(hidden)]
+pub fn judge(observed: Observed<'_>, source: Option<CategorySource<'_>>) -> Verdict {
+    match observed {
+        Observed::Success => Verdict(None),
+        Observed::Failure(error, _) => {
+            let classification = source.map_or(
+                Classification {
+                    category: ErrorCategory::Unknown,
+                    retry_after: None,
+                },
+                CategorySource::resolve,
+            );
+            Verdict(Some(Failure {
+                text: manager().error_text(error),
+                category: classification.category,
+                retry_after: classification.retry_after,
+            }))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Next {
+    Run(Op),
+    Wait(Duration),
+    Done,
+}
+
+/// The step whose result the driver waits for.
+struct Pending {
+    strategy: Option<Strategy>,
+    target: &'static str,
+    delay: Duration,
+    began: Instant,
+}
+
+struct Driver {
+    site: &'static CallSite,
+    component: &'static ComponentState,
+    recovery: &'static RecoveryMeta,
+    clock: Arc<dyn Clock>,
+    started: Instant,
+    started_at: SystemTime,
+    context: RecoveryContext,
+    permit: Permit,
+    pending: Pending,
+    last_failure: Option<Failure>,
+    session: Option<RecoverySession>,
+    /// Set when the next value is the last: how the session ends.
+    ending: Option<RecoveryOutcome>,
+    /// Whether an operation has produced a value for the caller yet.
+    has_value: bool,
+    /// A half-open probe was granted and its outcome not yet recorded.
+    probe_outstanding: bool,
+}
+
+impl Driver {
+    fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
+        let clock = manager().clock();
+        let now = clock.now();
+        Driver {
+            site,
+            component: site.component(),
+            recovery,
+            clock,
+            started: now,
+            started_at: SystemTime::now(),
+            context: RecoveryContext::new(),
+            permit: Permit::Normal,
+            pending: Pending {
+                strategy: None,
+                target: site.meta().method,
+                delay: Duration::ZERO,
+                began: now,
+            },
+            last_failure: None,
+            session: None,
+            ending: None,
+            has_value: false,
+            probe_outstanding: false,
+        }
+    }
+
+    fn config(&self) -> &'static StrategyConfig {
+        &self.recovery.config
+    }
+
+    fn has_circuit(&self) -> bool {
+        self.config()
+            .strategies()
+            .contains(Strategy::CircuitBreaker)
+    }
+
+    /// Asks the circuit for permission to run the body; plans around a refusal.
+    fn admit(&mut self, strategy: Option<Strategy>, delay: Duration) -> Next {
+        let now = self.clock.now();
+        self.pending = Pending {
+            strategy,
+            target: self.site.meta().method,
+            delay,
+            began: now,
+        };
+        if strategy.is_some() {
+            self.site.record_retry();
+        }
+        if !self.has_circuit() {
+            return Next::Run(Op::Attempt);
+        }
+        let breaker = self.component.breaker(&self.config().circuit());
+        let (permit, change) = breaker.acquire(now);
+        if let Some(state) = change {
+            self.component.circuit_changed(state);
+        }
+        self.permit = permit;
+        self.probe_outstanding = permit == Permit::Probe;
+        if permit != Permit::Rejected {
+            return Next::Run(Op::Attempt);
+        }
+        self.site.record_rejected();
+        manager().emit(ReliabilityEvent::CallRejected {
+            component: self.site.meta().component.to_owned(),
+            method: self.site.meta().method.to_owned(),
+        });
+        let failure = self.last_failure.clone().unwrap_or(Failure {
+            text: "circuit open: the call was not made".into(),
+            category: ErrorCategory::Unknown,
+            retry_after: None,
+        });
+        self.open_session(&failure);
+        self.push_step(
+            Strategy::CircuitBreaker,
+            self.site.meta().method,
+            StepOutcome::Rejected,
+            None,
+            now,
+        );
+        self.last_failure = Some(failure);
+        self.plan()
+    }
+
+    fn open_session(&mut self, failure: &Failure) {
+        if self.session.is_none() {
+            let meta = self.site.meta();
+            manager().emit(ReliabilityEvent::RecoveryStarted {
+                component: meta.component.to_owned(),
+                method: meta.method.to_owned(),
+                category: failure.category,
+            });
+            self.session = Some(RecoverySession {
+                id: 0,
+                component: meta.component.to_owned(),
+                method: meta.method.to_owned(),
+                category: failure.category,
+                error: failure.text.clone(),
+                steps: Vec::new(),
+                outcome: RecoveryOutcome::Failed,
+                recovered_by: None,
+                started_at: self.started_at,
+                duration: Duration::ZERO,
+            });
+        }
+    }
+
+    fn push_step(
+        &mut self,
+        strategy: Strategy,
+        target: &str,
+        outcome: StepOutcome,
+        error: Option<&Failure>,
+        began: Instant,
+    ) {
+        let now = self.clock.now();
+        let attempt = self.context.attempts();
+        let delay = self.pending.delay;
+        if let Some(session) = &mut self.session {
+            session.steps.push(RecoveryStep {
+                strategy,
+                target: target.to_owned(),
+                attempt,
+                delay: if outcome == StepOutcome::Rejected {
+                    Duration::ZERO
+                } else {
+                    delay
+                },
+                outcome,
+                duration: now.saturating_duration_since(began),
+                error: error.map(|f| f.text.clone()),
+            });
+        }
+    }
+
+    /// The value of the pending step arrived.
+    fn after_value(&mut self, op: Op, verdict: &Verdict) -> Next {
+        let now = self.clock.now();
+        let success = verdict.is_success();
+        self.has_value = true;
+        if op == Op::Attempt && self.has_circuit() {
+            let breaker = self.component.breaker(&self.config().circuit());
+            self.probe_outstanding = false;
+            if let Some(state) = breaker.record(self.permit, success, now) {
+                self.component.circuit_changed(state);
+            }
+        }
+        if let Some(failure) = &verdict.0 {
+            self.component.record_category(failure.category);
+            self.open_session(failure);
+        }
+        if let Some(strategy) = self.pending.strategy {
+            self.component.record_strategy(strategy, success);
+            let target = self.pending.target;
+            self.push_step(
+                strategy,
+                target,
+                if success {
+                    StepOutcome::Succeeded
+                } else {
+                    StepOutcome::Failed
+                },
+                verdict.0.as_ref(),
+                self.pending.began,
+            );
+        }
+        if let Some(ending) = self.ending {
+            self.end(if success {
+                RecoveryOutcome::Recovered
+            } else {
+                ending
+            });
+            return Next::Done;
+        }
+        match &verdict.0 {
+            None => {
+                self.end(RecoveryOutcome::Recovered);
+                Next::Done
+            }
+            Some(failure) => {
+                self.last_failure = Some(failure.clone());
+                self.plan()
+            }
+        }
+    }
+
+    /// The repair method returned.
+    fn after_repair(&mut self, verdict: &Verdict) -> Next {
+        let success = verdict.is_success();
+        self.context.note_repaired();
+        let target = self.pending.target;
+        self.push_step(
+            Strategy::Repair,
+            target,
+            if success {
+                StepOutcome::Succeeded
+            } else {
+                StepOutcome::Failed
+            },
+            verdict.0.as_ref(),
+            self.pending.began,
+        );
+        if !success {
+            self.component.record_strategy(Strategy::Repair, false);
+            return self.plan();
+        }
+        // The re-run's outcome is what the repair is judged by.
+        self.context.note_attempt();
+        self.admit(Some(Strategy::Repair), Duration::ZERO)
+    }
+
+    /// Decides what follows the last failure.
+    fn plan(&mut self) -> Next {
+        let Some(failure) = self.last_failure.clone() else {
+            return Next::Done;
+        };
+        let now = self.clock.now();
+        let m = manager();
+        let health = self.component.quick_health(&m.thresholds(), now);
+        let circuit = if self.permit == Permit::Rejected {
+            CircuitState::Open
+        } else if self.has_circuit() {
+            self.component.breaker(&self.config().circuit()).state()
+        } else {
+            CircuitState::Closed
+        };
+        let budget = self.recovery.budget.unwrap_or_else(|| m.retry_budget());
+        let budget_available = self.component.retry_budget_available(&budget, now);
+        self.context.set_observation(
+            now.saturating_duration_since(self.started),
+            failure.retry_after,
+            budget_available,
+            circuit,
+            self.component.failing_strategies(),
+            m.jitter_sample(),
+        );
+        match select_strategy(failure.category, &health, &self.context, self.config()) {
+            RecoveryPlan::Retry { strategy, delay } => {
+                self.component.withdraw_retry(&budget, now);
+                self.announce(strategy, self.context.attempts() + 1, delay);
+                self.context.note_attempt();
+                self.pending = Pending {
+                    strategy: Some(strategy),
+                    target: self.site.meta().method,
+                    delay,
+                    began: now,
+                };
+                Next::Wait(delay)
+            }
+            RecoveryPlan::Repair => {
+                self.announce(Strategy::Repair, self.context.attempts(), Duration::ZERO);
+                self.pending = Pending {
+                    strategy: Some(Strategy::Repair),
+                    target: self.recovery.repair.unwrap_or("repair"),
+                    delay: Duration::ZERO,
+                    began: now,
+                };
+                Next::Run(Op::Repair)
+            }
+            RecoveryPlan::Alternative { index } => {
+                self.announce(
+                    Strategy::Alternatives,
+                    self.context.attempts(),
+                    Duration::ZERO,
+                );
+                self.context.note_alternative();
+                self.pending = Pending {
+                    strategy: Some(Strategy::Alternatives),
+                    target: self
+                        .recovery
+                        .alternatives
+                        .get(index as usize)
+                        .copied()
+                        .unwrap_or("alternative"),
+                    delay: Duration::ZERO,
+                    began: now,
+                };
+                Next::Run(Op::Alternative(index))
+            }
+            RecoveryPlan::Fallback => {
+                self.announce(Strategy::Fallback, self.context.attempts(), Duration::ZERO);
+                self.context.note_fallback();
+                self.pending = Pending {
+                    strategy: Some(Strategy::Fallback),
+                    target: self.recovery.fallback.unwrap_or("fallback"),
+                    delay: Duration::ZERO,
+                    began: now,
+                };
+                Next::Run(Op::Fallback)
+            }
+            RecoveryPlan::Escalate | RecoveryPlan::GiveUp => {
+                let escalate = self.config().strategies().contains(Strategy::Escalate);
+                let outcome = if escalate {
+                    RecoveryOutcome::Escalated
+                } else {
+                    RecoveryOutcome::Failed
+                };
+                if escalate {
+                    self.push_step(
+                        Strategy::Escalate,
+                        self.site.meta().component,
+                        StepOutcome::Failed,
+                        Some(&failure),
+                        now,
+                    );
+                }
+                if !self.has_value {
+                    // Nothing ran: the caller still needs an error value.
+                    self.ending = Some(outcome);
+                    self.pending.strategy = None;
+                    return Next::Run(Op::Reject);
+                }
+                self.end(outcome);
+                Next::Done
+            }
+        }
+    }
+
+    fn announce(&self, strategy: Strategy, attempt: u32, delay: Duration) {
+        let meta = self.site.meta();
+        manager().emit(ReliabilityEvent::RecoveryAttempt {
+            component: meta.component.to_owned(),
+            method: meta.method.to_owned(),
+            strategy,
+            attempt,
+            delay,
+        });
+    }
+
+    fn end(&mut self, outcome: RecoveryOutcome) {
+        let Some(mut session) = self.session.take() else {
+            return;
+        };
+        session.outcome = outcome;
+        session.recovered_by = match outcome {
+            RecoveryOutcome::Recovered => self.pending.strategy,
+            _ => None,
+        };
+        session.duration = self.clock.now().saturating_duration_since(self.started);
+        self.component.finish_session(&session);
+        manager().push_session(session);
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // A probe that never reported (the call panicked or was dropped)
+        // counts as a failed probe, so the circuit does not stay half open.
+        if self.probe_outstanding {
+            let breaker = self.component.breaker(&self.config().circuit());
+            breaker.record(Permit::Probe, false, self.clock.now());
+        }
+    }
+}
+
+/// One call's recovery, driven by a loop in the method's own body:
+///
+/// ```text
+/// let mut recovery = Recovery::new(&SITE, &RECOVERY);
+/// while let Some(op) = recovery.next_op() {       // `.next_op_async().await` in an async fn
+///     let ran = match op { /* run the body, the repair, an alternative, the fallback */ };
+///     recovery.report(op, ran);
+/// }
+/// recovery.finish(call)
+/// ```
+///
+/// The loop is in the method itself, not in a closure, so the body can use
+/// `&mut self` on every attempt and an async method's future stays `Send`.
+#[doc(hidden)]
+pub struct Recovery<R> {
+    driver: Driver,
+    next: Next,
+    last: Option<(R, Verdict)>,
+}
+
+impl<R> std::fmt::Debug for Recovery<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recovery")
+            .field("site", self.driver.site)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> Recovery<R> {
+    /// Starts a call's recovery: asks the circuit, if any, for the first attempt.
+    pub fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
+        let mut driver = Driver::new(site, recovery);
+        let next = driver.admit(None, Duration::ZERO);
+        Recovery {
+            driver,
+            next,
+            last: None,
+        }
+    }
+
+    /// The next operation to perform, after sleeping out any backoff; `None` when done.
+    pub fn next_op(&mut self) -> Option<Op> {
+        loop {
+            match self.next {
+                Next::Run(op) => return Some(op),
+                Next::Wait(delay) => {
+                    self.driver.clock.sleep(delay);
+                    let strategy = self.driver.pending.strategy;
+                    self.next = self.driver.admit(strategy, delay);
+                }
+                Next::Done => return None,
+            }
+        }
+    }
+
+    /// The next operation, waiting out any backoff without blocking the thread.
+    pub async fn next_op_async(&mut self) -> Option<Op> {
+        loop {
+            match self.next {
+                Next::Run(op) => return Some(op),
+                Next::Wait(delay) => {
+                    let wait = self.driver.clock.delay(delay);
+                    wait.await;
+                    let strategy = self.driver.pending.strategy;
+                    self.next = self.driver.admit(strategy, delay);
+                }
+                Next::Done => return None,
+            }
+        }
+    }
+
+    /// What the operation produced.
+    pub fn report(&mut self, op: Op, ran: Ran<R>) {
+        self.next = match ran {
+            Ran::Value(value, verdict) => {
+                let next = self.driver.after_value(op, &verdict);
+                self.last = Some((value, verdict));
+                next
+            }
+            Ran::Repaired(verdict) => self.driver.after_repair(&verdict),
+        };
+    }
+
+    /// The value for the caller, with the call reported as it ended.
+    pub fn finish(self, call: Call) -> R {
+        match self.last {
+            Some((value, verdict)) => {
+                call.finish(verdict.observed());
+                value
+            }
+            // The driver ends only after a value: the first operation always
+            // produces one (an attempt, the fallback, or the rejection).
+            None => unreachable!("reliability: recovery ended without a value"),
+        }
+    }
+}
+
+/// A method argument that recovery passes again on each attempt.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` must be `Clone`: recovery passes this argument again on every retry, alternative and fallback",
+    label = "not `Clone`",
+    note = "add `#[reliable(no_recovery)]` to the method to keep the instrumentation without recovery"
+)]
+pub trait RerunArgument {
+    /// A copy for the next attempt.
+    fn again(&self) -> Self;
+}
+
+impl<T: Clone> RerunArgument for T {
+    #[inline(always)]
+    fn again(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// The argument again, for another attempt.
+#[doc(hidden)]
+#[inline(always)]
+pub fn rerun_arg<T: RerunArgument>(value: &T) -> T {
+    value.again()
+}
+
+/// A `Result` whose error an open circuit can produce.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`circuit_breaker` without a `fallback` needs the error type to implement `From<reliability_core::CircuitOpen>`",
+    label = "an open circuit returns an error built from `CircuitOpen`",
+    note = "add a variant holding `CircuitOpen` with a `From` impl, or configure a `fallback`"
+)]
+pub trait Rejectable {
+    /// The value an open circuit returns.
+    fn rejected(component: &'static str) -> Self;
+}
+
+impl<T, E: From<crate::circuit::CircuitOpen>> Rejectable for Result<T, E> {
+    fn rejected(component: &'static str) -> Self {
+        Err(E::from(crate::circuit::CircuitOpen::new(component)))
+    }
+}
+
+/// The error an open circuit returns for `component`.
+#[doc(hidden)]
+pub fn reject<R: Rejectable>(component: &'static str) -> R {
+    R::rejected(component)
+}

@@ -1,0 +1,253 @@
+//! Code generation for a method with recovery: the body becomes one arm of a
+//! dispatch closure that the core's recovery driver calls for every attempt,
+//! alongside arms for the repair method, the alternatives and the fallback.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{FnArg, ImplItemFn, Pat, Type};
+
+use crate::recovery::Effective;
+
+/// How one argument is passed again: cloned, or reborrowed when it is `&mut`.
+fn again(pat_ident: &syn::Ident, ty: &Type, private: &TokenStream) -> TokenStream {
+    if let Type::Reference(reference) = ty {
+        if reference.mutability.is_some() {
+            return quote!(&mut *#pat_ident);
+        }
+    }
+    // Spanned at the argument's type, so a missing `Clone` is reported there.
+    let span = Span::call_site().located_at(ty.span());
+    respan(quote!(#private::rerun_arg(&#pat_ident)), span)
+}
+
+/// The tokens with every span replaced: a type error in generated code is
+/// then reported at the user's token that `span` stands for.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(group) = &tree {
+                let mut respanned =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                tree = proc_macro2::TokenTree::Group(respanned);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// The identifiers a pattern binds.
+fn bindings(pat: &Pat, out: &mut Vec<(syn::Ident, bool)>) {
+    match pat {
+        Pat::Ident(p) => {
+            out.push((p.ident.clone(), p.mutability.is_some()));
+            if let Some((_, sub)) = &p.subpat {
+                bindings(sub, out);
+            }
+        }
+        Pat::Tuple(t) => t.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::TupleStruct(t) => t.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::Struct(s) => s.fields.iter().for_each(|f| bindings(&f.pat, out)),
+        Pat::Slice(s) => s.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::Reference(r) => bindings(&r.pat, out),
+        Pat::Paren(p) => bindings(&p.pat, out),
+        Pat::Type(t) => bindings(&t.pat, out),
+        _ => {}
+    }
+}
+
+/// Checks that the method can be re-run: a `&self`/`&mut self` receiver (or
+/// none), and, when other methods get its arguments, plain argument names.
+pub(crate) fn check_rerunnable(func: &ImplItemFn, effective: &Effective) -> syn::Result<()> {
+    let passes_arguments = effective.has("alternatives") || effective.has("fallback");
+    for arg in &func.sig.inputs {
+        match arg {
+            FnArg::Receiver(receiver) => {
+                if receiver.reference.is_none() || receiver.colon_token.is_some() {
+                    return Err(syn::Error::new_spanned(
+                        receiver,
+                        "recovery calls the method again, which this receiver does not allow; \
+                         take `&self` or `&mut self`, or add `#[reliable(no_recovery)]` to the method",
+                    ));
+                }
+            }
+            FnArg::Typed(typed) => {
+                if passes_arguments
+                    && !matches!(&*typed.pat, Pat::Ident(p) if p.subpat.is_none() && p.by_ref.is_none())
+                {
+                    return Err(syn::Error::new_spanned(
+                        &typed.pat,
+                        "`alternatives` and `fallback` are called with the same arguments: give this argument a name",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) struct RecoveryParts<'a> {
+    pub private: &'a TokenStream,
+    pub recovery_static: TokenStream,
+    pub judge: TokenStream,
+    pub ret_ty: Option<&'a Type>,
+    pub component: &'a syn::LitStr,
+}
+
+/// The body of a method with recovery.
+pub(crate) fn body(
+    func: &ImplItemFn,
+    effective: &Effective,
+    parts: &RecoveryParts<'_>,
+) -> TokenStream {
+    let RecoveryParts {
+        private,
+        recovery_static,
+        judge,
+        ret_ty,
+        component,
+    } = parts;
+    let block = &func.block;
+    let is_async = func.sig.asyncness.is_some();
+    let has_receiver = func.sig.receiver().is_some();
+
+    let mut rebind = TokenStream::new();
+    let mut call_args = Vec::new();
+    for arg in &func.sig.inputs {
+        let FnArg::Typed(typed) = arg else { continue };
+        if let Pat::Ident(p) = &*typed.pat {
+            let ident = &p.ident;
+            let mutability = &p.mutability;
+            let value = again(ident, &typed.ty, private);
+            rebind.extend(quote!(let #mutability #ident = #value;));
+            call_args.push(again(ident, &typed.ty, private));
+        } else {
+            let mut bound = Vec::new();
+            bindings(&typed.pat, &mut bound);
+            for (ident, mutable) in bound {
+                let mutability = mutable.then(|| quote!(mut));
+                rebind.extend(quote!(let #mutability #ident = #private::rerun_arg(&#ident);));
+            }
+        }
+    }
+
+    let annotation = ret_ty.map(|ty| quote!(: #ty));
+    let call_other = |name: &syn::Ident| {
+        let span = Span::call_site().located_at(name.span());
+        let call = if has_receiver {
+            quote_spanned!(span=> self.#name(#(#call_args),*))
+        } else {
+            quote_spanned!(span=> Self::#name(#(#call_args),*))
+        };
+        if is_async {
+            quote_spanned!(span=> #call.await)
+        } else {
+            call
+        }
+    };
+    let value_arm = |value: TokenStream| {
+        quote! {{
+            let __reliable_ret #annotation = #value;
+            let __reliable_verdict = #judge;
+            #private::Ran::Value(__reliable_ret, __reliable_verdict)
+        }}
+    };
+
+    let attempt = if is_async {
+        value_arm(quote!(async #block.await))
+    } else {
+        let closure_ret = ret_ty.map(|ty| quote!(-> #ty));
+        value_arm(quote!(#private::call_once(|| #closure_ret #block)))
+    };
+    let mut arms = quote! {
+        #private::Op::Attempt => { #rebind #attempt }
+    };
+    if let Some(repair) = &effective.args.repair {
+        let name = &repair.value;
+        let span = Span::call_site().located_at(name.span());
+        let mut call = if has_receiver {
+            quote_spanned!(span=> self.#name())
+        } else {
+            quote_spanned!(span=> Self::#name())
+        };
+        if is_async {
+            call = quote_spanned!(span=> #call.await);
+        }
+        arms.extend(quote! {
+            #private::Op::Repair => {
+                let __reliable_ret = #call;
+                #private::Ran::Repaired(#judge)
+            }
+        });
+    }
+    if let Some(list) = &effective.args.alternatives {
+        for (index, name) in list.value.iter().enumerate() {
+            let index = index as u32;
+            let value = value_arm(call_other(name));
+            arms.extend(quote!(#private::Op::Alternative(#index) => #value));
+        }
+    }
+    if let Some(fallback) = &effective.args.fallback {
+        let value = value_arm(call_other(&fallback.value));
+        arms.extend(quote!(#private::Op::Fallback => #value));
+    }
+    if effective.has("circuit_breaker") {
+        let span = effective
+            .strategies
+            .iter()
+            .find(|(n, _)| n == "circuit_breaker")
+            .map_or_else(Span::call_site, |(_, s)| Span::call_site().located_at(*s));
+        let value = value_arm(respan(quote!(#private::reject(#component)), span));
+        arms.extend(quote!(#private::Op::Reject => #value));
+    }
+    arms.extend(quote!(_ => ::core::unreachable!("reliability: operation not configured")));
+
+    let recovery = quote!(#private::Recovery::new(&__RELIABLE_SITE, &__RELIABLE_RECOVERY));
+    let step = quote! {
+        let __reliable_ran = match __reliable_op { #arms };
+        __reliable_recovery.report(__reliable_op, __reliable_ran);
+    };
+    if is_async {
+        quote! {
+            #recovery_static
+            let __reliable_call = #private::Call::start(&__RELIABLE_SITE);
+            let mut __reliable_recovery = #recovery;
+            __reliable_call
+                .watch(async {
+                    while let ::core::option::Option::Some(__reliable_op) =
+                        __reliable_recovery.next_op_async().await
+                    {
+                        #step
+                    }
+                })
+                .await;
+            __reliable_recovery.finish(__reliable_call)
+        }
+    } else {
+        quote! {
+            #recovery_static
+            let __reliable_call = #private::Call::start(&__RELIABLE_SITE);
+            let mut __reliable_recovery = #recovery;
+            while let ::core::option::Option::Some(__reliable_op) = __reliable_recovery.next_op() {
+                #step
+            }
+            __reliable_recovery.finish(__reliable_call)
+        }
+    }
+}
+
+/// Whether a return type's last path segment is `Result`.
+pub(crate) fn returns_result(func: &ImplItemFn) -> bool {
+    let syn::ReturnType::Type(_, ty) = &func.sig.output else {
+        return false;
+    };
+    let mut ty = &**ty;
+    while let Type::Group(group) = ty {
+        ty = &group.elem;
+    }
+    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Result"))
+}

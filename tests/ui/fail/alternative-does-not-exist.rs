@@ -1,0 +1,27 @@
+use reliability_core::reliable;
+
+#[derive(Debug)]
+struct Error;
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("error")
+    }
+}
+
+struct Client;
+
+#[reliable(alternatives = [from_mirror_a, from_mirorr_b])]
+impl Client {
+    fn fetch(&self) -> Result<u8, Error> {
+        Ok(1)
+    }
+
+    fn from_mirror_a(&self) -> Result<u8, Error> {
+        Ok(2)
+    }
+}
+
+fn main() {
+    let _ = Client.fetch();
+}

@@ -1,0 +1,7 @@
+use reliability_core::Classify;
+
+#[derive(Debug, Classify)]
+#[category = "network"]
+struct Refused;
+
+fn main() {}

@@ -1,0 +1,12 @@
+use reliability_core::Classify;
+
+#[derive(Debug, Classify)]
+enum FetchError {
+    #[category(network)]
+    Refused,
+    TimedOut,
+}
+
+fn main() {
+    let _ = FetchError::Refused.category();
+}

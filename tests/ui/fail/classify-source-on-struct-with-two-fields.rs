@@ -1,0 +1,10 @@
+use reliability_core::Classify;
+
+#[derive(Debug, Classify)]
+#[category(source)]
+struct Context {
+    error: std::io::Error,
+    path: String,
+}
+
+fn main() {}

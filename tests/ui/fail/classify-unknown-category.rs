@@ -1,0 +1,11 @@
+use reliability_core::Classify;
+
+#[derive(Debug, Classify)]
+enum FetchError {
+    #[category(netwrk)]
+    Refused,
+}
+
+fn main() {
+    let _ = FetchError::Refused.category();
+}

@@ -1,0 +1,24 @@
+use reliability_core::reliable;
+
+#[derive(Debug)]
+struct Error;
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("error")
+    }
+}
+
+struct Client;
+
+#[reliable(strategies = [retry])]
+impl Client {
+    #[reliable(no_recovery, max_attempts = 2)]
+    fn fetch(&self) -> Result<u8, Error> {
+        Ok(1)
+    }
+}
+
+fn main() {
+    let _ = Client.fetch();
+}
