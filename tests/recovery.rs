@@ -526,3 +526,46 @@ fn async_recovery_on_tokio() {
         assert_eq!(client.0.calls(), 3);
     });
 }
+
+/// Recovery re-runs methods that take `&mut self` and `&mut` arguments:
+/// each attempt reborrows them.
+struct Buffered {
+    script: Scripted,
+    fills: u32,
+}
+
+#[reliable(component = "recovery_mut", strategies = [retry], base_delay = "1ms")]
+impl Buffered {
+    fn fill(&mut self, buffer: &mut Vec<u8>, byte: u8) -> Result<usize, FetchError> {
+        self.fills += 1;
+        buffer.push(byte);
+        self.script.next("x").map(|_| buffer.len())
+    }
+
+    async fn fill_later(&mut self, buffer: &mut Vec<u8>) -> Result<usize, FetchError> {
+        common::YieldOnce::default().await;
+        self.fills += 1;
+        buffer.push(0);
+        self.script.next("y").map(|_| buffer.len())
+    }
+}
+
+#[test]
+fn mutable_receivers_and_arguments_are_reborrowed_on_each_attempt() {
+    let _turn = serial();
+    let _ = clock();
+    let mut buffered = Buffered {
+        script: Scripted::new(vec![FetchError::Reset]),
+        fills: 0,
+    };
+    let mut buffer = Vec::new();
+    assert_eq!(buffered.fill(&mut buffer, 7), Ok(2));
+    assert_eq!((buffered.fills, buffer), (2, vec![7, 7]));
+    let mut later = Vec::new();
+    let mut again = Buffered {
+        script: Scripted::new(vec![FetchError::Reset]),
+        fills: 0,
+    };
+    assert_eq!(block_on(again.fill_later(&mut later)), Ok(2));
+    assert_eq!(again.fills, 2);
+}
