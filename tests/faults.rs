@@ -3,7 +3,7 @@
 //! started and stopped from several threads at once.
 
 use std::fmt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::catch_unwind;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,7 +107,7 @@ struct Busy;
 #[reliable(component = "faults_busy")]
 impl Busy {
     fn work(&self, i: u64) -> Result<u64, Boom> {
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             Err(Boom)
         } else {
             Ok(i)
