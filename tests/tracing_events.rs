@@ -26,9 +26,16 @@ impl Captured {
     }
 }
 
-/// Collects every event; spans are not used by the library.
+/// Collects every event, and the spans' names, entries and exits.
 #[derive(Clone, Default)]
-struct Collector(Arc<Mutex<Vec<Captured>>>);
+struct Collector(Arc<Mutex<Vec<Captured>>>, Arc<Mutex<Spans>>);
+
+#[derive(Default)]
+struct Spans {
+    opened: Vec<(String, Vec<(String, String)>)>,
+    entered: u64,
+    exited: u64,
+}
 
 struct Fields<'a>(&'a mut Vec<(String, String)>);
 
@@ -46,8 +53,14 @@ impl Subscriber for Collector {
     fn enabled(&self, _: &Metadata<'_>) -> bool {
         true
     }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
+    fn new_span(&self, attributes: &Attributes<'_>) -> Id {
+        let mut fields = Vec::new();
+        attributes.record(&mut Fields(&mut fields));
+        let mut spans = self.1.lock().unwrap();
+        spans
+            .opened
+            .push((attributes.metadata().name().to_owned(), fields));
+        Id::from_u64(spans.opened.len() as u64)
     }
     fn record(&self, _: &Id, _: &Record<'_>) {}
     fn record_follows_from(&self, _: &Id, _: &Id) {}
@@ -60,8 +73,12 @@ impl Subscriber for Collector {
             fields,
         });
     }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
+    fn enter(&self, _: &Id) {
+        self.1.lock().unwrap().entered += 1;
+    }
+    fn exit(&self, _: &Id) {
+        self.1.lock().unwrap().exited += 1;
+    }
 }
 
 #[derive(Debug)]
@@ -88,10 +105,72 @@ impl Vault {
     }
 }
 
+/// The tests share the global subscriber and the call-span setting.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn collector() -> Collector {
+    static COLLECTOR: std::sync::OnceLock<Collector> = std::sync::OnceLock::new();
+    COLLECTOR
+        .get_or_init(|| {
+            let collector = Collector::default();
+            tracing::subscriber::set_global_default(collector.clone()).unwrap();
+            collector
+        })
+        .clone()
+}
+
+struct Spanned;
+
+#[reliable(component = "traced_spans")]
+impl Spanned {
+    fn sync_call(&self) -> u8 {
+        1
+    }
+
+    async fn async_call(&self) -> u8 {
+        2
+    }
+}
+
+#[test]
+fn call_spans_are_off_by_default_and_entered_when_on() {
+    let _turn = serial();
+    let collector = collector();
+    let spans_named = |collector: &Collector| {
+        collector
+            .1
+            .lock()
+            .unwrap()
+            .opened
+            .iter()
+            .filter(|(name, fields)| {
+                name == "reliable_call"
+                    && fields.contains(&("component".to_owned(), "traced_spans".to_owned()))
+            })
+            .count()
+    };
+    Spanned.sync_call();
+    assert_eq!(spans_named(&collector), 0);
+    manager().set_call_spans(true);
+    Spanned.sync_call();
+    let waker = std::task::Waker::noop();
+    let mut context = std::task::Context::from_waker(waker);
+    let mut future = std::pin::pin!(Spanned.async_call());
+    assert!(std::future::Future::poll(future.as_mut(), &mut context).is_ready());
+    manager().set_call_spans(false);
+    assert_eq!(spans_named(&collector), 2);
+    let spans = collector.1.lock().unwrap();
+    assert!(spans.entered >= 2);
+    assert_eq!(spans.entered, spans.exited, "every entry is exited");
+}
+
 #[test]
 fn escalation_and_unhealthy_health_are_error_events_with_fields() {
-    let collector = Collector::default();
-    tracing::subscriber::set_global_default(collector.clone()).unwrap();
+    let _turn = serial();
+    let collector = collector();
     manager().set_clock(Arc::new(ManualClock::new()));
     assert!(Vault.open().is_err());
     manager().check_health();

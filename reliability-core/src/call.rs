@@ -22,6 +22,51 @@ pub enum Observed<'a> {
     Failure(ErrorRef<'a>, Option<ErrorCategory>),
 }
 
+/// Whether each call gets a `tracing` span (off by default: a span per call
+/// would cost more than all the rest of the call path).
+static CALL_SPANS: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn set_call_spans(on: bool) {
+    CALL_SPANS.store(on, Ordering::Relaxed);
+}
+
+/// A call's span; entered for the whole call when the call is sync, for
+/// each poll when it is async.
+struct CallSpan {
+    span: tracing::Span,
+    entered: bool,
+}
+
+impl CallSpan {
+    #[cold]
+    #[inline(never)]
+    fn open(site: &'static CallSite, enter: bool) -> Self {
+        let meta = site.meta();
+        let span = tracing::info_span!(
+            target: "reliability",
+            "reliable_call",
+            component = meta.component,
+            method = meta.method
+        );
+        if enter {
+            span.with_subscriber(|(id, dispatch)| dispatch.enter(id));
+        }
+        CallSpan {
+            span,
+            entered: enter,
+        }
+    }
+}
+
+impl Drop for CallSpan {
+    fn drop(&mut self) {
+        if self.entered {
+            self.span
+                .with_subscriber(|(id, dispatch)| dispatch.exit(id));
+        }
+    }
+}
+
 /// Times one call. `finish` reports the outcome; dropping the guard without
 /// finishing reports a panic (when unwinding) or a cancellation.
 #[doc(hidden)]
@@ -30,6 +75,7 @@ pub struct Call {
     site: &'static CallSite,
     start: Instant,
     reported: AtomicBool,
+    span: Option<CallSpan>,
 }
 
 impl fmt::Debug for Call {
@@ -42,20 +88,40 @@ impl fmt::Debug for Call {
 }
 
 impl Call {
-    /// Starts timing a call of `site`.
+    /// Starts timing a sync call of `site`.
     #[inline(always)]
     pub fn start(site: &'static CallSite) -> Self {
+        Self::begin(site, true)
+    }
+
+    /// Starts timing an async call of `site` (its span, if any, is entered
+    /// on each poll, not across awaits).
+    #[inline(always)]
+    pub fn start_async(site: &'static CallSite) -> Self {
+        Self::begin(site, false)
+    }
+
+    #[inline(always)]
+    fn begin(site: &'static CallSite, sync: bool) -> Self {
+        let span = if CALL_SPANS.load(Ordering::Relaxed) {
+            Some(CallSpan::open(site, sync))
+        } else {
+            None
+        };
         Call {
             site,
             start: clock::now(),
             reported: AtomicBool::new(false),
+            span,
         }
     }
 
     /// Reports how the call ended.
     #[inline(always)]
-    pub fn finish(self, observed: Observed<'_>) {
+    pub fn finish(mut self, observed: Observed<'_>) {
         let nanos = clock::nanos_since(self.start);
+        // Closed before the guard is forgotten, so the span is not leaked.
+        drop(self.span.take());
         let site = self.site;
         let reported = self.reported.load(Ordering::Relaxed);
         std::mem::forget(self);
@@ -125,6 +191,7 @@ impl<F: Future> Future for Watched<'_, F> {
         // `Watched` is `Unpin` only when `F` is.
         let this = unsafe { self.get_unchecked_mut() };
         let call = this.call;
+        let _in_span = call.span.as_ref().map(|span| span.span.enter());
         let body = unsafe { Pin::new_unchecked(&mut this.body) };
         let sentinel = UnwindSentinel(call);
         let poll = body.poll(cx);

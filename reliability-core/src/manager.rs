@@ -482,6 +482,14 @@ impl ReliabilityManager {
         };
     }
 
+    /// Gives every instrumented call a `tracing` span (`reliable_call`, target
+    /// `reliability`, fields `component` and `method`), entered for the
+    /// call (for each poll of an async call). Off by default: a span per
+    /// call costs more than the rest of the call path.
+    pub fn set_call_spans(&self, on: bool) {
+        crate::call::set_call_spans(on);
+    }
+
     /// The clock recovery waits on.
     pub fn clock(&self) -> Arc<dyn Clock> {
         Arc::clone(&self.clock.read())

@@ -478,9 +478,14 @@ fn instrument(func: &mut ImplItemFn, context: &ImplContext, recovery: Option<&Ef
         func.block.stmts = vec![Stmt::Expr(Expr::Verbatim(body), None)];
         return;
     }
+    let start = if func.sig.asyncness.is_some() {
+        quote!(start_async)
+    } else {
+        quote!(start)
+    };
     let statics = quote! {
         #site_statics
-        let __reliable_call = #private::Call::start(&__RELIABLE_SITE);
+        let __reliable_call = #private::Call::#start(&__RELIABLE_SITE);
     };
     let observe = quote!(#private::classified(#text_probe, #category_probe));
     let output = output_ty;

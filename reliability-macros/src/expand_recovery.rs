@@ -214,7 +214,7 @@ pub(crate) fn body(
     if is_async {
         quote! {
             #recovery_static
-            let __reliable_call = #private::Call::start(&__RELIABLE_SITE);
+            let __reliable_call = #private::Call::start_async(&__RELIABLE_SITE);
             let mut __reliable_recovery = #recovery;
             __reliable_call
                 .watch(async {
