@@ -444,8 +444,8 @@ fn instrument(func: &mut ImplItemFn, context: &ImplContext, recovery: Option<&Ef
             }
             None => quote!(::core::option::Option::None),
         };
-        let config = effective.config_tokens(&private);
-        let budget = effective.budget_tokens(&private);
+        let config = expand_recovery::config_tokens(effective, &private);
+        let budget = expand_recovery::budget_tokens(effective, &private);
         let repair = optional(&effective.args.repair);
         let fallback = optional(&effective.args.fallback);
         let alternatives = strings(

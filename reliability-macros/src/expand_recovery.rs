@@ -2,10 +2,11 @@
 //! dispatch closure that the core's recovery driver calls for every attempt,
 //! alongside arms for the repair method, the alternatives and the fallback.
 
+use proc_macro2::Literal;
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{FnArg, ImplItemFn, Pat, Type};
+use syn::{FnArg, Ident, ImplItemFn, Pat, Type};
 
 use crate::recovery::Effective;
 
@@ -250,4 +251,131 @@ pub(crate) fn returns_result(func: &ImplItemFn) -> bool {
         ty = &group.elem;
     }
     matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Result"))
+}
+
+/// `.with_<name>(<value>)` for each setting that is given.
+fn with_calls(settings: Vec<(&str, Option<TokenStream>)>) -> TokenStream {
+    settings
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let method = Ident::new(&format!("with_{name}"), Span::call_site());
+            value.map(|value| quote!(.#method(#value)))
+        })
+        .collect()
+}
+
+fn nanos(n: u64) -> TokenStream {
+    let n = Literal::u64_suffixed(n);
+    quote!(::core::time::Duration::from_nanos(#n))
+}
+
+fn count(n: u32) -> TokenStream {
+    Literal::u32_suffixed(n).into_token_stream()
+}
+
+fn fraction(x: f64) -> TokenStream {
+    Literal::f64_suffixed(x).into_token_stream()
+}
+
+fn some(value: TokenStream) -> TokenStream {
+    quote!(::core::option::Option::Some(#value))
+}
+
+/// The `StrategyConfig` expression for a method's recovery.
+pub(crate) fn config_tokens(effective: &Effective, private: &TokenStream) -> TokenStream {
+    let strategies = effective.strategies.iter().map(|(name, _)| {
+        let variant = Ident::new(&variant_name(name), Span::call_site());
+        quote!(.with_strategy(#private::Strategy::#variant))
+    });
+    let a = &effective.args;
+    let settings = with_calls(vec![
+        (
+            "max_attempts",
+            a.max_attempts.as_ref().map(|n| count(n.value)),
+        ),
+        (
+            "backoff",
+            a.backoff.as_ref().map(|kind| {
+                let variant = Ident::new(&variant_name(&kind.value.to_string()), Span::call_site());
+                quote!(#private::Backoff::#variant)
+            }),
+        ),
+        ("base_delay", a.base_delay.as_ref().map(|d| nanos(d.value))),
+        ("max_delay", a.max_delay.as_ref().map(|d| nanos(d.value))),
+        (
+            "jitter",
+            a.jitter.as_ref().map(|j| j.value.into_token_stream()),
+        ),
+        (
+            "max_elapsed",
+            a.max_elapsed.as_ref().map(|d| nanos(d.value)),
+        ),
+        (
+            "alternatives",
+            a.alternatives
+                .as_ref()
+                .map(|list| count(list.value.len() as u32)),
+        ),
+    ]);
+    // A failure rate alone turns the consecutive-failures rule off.
+    let open_after = match (&a.open_after, &a.failure_rate) {
+        (Some(n), _) => Some(some(count(n.value))),
+        (None, Some(_)) => Some(quote!(::core::option::Option::None)),
+        (None, None) => None,
+    };
+    let circuit = with_calls(vec![
+        ("open_after", open_after),
+        (
+            "failure_rate",
+            a.failure_rate.as_ref().map(|r| some(fraction(r.value))),
+        ),
+        ("window", a.window.as_ref().map(|n| count(n.value))),
+        ("min_calls", a.min_calls.as_ref().map(|n| count(n.value))),
+        ("cool_down", a.cool_down.as_ref().map(|d| nanos(d.value))),
+        (
+            "half_open_probes",
+            a.half_open_probes.as_ref().map(|n| count(n.value)),
+        ),
+    ]);
+    let circuit = (!circuit.is_empty())
+        .then(|| quote!(.with_circuit(#private::CircuitConfig::new() #circuit)));
+    quote!(#private::StrategyConfig::new() #(#strategies)* #settings #circuit)
+}
+
+/// The `Option<RetryBudget>` expression for a method's component.
+pub(crate) fn budget_tokens(effective: &Effective, private: &TokenStream) -> TokenStream {
+    let Some(budget) = &effective.args.retry_budget else {
+        return quote!(::core::option::Option::None);
+    };
+    let settings = with_calls(vec![
+        ("ratio", budget.value.ratio.map(fraction)),
+        ("per_second", budget.value.per_second.map(count)),
+        ("window", budget.value.window.map(nanos)),
+    ]);
+    some(quote!(#private::RetryBudget::new() #settings))
+}
+
+/// `circuit_breaker` → `CircuitBreaker`.
+fn variant_name(snake: &str) -> String {
+    snake
+        .split('_')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::variant_name;
+
+    #[test]
+    fn variant_names() {
+        assert_eq!(variant_name("circuit_breaker"), "CircuitBreaker");
+        assert_eq!(variant_name("retry"), "Retry");
+        assert_eq!(variant_name("exponential"), "Exponential");
+    }
 }

@@ -1,8 +1,7 @@
 //! Recovery options: `strategies = [...]` and each strategy's settings, on
 //! the impl block and on a method, and the checks that tie them together.
 
-use proc_macro2::{Literal, Span, TokenStream};
-use quote::quote;
+use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Lit, LitBool, LitInt, LitStr, Token};
 
@@ -600,125 +599,5 @@ impl Effective {
     /// other methods with its arguments.
     pub(crate) fn reruns(&self) -> bool {
         !self.strategies.is_empty()
-    }
-
-    /// The `StrategyConfig` expression.
-    pub(crate) fn config_tokens(&self, private: &TokenStream) -> TokenStream {
-        let mut calls = TokenStream::new();
-        for (name, _) in &self.strategies {
-            let variant = Ident::new(&variant_name(name), Span::call_site());
-            calls.extend(quote!(.with_strategy(#private::Strategy::#variant)));
-        }
-        let a = &self.args;
-        let nanos = |n: u64| {
-            let n = Literal::u64_suffixed(n);
-            quote!(::core::time::Duration::from_nanos(#n))
-        };
-        if let Some(n) = &a.max_attempts {
-            let n = Literal::u32_suffixed(n.value);
-            calls.extend(quote!(.with_max_attempts(#n)));
-        }
-        if let Some(kind) = &a.backoff {
-            let variant = Ident::new(&variant_name(&kind.value.to_string()), Span::call_site());
-            calls.extend(quote!(.with_backoff(#private::Backoff::#variant)));
-        }
-        if let Some(d) = &a.base_delay {
-            let d = nanos(d.value);
-            calls.extend(quote!(.with_base_delay(#d)));
-        }
-        if let Some(d) = &a.max_delay {
-            let d = nanos(d.value);
-            calls.extend(quote!(.with_max_delay(#d)));
-        }
-        if let Some(j) = &a.jitter {
-            let j = j.value;
-            calls.extend(quote!(.with_jitter(#j)));
-        }
-        if let Some(d) = &a.max_elapsed {
-            let d = nanos(d.value);
-            calls.extend(quote!(.with_max_elapsed(#d)));
-        }
-        if let Some(list) = &a.alternatives {
-            let n = Literal::u32_suffixed(list.value.len() as u32);
-            calls.extend(quote!(.with_alternatives(#n)));
-        }
-        let mut circuit = TokenStream::new();
-        if a.failure_rate.is_some() && a.open_after.is_none() {
-            circuit.extend(quote!(.with_open_after(::core::option::Option::None)));
-        }
-        if let Some(n) = &a.open_after {
-            let n = Literal::u32_suffixed(n.value);
-            circuit.extend(quote!(.with_open_after(::core::option::Option::Some(#n))));
-        }
-        if let Some(r) = &a.failure_rate {
-            let r = Literal::f64_suffixed(r.value);
-            circuit.extend(quote!(.with_failure_rate(::core::option::Option::Some(#r))));
-        }
-        if let Some(n) = &a.window {
-            let n = Literal::u32_suffixed(n.value);
-            circuit.extend(quote!(.with_window(#n)));
-        }
-        if let Some(n) = &a.min_calls {
-            let n = Literal::u32_suffixed(n.value);
-            circuit.extend(quote!(.with_min_calls(#n)));
-        }
-        if let Some(d) = &a.cool_down {
-            let d = nanos(d.value);
-            circuit.extend(quote!(.with_cool_down(#d)));
-        }
-        if let Some(n) = &a.half_open_probes {
-            let n = Literal::u32_suffixed(n.value);
-            circuit.extend(quote!(.with_half_open_probes(#n)));
-        }
-        if !circuit.is_empty() {
-            calls.extend(quote!(.with_circuit(#private::CircuitConfig::new() #circuit)));
-        }
-        quote!(#private::StrategyConfig::new() #calls)
-    }
-
-    /// The `Option<RetryBudget>` expression.
-    pub(crate) fn budget_tokens(&self, private: &TokenStream) -> TokenStream {
-        let Some(budget) = &self.args.retry_budget else {
-            return quote!(::core::option::Option::None);
-        };
-        let mut calls = TokenStream::new();
-        if let Some(r) = budget.value.ratio {
-            let r = Literal::f64_suffixed(r);
-            calls.extend(quote!(.with_ratio(#r)));
-        }
-        if let Some(n) = budget.value.per_second {
-            let n = Literal::u32_suffixed(n);
-            calls.extend(quote!(.with_per_second(#n)));
-        }
-        if let Some(w) = budget.value.window {
-            let w = Literal::u64_suffixed(w);
-            calls.extend(quote!(.with_window(::core::time::Duration::from_nanos(#w))));
-        }
-        quote!(::core::option::Option::Some(#private::RetryBudget::new() #calls))
-    }
-}
-
-/// `circuit_breaker` → `CircuitBreaker`.
-fn variant_name(snake: &str) -> String {
-    snake
-        .split('_')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::variant_name;
-
-    #[test]
-    fn variant_names() {
-        assert_eq!(variant_name("circuit_breaker"), "CircuitBreaker");
-        assert_eq!(variant_name("retry"), "Retry");
-        assert_eq!(variant_name("exponential"), "Exponential");
     }
 }
