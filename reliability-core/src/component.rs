@@ -94,7 +94,7 @@ impl ComponentState {
     }
 
     pub(crate) fn circuit_changed(&self, state: CircuitState) {
-        crate::manager::manager().emit(ReliabilityEvent::CircuitChanged {
+        crate::manager::manager().emit(|| ReliabilityEvent::CircuitChanged {
             component: self.name.to_owned(),
             state,
         });
@@ -160,31 +160,32 @@ impl ComponentState {
                 RecoveryOutcome::Failed => {}
             }
         }
-        let m = crate::manager::manager();
-        let (component, method) = (self.name.to_owned(), session.method.clone());
-        let attempts = session.steps.last().map_or(1, |s| s.attempt);
-        m.emit(match session.outcome {
-            RecoveryOutcome::Escalated => {
-                self.needs_attention.store(true, Relaxed);
-                ReliabilityEvent::Escalated {
+        if session.outcome == RecoveryOutcome::Escalated {
+            self.needs_attention.store(true, Relaxed);
+        }
+        crate::manager::manager().emit(|| {
+            let (component, method) = (self.name.to_owned(), session.method.clone());
+            let attempts = session.steps.last().map_or(1, |s| s.attempt);
+            match session.outcome {
+                RecoveryOutcome::Escalated => ReliabilityEvent::Escalated {
                     component,
                     method,
                     category: session.category,
                     error: session.error.clone(),
-                }
+                },
+                RecoveryOutcome::Recovered => ReliabilityEvent::Recovered {
+                    component,
+                    method,
+                    strategy: session.recovered_by,
+                    attempts,
+                },
+                RecoveryOutcome::Failed => ReliabilityEvent::RecoveryFailed {
+                    component,
+                    method,
+                    category: session.category,
+                    error: session.error.clone(),
+                },
             }
-            RecoveryOutcome::Recovered => ReliabilityEvent::Recovered {
-                component,
-                method,
-                strategy: session.recovered_by,
-                attempts,
-            },
-            RecoveryOutcome::Failed => ReliabilityEvent::RecoveryFailed {
-                component,
-                method,
-                category: session.category,
-                error: session.error.clone(),
-            },
         });
     }
 

@@ -241,6 +241,10 @@ impl Listeners {
         self.list.write().retain(|(other, _)| *other != id);
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.list.read().is_empty()
+    }
+
     pub(crate) fn panics(&self) -> u64 {
         self.panics.load(Relaxed)
     }

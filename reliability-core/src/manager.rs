@@ -335,8 +335,14 @@ impl ReliabilityManager {
         self.listeners.remove(id);
     }
 
-    pub(crate) fn emit(&self, event: ReliabilityEvent) {
-        self.listeners.emit(&event);
+    /// Builds and emits an event, unless nobody would see it: no listener,
+    /// and no `tracing` subscriber that takes errors. (Events are built on
+    /// failure paths only; skipping them keeps those paths short too.)
+    pub(crate) fn emit(&self, event: impl FnOnce() -> ReliabilityEvent) {
+        if self.listeners.is_empty() && !tracing::level_enabled!(tracing::Level::ERROR) {
+            return;
+        }
+        self.listeners.emit(&event());
     }
 
     /// How many times an event listener has panicked.
@@ -399,7 +405,7 @@ impl ReliabilityManager {
         let now = self.clock().now();
         let events = self.monitor_state.lock().tick(&snapshot, now, config);
         for event in &events {
-            self.emit(event.clone());
+            self.emit(|| event.clone());
         }
         events
     }

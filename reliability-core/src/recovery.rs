@@ -216,7 +216,7 @@ impl Driver {
             return Next::Run(Op::Attempt);
         }
         self.site.record_rejected();
-        manager().emit(ReliabilityEvent::CallRejected {
+        manager().emit(|| ReliabilityEvent::CallRejected {
             component: self.site.meta().component.to_owned(),
             method: self.site.meta().method.to_owned(),
         });
@@ -240,7 +240,7 @@ impl Driver {
     fn open_session(&mut self, failure: &Failure) {
         if self.session.is_none() {
             let meta = self.site.meta();
-            manager().emit(ReliabilityEvent::RecoveryStarted {
+            manager().emit(|| ReliabilityEvent::RecoveryStarted {
                 component: meta.component.to_owned(),
                 method: meta.method.to_owned(),
                 category: failure.category,
@@ -473,7 +473,7 @@ impl Driver {
 
     fn announce(&self, strategy: Strategy, attempt: u32, delay: Duration) {
         let meta = self.site.meta();
-        manager().emit(ReliabilityEvent::RecoveryAttempt {
+        manager().emit(|| ReliabilityEvent::RecoveryAttempt {
             component: meta.component.to_owned(),
             method: meta.method.to_owned(),
             strategy,
