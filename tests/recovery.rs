@@ -569,3 +569,25 @@ fn mutable_receivers_and_arguments_are_reborrowed_on_each_attempt() {
     assert_eq!(block_on(again.fill_later(&mut later)), Ok(2));
     assert_eq!(again.fills, 2);
 }
+
+struct Gatekeeper(Scripted);
+
+#[reliable(component = "recovery_circuit_permanent", strategies = [circuit_breaker], open_after = 2)]
+impl Gatekeeper {
+    fn fetch(&self, name: &str) -> Result<String, FetchError> {
+        self.0.next(name)
+    }
+}
+
+#[test]
+fn permanent_errors_do_not_open_the_circuit() {
+    let _turn = serial();
+    let _ = clock();
+    let service = Gatekeeper(Scripted::new(vec![FetchError::Forbidden; 5]));
+    for _ in 0..5 {
+        assert_eq!(service.fetch("x"), Err(FetchError::Forbidden));
+    }
+    assert_eq!(service.0.calls(), 5, "every call ran: the service answers, with a 403");
+    let health = manager().component_health("recovery_circuit_permanent").unwrap();
+    assert_eq!(health.circuit, Some(CircuitState::Closed));
+}

@@ -222,7 +222,8 @@ impl Driver {
         });
         let failure = self.last_failure.clone().unwrap_or(Failure {
             text: "circuit open: the call was not made".into(),
-            category: ErrorCategory::Unknown,
+            // As `CircuitOpen` classifies itself: unavailable for now.
+            category: ErrorCategory::ResourceExhausted,
             retry_after: None,
         });
         self.open_session(&failure);
@@ -296,7 +297,11 @@ impl Driver {
         if op == Op::Attempt && self.has_circuit() {
             let breaker = self.component.breaker(&self.config().circuit());
             self.probe_outstanding = false;
-            if let Some(state) = breaker.record(self.permit, success, now) {
+            // A permanent error (a 403, a missing model) says nothing about
+            // the component being down: it answered. It does not count
+            // toward opening the circuit, and it passes a probe.
+            let answered = verdict.0.as_ref().is_none_or(|f| f.category.is_permanent());
+            if let Some(state) = breaker.record(self.permit, answered, now) {
                 self.component.circuit_changed(state);
             }
         }

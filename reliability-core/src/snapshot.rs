@@ -126,7 +126,9 @@ pub struct ComponentSnapshot {
     /// Failed attempts by the category of their error (retried attempts
     /// included); categories never seen are left out.
     pub failures_by_category: BTreeMap<ErrorCategory, u64>,
-    /// Each strategy that has been tried here.
+    /// Each strategy that has been tried here: repair, retry, network,
+    /// alternatives and fallback (escalations and rejections are counted in
+    /// `recovery` and `rejected`).
     pub strategies: Vec<StrategyStats>,
     /// The recovery sessions and how they ended.
     pub recovery: RecoveryStats,

@@ -196,7 +196,8 @@ pub(crate) fn body(
         let value = value_arm(call_other(&fallback.value));
         arms.extend(quote!(#private::Op::Fallback => #value));
     }
-    if effective.has("circuit_breaker") {
+    // With a fallback, a refused call always has a value: the fallback's.
+    if effective.has("circuit_breaker") && !effective.has("fallback") {
         let span = effective
             .strategies
             .iter()
