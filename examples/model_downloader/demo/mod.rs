@@ -1,0 +1,371 @@
+//! The model downloader demo: a model hub that misbehaves on a seeded
+//! schedule, a downloader and an installer made reliable by `#[reliable]`,
+//! one progress line per model, then the health table, the recovery summary,
+//! the JSON report and, on request, the Prometheus text.
+//!
+//! `main.rs` only calls [`cli`]; `tests/model_downloader.rs` calls [`run`].
+
+// Compiled twice: into the example, which calls `cli`, and into
+// `tests/model_downloader.rs`, which calls `run` and reads what it returns;
+// each leaves part of the other's share unused.
+#![allow(dead_code)]
+
+pub mod client;
+pub mod faults;
+pub mod install;
+pub mod server;
+mod story;
+
+use std::error::Error;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use reliability_core::{manager, MonitorConfig, RecoverySession, ReliabilityEvent};
+
+use client::{ModelDownloader, Source};
+use faults::Model;
+use install::{DependencyManager, READ_ONLY_FAMILY, UNCONFIGURED_FAMILY};
+use server::{Host, Injection};
+
+/// The time between one model and the next (a politeness delay towards the
+/// hub). It keeps the story independent of the
+/// machine's speed: it is well under the circuit's 190 ms cool-down, and two
+/// of it are over, so after the circuit opens the next model is refused and
+/// the one after it probes the primary (unless the machine stalls for 90 ms).
+pub const PACE: Duration = Duration::from_millis(100);
+
+const USAGE: &str = "\
+usage: model_downloader [options]
+
+  --models N        how many models to download (1 to 1000; default 12)
+  --seed S          the seed of the fault schedule and of the retry jitter (default 8)
+  --fault-rate F    the share of the primary's requests that fail, 0 to 1 (default 0.3)
+  --report PATH     where to write the JSON report (default reliability-report.json)
+  --prometheus      print the metrics in the Prometheus text format at the end
+  --monitor         run the background health monitor and print transitions as they happen
+  -h, --help        print this message";
+
+/// The demo's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub models: usize,
+    pub seed: u64,
+    pub fault_rate: f64,
+    pub report: PathBuf,
+    pub prometheus: bool,
+    pub monitor: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            models: 12,
+            seed: 8,
+            fault_rate: 0.3,
+            report: PathBuf::from("reliability-report.json"),
+            prometheus: false,
+            monitor: false,
+        }
+    }
+}
+
+/// Why the command line was not accepted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptionsError {
+    /// `--help`: not an error, but no run either.
+    Help,
+    Invalid(String),
+}
+
+impl Options {
+    /// Reads `--name value`, `--name=value` and flags; anything else is an error.
+    pub fn parse<I, S>(args: I) -> Result<Options, OptionsError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut options = Options::default();
+        let mut args = args.into_iter().map(Into::into);
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) if name.starts_with("--") => {
+                    (name.to_owned(), Some(value.to_owned()))
+                }
+                _ => (arg.clone(), None),
+            };
+            let mut value = |what: &str| {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| OptionsError::Invalid(format!("`{name}` needs {what}")))
+            };
+            match name.as_str() {
+                "-h" | "--help" => return Err(OptionsError::Help),
+                "--models" => {
+                    let text = value("a number of models")?;
+                    options.models = text
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=1000).contains(n))
+                        .ok_or_else(|| {
+                            invalid("--models", &text, "a whole number from 1 to 1000")
+                        })?;
+                }
+                "--seed" => {
+                    let text = value("a seed")?;
+                    options.seed = text
+                        .parse()
+                        .map_err(|_| invalid("--seed", &text, "a whole number"))?;
+                }
+                "--fault-rate" => {
+                    let text = value("a rate")?;
+                    options.fault_rate = text
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|rate| (0.0..=1.0).contains(rate))
+                        .ok_or_else(|| invalid("--fault-rate", &text, "a number from 0 to 1"))?;
+                }
+                "--report" => {
+                    let text = value("a path")?;
+                    if text.is_empty() {
+                        return Err(invalid("--report", &text, "a path"));
+                    }
+                    options.report = PathBuf::from(text);
+                }
+                "--prometheus" | "--monitor" if inline.is_some() => {
+                    return Err(OptionsError::Invalid(format!("`{name}` takes no value")));
+                }
+                "--prometheus" => options.prometheus = true,
+                "--monitor" => options.monitor = true,
+                _ => return Err(OptionsError::Invalid(format!("unknown option `{arg}`"))),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn invalid(name: &str, text: &str, expected: &str) -> OptionsError {
+    OptionsError::Invalid(format!("`{name}` expects {expected}, got `{text}`"))
+}
+
+/// The example's whole `main`: parse, run, report.
+pub fn cli(args: impl IntoIterator<Item = String>) -> ExitCode {
+    let options = match Options::parse(args) {
+        Ok(options) => options,
+        Err(OptionsError::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(OptionsError::Invalid(message)) => {
+            eprintln!("model_downloader: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("model_downloader: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What happened to one model.
+#[derive(Debug, Clone)]
+pub struct ModelStory {
+    pub model: Model,
+    /// Where the bytes came from, when the download succeeded.
+    pub source: Option<Source>,
+    /// The download's recovery, when it needed one.
+    pub download: Option<RecoverySession>,
+    /// The install's path (relative to the install root), when it succeeded.
+    pub installed: Option<PathBuf>,
+    /// The install's recovery, when it needed one.
+    pub install: Option<RecoverySession>,
+}
+
+/// What a run did, for the integration test.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub stories: Vec<ModelStory>,
+    /// The per-model lines, as printed.
+    pub lines: Vec<String>,
+    /// Every request the hub answered and the fault it injected, in order.
+    pub injections: Vec<Injection>,
+    /// Indexes of the models whose requests found the primary down.
+    pub outage: Range<usize>,
+    /// Where the JSON report went.
+    pub report: PathBuf,
+    pub elapsed: Duration,
+}
+
+/// Runs the demo: prints the story and the tables, writes the report.
+pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
+    let started = Instant::now();
+    manager().set_jitter_seed(options.seed);
+    let models = faults::catalog(options.models);
+    let plan = faults::FaultPlan::new(options.seed, options.fault_rate, &models);
+    let workspace = install::Workspace::create()?;
+    let mut warm = Vec::new();
+    for (index, model) in models.iter().enumerate() {
+        if plan.warm_cache(index, model) {
+            workspace.warm(&model.name)?;
+            warm.push(model.name.as_str());
+        }
+    }
+    let outage = plan.outage();
+    let hub = server::ModelHub::start(plan, models.clone())?;
+    let downloader = ModelDownloader::new(
+        hub.addr(Host::Primary),
+        hub.addr(Host::Mirror),
+        workspace.cache_dir(),
+    );
+    let installer = DependencyManager::new(workspace.install_root());
+
+    print_setting(options, &models, outage.clone(), &warm);
+    let monitor = options.monitor.then(start_monitor).transpose()?;
+    let name_width = models.iter().map(|m| m.name.len()).max().unwrap_or(0);
+    let mut stories = Vec::new();
+    let mut lines = Vec::new();
+    for (index, model) in models.iter().enumerate() {
+        if index > 0 {
+            thread::sleep(PACE);
+        }
+        let mark = last_session_id();
+        let downloaded = downloader.download(&model.name);
+        let download = session_since(mark, "model_downloader");
+        let (installed, install) = match &downloaded {
+            Ok(file) => {
+                let mark = last_session_id();
+                let installed = installer.install(file, model.family);
+                (Some(installed), session_since(mark, "dependency_manager"))
+            }
+            Err(_) => (None, None),
+        };
+        // One evaluation per model: the health timeline and the uptime in
+        // the report come from these (and from the monitor, when it runs).
+        manager().check_health();
+        let line = format!(
+            "{:>width$}/{} {:<name_width$} {}  ⇒ {}",
+            index + 1,
+            models.len(),
+            model.name,
+            story::fetched(&downloaded, download.as_ref()),
+            story::placed(installed.as_ref(), install.as_ref()),
+            width = models.len().to_string().len(),
+        );
+        println!("{line}");
+        lines.push(line);
+        stories.push(ModelStory {
+            model: model.clone(),
+            source: downloaded.as_ref().ok().map(|file| file.source),
+            download,
+            installed: installed.and_then(Result::ok),
+            install,
+        });
+    }
+    if let Some(subscription) = monitor {
+        manager().shutdown()?;
+        drop(subscription);
+    }
+
+    let snapshot = reliability_core::snapshot();
+    println!();
+    print!("{}", story::health_table(&snapshot));
+    println!();
+    print!("{}", story::strategy_table(&snapshot));
+    let timeline = manager().health_timeline();
+    if !timeline.is_empty() {
+        println!();
+        println!("health transitions");
+        for transition in &timeline {
+            println!("  {}", story::transition(transition));
+        }
+    }
+    let report = manager().export_report(&options.report)?;
+    println!();
+    println!("report: {}", report.display());
+    if options.prometheus {
+        println!();
+        print!("{}", snapshot.to_prometheus());
+    }
+    let injections = hub.injections();
+    drop(hub);
+    drop(workspace);
+    let elapsed = started.elapsed();
+    println!();
+    println!("finished in {}", story::human(elapsed));
+    Ok(Summary {
+        stories,
+        lines,
+        injections,
+        outage,
+        report,
+        elapsed,
+    })
+}
+
+/// What the seed decided, before anything runs.
+fn print_setting(options: &Options, models: &[Model], outage: Range<usize>, warm: &[&str]) {
+    println!(
+        "model_downloader: {} models, seed {}, fault rate {:.2}",
+        options.models, options.seed, options.fault_rate
+    );
+    let names = |models: &[Model]| story::list(models.iter().map(|m| m.name.clone()));
+    let gated: Vec<Model> = models.iter().filter(|m| m.gated).cloned().collect();
+    println!("  gated (403 everywhere): {}", names(&gated));
+    println!("  primary down during:    {}", names(&models[outage]));
+    println!(
+        "  in the local cache:     {}",
+        story::list(warm.iter().map(|name| (*name).to_owned()))
+    );
+    println!(
+        "  installs: system/{READ_ONLY_FAMILY} is read-only, {UNCONFIGURED_FAMILY} has no manifest"
+    );
+    println!();
+}
+
+fn last_session_id() -> u64 {
+    manager().recovery_history().last().map_or(0, |s| s.id)
+}
+
+/// The session `component` left after `mark`, if the call needed recovery.
+fn session_since(mark: u64, component: &str) -> Option<RecoverySession> {
+    manager()
+        .recovery_history()
+        .into_iter()
+        .find(|s| s.id > mark && s.component == component)
+}
+
+/// Starts the background monitor and prints what it sees as it sees it.
+fn start_monitor() -> std::io::Result<reliability_core::Subscription> {
+    let subscription = manager().subscribe(|event: &ReliabilityEvent| {
+        let text = match event {
+            ReliabilityEvent::HealthChanged {
+                component,
+                from,
+                to,
+                reason,
+            } => format!(
+                "{component}: {from} → {to}{}",
+                reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+            ReliabilityEvent::CircuitChanged { component, state } => {
+                format!("{component}: circuit {state}")
+            }
+            ReliabilityEvent::ComponentStale { component, idle } => {
+                format!("{component}: no call for {idle:?}")
+            }
+            _ => return,
+        };
+        println!("  [monitor] {text}");
+    });
+    manager().start_monitoring(MonitorConfig::new().with_interval(Duration::from_millis(50)))?;
+    Ok(subscription)
+}
