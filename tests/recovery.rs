@@ -587,7 +587,13 @@ fn permanent_errors_do_not_open_the_circuit() {
     for _ in 0..5 {
         assert_eq!(service.fetch("x"), Err(FetchError::Forbidden));
     }
-    assert_eq!(service.0.calls(), 5, "every call ran: the service answers, with a 403");
-    let health = manager().component_health("recovery_circuit_permanent").unwrap();
+    assert_eq!(
+        service.0.calls(),
+        5,
+        "every call ran: the service answers, with a 403"
+    );
+    let health = manager()
+        .component_health("recovery_circuit_permanent")
+        .unwrap();
     assert_eq!(health.circuit, Some(CircuitState::Closed));
 }
