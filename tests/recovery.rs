@@ -597,3 +597,38 @@ fn permanent_errors_do_not_open_the_circuit() {
         .unwrap();
     assert_eq!(health.circuit, Some(CircuitState::Closed));
 }
+
+struct Layered {
+    primary: Scripted,
+    mirror: Scripted,
+}
+
+#[reliable(component = "recovery_one_failure", alternatives = [mirror], fallback = cached)]
+impl Layered {
+    fn fetch(&self, name: &str) -> Result<String, FetchError> {
+        self.primary.next(name)
+    }
+
+    fn mirror(&self, name: &str) -> Result<String, FetchError> {
+        self.mirror.next(name)
+    }
+
+    fn cached(&self, _name: &str) -> Result<String, FetchError> {
+        Err(FetchError::Missing)
+    }
+}
+
+#[test]
+fn a_call_whose_recovery_fails_counts_as_one_failure_in_a_row() {
+    let _turn = serial();
+    let _ = clock();
+    let layered = Layered {
+        primary: Scripted::new(vec![FetchError::Missing]),
+        mirror: Scripted::new(vec![FetchError::Missing]),
+    };
+    assert!(layered.fetch("x").is_err());
+    let health = manager().component_health("recovery_one_failure").unwrap();
+    // fetch, mirror and cached each failed, but it was one call.
+    assert_eq!(health.consecutive_failures, 1);
+    assert_eq!(health.failures, 3);
+}

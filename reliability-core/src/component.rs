@@ -228,6 +228,15 @@ impl ComponentState {
         }
     }
 
+    /// Takes back `count` failures from the run of consecutive failures.
+    pub(crate) fn forgive_failures(&self, count: u64) {
+        if count > 0 {
+            let _ = self
+                .consecutive_failures
+                .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(count)));
+        }
+    }
+
     pub(crate) fn record_failure(&self, text: Box<str>, at: SystemTime) {
         self.consecutive_failures.fetch_add(1, Relaxed);
         let mut detail = self.detail.lock();

@@ -497,6 +497,23 @@ impl Driver {
             _ => None,
         };
         session.duration = self.clock.now().saturating_duration_since(self.started);
+        // The alternatives, repair method and fallback are instrumented
+        // methods of the component: each failed one counted as a failure in
+        // a row. Within one call they are not separate failures of the
+        // component; the call's own outcome is counted when it finishes.
+        let method = self.site.meta().method;
+        let nested = session
+            .steps
+            .iter()
+            .filter(|step| step.target != method && step.outcome == StepOutcome::Failed)
+            .filter(|step| {
+                matches!(
+                    step.strategy,
+                    Strategy::Alternatives | Strategy::Fallback | Strategy::Repair
+                )
+            })
+            .count();
+        self.component.forgive_failures(nested as u64);
         self.component.finish_session(&session);
         manager().push_session(session);
     }
