@@ -1,0 +1,364 @@
+//! The cost of instrumenting one call, side by side in one run: a plain
+//! method, a hand-written floor (two clock reads, two relaxed adds),
+//! `#[reliable]`, tracing's `#[instrument]` and autometrics; then two threads
+//! on one method, the failure path, snapshots and async calls.
+//!
+//! Every variant has the same body (`body`), is `#[inline(never)]`, and sees
+//! its input and output through `black_box`. A global tracing subscriber
+//! (`tracing_subscriber::registry()`) and the autometrics exporter are
+//! installed before anything is measured, so every bench runs in the same
+//! process state.
+
+use std::fmt;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use autometrics::autometrics;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use reliability_core::{manager, reliable, Classify, Outcome};
+
+/// The body every variant runs: a few cycles of arithmetic.
+#[inline(always)]
+fn body(x: u64) -> u64 {
+    x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) ^ x
+}
+
+/// The base input; each call xors in its iteration number, so nothing is hoisted.
+const INPUT: u64 = 0x1234_5678;
+
+// ---------------------------------------------------------------- subjects
+
+/// Variant 1: no instrumentation.
+struct Plain;
+
+impl Plain {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        body(x)
+    }
+}
+
+/// A control for the floor: its two clock reads without its shared counters.
+/// On two threads it shows what the machine itself does to two threads
+/// reading the clock at once.
+struct ClocksOnly;
+
+impl ClocksOnly {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        let start = Instant::now();
+        let ret = body(x);
+        let end = Instant::now();
+        ret ^ (end.duration_since(start).as_nanos() as u64 & 1)
+    }
+}
+
+/// Variant 2, the floor: what any latency-and-count instrumentation must do at the
+/// least, written by hand with the standard library's clock.
+struct FloorStd;
+
+static FLOOR_STD_CALLS: AtomicU64 = AtomicU64::new(0);
+static FLOOR_STD_NANOS: AtomicU64 = AtomicU64::new(0);
+
+impl FloorStd {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        let start = Instant::now();
+        let ret = body(x);
+        let end = Instant::now();
+        FLOOR_STD_CALLS.fetch_add(1, Relaxed);
+        FLOOR_STD_NANOS.fetch_add(end.duration_since(start).as_nanos() as u64, Relaxed);
+        ret
+    }
+}
+
+/// Variant 2b: the same floor with `quanta`, the clock of the `metrics` ecosystem.
+struct FloorQuanta;
+
+static FLOOR_QUANTA_CALLS: AtomicU64 = AtomicU64::new(0);
+static FLOOR_QUANTA_NANOS: AtomicU64 = AtomicU64::new(0);
+
+impl FloorQuanta {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        let start = quanta::Instant::now();
+        let ret = body(x);
+        let end = quanta::Instant::now();
+        FLOOR_QUANTA_CALLS.fetch_add(1, Relaxed);
+        FLOOR_QUANTA_NANOS.fetch_add(end.duration_since(start).as_nanos() as u64, Relaxed);
+        ret
+    }
+}
+
+/// Variant 3: `#[reliable]`, success path.
+struct Reliable;
+
+#[reliable(component = "bench_reliable")]
+impl Reliable {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        body(x)
+    }
+}
+
+/// Variant 4: tracing's `#[instrument]`, in its cheapest form (no field recorded),
+/// under a `tracing_subscriber::registry()` installed as the global default.
+struct Traced;
+
+impl Traced {
+    #[inline(never)]
+    #[tracing::instrument(skip_all)]
+    fn compute(&self, x: u64) -> u64 {
+        body(x)
+    }
+}
+
+/// Variant 5: autometrics on the impl (its default backend, prometheus-client).
+struct Autometrics;
+
+#[autometrics]
+impl Autometrics {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        body(x)
+    }
+}
+
+/// Variant 7, the failure path: an error with a category, escalated (no retry, no sleep).
+#[derive(Debug, Classify)]
+enum FetchError {
+    #[category(network)]
+    Refused,
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection refused")
+    }
+}
+
+impl std::error::Error for FetchError {}
+
+struct Failing;
+
+#[reliable(component = "bench_failing", strategies = [escalate])]
+impl Failing {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> Result<u64, FetchError> {
+        let value = body(x);
+        if value != x {
+            Err(FetchError::Refused)
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+/// Variant 9: async, plain and instrumented.
+struct AsyncPlain;
+
+impl AsyncPlain {
+    #[inline(never)]
+    async fn compute(&self, x: u64) -> u64 {
+        body(x)
+    }
+}
+
+struct AsyncReliable;
+
+#[reliable(component = "bench_async")]
+impl AsyncReliable {
+    #[inline(never)]
+    async fn compute(&self, x: u64) -> u64 {
+        body(x)
+    }
+}
+
+/// Polls a future that never waits to completion, without a runtime.
+#[inline(never)]
+fn poll_ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(value) => value,
+        Poll::Pending => unreachable!("the bench futures never wait"),
+    }
+}
+
+// ---------------------------------------------------------------- set-up
+
+/// What every bench shares: installed once, before the first measurement.
+fn install_globals() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::subscriber::set_global_default(tracing_subscriber::registry())
+            .expect("no other global subscriber");
+        autometrics::prometheus_exporter::init();
+    });
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .without_plots()
+}
+
+/// One call of a variant, as the benches see it.
+fn call<R>(f: impl Fn(u64) -> R) -> impl FnMut() -> R {
+    let mut i = 0u64;
+    move || {
+        i = i.wrapping_add(1);
+        f(black_box(INPUT ^ i))
+    }
+}
+
+// ---------------------------------------------------------------- benches
+
+fn clocks(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("clock");
+    group.bench_function("std_instant_now", |b| b.iter(Instant::now));
+    group.bench_function("quanta_instant_now", |b| b.iter(quanta::Instant::now));
+    // The cheapest read quanta offers: the raw counter, scaled later.
+    let clock = quanta::Clock::new();
+    group.bench_function("quanta_clock_raw", |b| b.iter(|| clock.raw()));
+    group.finish();
+}
+
+fn single_thread(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("call");
+    group.bench_function("plain", |b| b.iter(call(|x| Plain.compute(x))));
+    group.bench_function("clocks_only", |b| b.iter(call(|x| ClocksOnly.compute(x))));
+    group.bench_function("floor_std", |b| b.iter(call(|x| FloorStd.compute(x))));
+    group.bench_function("floor_quanta", |b| b.iter(call(|x| FloorQuanta.compute(x))));
+    group.bench_function("reliable", |b| b.iter(call(|x| Reliable.compute(x))));
+    group.bench_function("tracing", |b| b.iter(call(|x| Traced.compute(x))));
+    group.bench_function("autometrics", |b| b.iter(call(|x| Autometrics.compute(x))));
+    group.finish();
+}
+
+const THREADS: usize = 2;
+
+/// Runs `iters` calls on each of `THREADS` threads at once and returns the
+/// slower thread's time, so criterion reports the per-call time per thread.
+/// The threads meet at a spinning barrier so that their loops overlap from
+/// the first call.
+fn on_threads(iters: u64, f: impl Fn(u64) -> u64 + Sync) -> Duration {
+    let arrived = AtomicUsize::new(0);
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (arrived, f) = (&arrived, &f);
+                scope.spawn(move || {
+                    arrived.fetch_add(1, Relaxed);
+                    while arrived.load(Relaxed) < THREADS {
+                        std::hint::spin_loop();
+                    }
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        black_box(f(black_box(INPUT ^ i)));
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("bench thread panicked"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn two_threads(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("call_2_threads");
+    bench_on_threads(&mut group, "plain", |x| Plain.compute(x));
+    bench_on_threads(&mut group, "clocks_only", |x| ClocksOnly.compute(x));
+    bench_on_threads(&mut group, "floor_std", |x| FloorStd.compute(x));
+    bench_on_threads(&mut group, "floor_quanta", |x| FloorQuanta.compute(x));
+    bench_on_threads(&mut group, "reliable", |x| Reliable.compute(x));
+    bench_on_threads(&mut group, "autometrics", |x| Autometrics.compute(x));
+    group.finish();
+}
+
+fn bench_on_threads(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    f: impl Fn(u64) -> u64 + Sync + Copy,
+) {
+    group.bench_function(name, |b| b.iter_custom(|iters| on_threads(iters, f)));
+}
+
+fn failure(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("failure");
+    group.bench_function("reliable_escalate", |b| {
+        b.iter(call(|x| Failing.compute(x).is_err()))
+    });
+    group.finish();
+}
+
+const COMPONENTS: usize = 100;
+const METHODS: usize = 10;
+
+fn snapshots(c: &mut Criterion) {
+    install_globals();
+    for component in 0..COMPONENTS {
+        for method in 0..METHODS {
+            manager().record(
+                &format!("bench_component_{component:03}"),
+                &format!("method_{method}"),
+                Outcome::Success,
+                Duration::from_micros((component * METHODS + method) as u64 + 1),
+            );
+        }
+    }
+    let snapshot = reliability_core::snapshot();
+    let methods: usize = snapshot
+        .components
+        .iter()
+        .map(|component| component.methods.len())
+        .sum();
+    eprintln!(
+        "snapshot: {} components, {methods} methods",
+        snapshot.components.len()
+    );
+    let mut group = c.benchmark_group("snapshot_1000_methods");
+    group.bench_function("snapshot", |b| b.iter(reliability_core::snapshot));
+    group.bench_function("to_prometheus", |b| {
+        b.iter(|| black_box(&snapshot).to_prometheus())
+    });
+    group.finish();
+}
+
+fn asynchronous(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("async");
+    group.bench_function("plain", |b| {
+        b.iter(call(|x| poll_ready(AsyncPlain.compute(x))))
+    });
+    group.bench_function("reliable", |b| {
+        b.iter(call(|x| poll_ready(AsyncReliable.compute(x))))
+    });
+    group.finish();
+}
+
+// The snapshots run first, so that they see the 1,000 methods they register
+// and no other.
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = snapshots, clocks, single_thread, two_threads, failure, asynchronous
+}
+criterion_main!(benches);

@@ -1,0 +1,336 @@
+//! Reads the medians of one criterion run and prints one markdown table of
+//! medians and ratios, then the targets of issue 6, met or missed.
+//!
+//! ```sh
+//! cargo run --release --bin report -- [CRITERION_DIR]
+//! ```
+//!
+//! `CRITERION_DIR` defaults to `$CRITERION_HOME`, else
+//! `$CARGO_TARGET_DIR/criterion`, else `target/criterion`. Each bench's
+//! median is the `median.point_estimate` of its `new/estimates.json`, in
+//! nanoseconds. `report.sh` points it at a directory that holds exactly one
+//! run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+/// The rows of the table, in order: bench id, what it measures.
+const ROWS: &[(&str, &str)] = &[
+    ("clock/std_instant_now", "`std::time::Instant::now()` alone"),
+    ("clock/quanta_instant_now", "`quanta::Instant::now()` alone"),
+    (
+        "clock/quanta_clock_raw",
+        "`quanta::Clock::raw()` alone (unscaled counter)",
+    ),
+    ("call/plain", "plain method"),
+    (
+        "call/clocks_only",
+        "control: 2 × `std` `Instant::now()`, no counters",
+    ),
+    (
+        "call/floor_std",
+        "floor: 2 × `std` `Instant::now()` + 2 relaxed adds",
+    ),
+    (
+        "call/floor_quanta",
+        "floor: 2 × `quanta::Instant::now()` + 2 relaxed adds",
+    ),
+    ("call/reliable", "`#[reliable]`, success"),
+    (
+        "call/tracing",
+        "tracing `#[instrument]`, registry subscriber",
+    ),
+    ("call/autometrics", "`#[autometrics]`"),
+    (
+        "call_2_threads/plain",
+        "plain, 2 threads (per call, per thread)",
+    ),
+    (
+        "call_2_threads/clocks_only",
+        "control: clocks only, 2 threads",
+    ),
+    ("call_2_threads/floor_std", "floor (`std`), 2 threads"),
+    ("call_2_threads/floor_quanta", "floor (`quanta`), 2 threads"),
+    ("call_2_threads/reliable", "`#[reliable]`, 2 threads"),
+    ("call_2_threads/autometrics", "`#[autometrics]`, 2 threads"),
+    (
+        "failure/reliable_escalate",
+        "`#[reliable]`, `Err` + `escalate`",
+    ),
+    ("async/plain", "`async fn`, plain, polled once"),
+    ("async/reliable", "`async fn`, `#[reliable]`, polled once"),
+    (
+        "snapshot_1000_methods/snapshot",
+        "`snapshot()`, 100 components × 10 methods",
+    ),
+    (
+        "snapshot_1000_methods/to_prometheus",
+        "`to_prometheus()` of that snapshot",
+    ),
+];
+
+/// What a row is compared with: plain, the two floors, the same variant on
+/// one thread, and the peers (tracing, autometrics).
+struct References {
+    plain: Option<&'static str>,
+    floor_std: Option<&'static str>,
+    floor_quanta: Option<&'static str>,
+    one_thread: Option<String>,
+    tracing: Option<&'static str>,
+    autometrics: Option<&'static str>,
+}
+
+fn references(id: &str) -> References {
+    let none = References {
+        plain: None,
+        floor_std: None,
+        floor_quanta: None,
+        one_thread: None,
+        tracing: None,
+        autometrics: None,
+    };
+    if id.starts_with("call/") {
+        References {
+            plain: Some("call/plain"),
+            floor_std: Some("call/floor_std"),
+            floor_quanta: Some("call/floor_quanta"),
+            tracing: Some("call/tracing"),
+            autometrics: Some("call/autometrics"),
+            ..none
+        }
+    } else if let Some(variant) = id.strip_prefix("call_2_threads/") {
+        References {
+            plain: Some("call_2_threads/plain"),
+            floor_std: Some("call_2_threads/floor_std"),
+            floor_quanta: Some("call_2_threads/floor_quanta"),
+            one_thread: Some(format!("call/{variant}")),
+            autometrics: Some("call_2_threads/autometrics"),
+            ..none
+        }
+    } else if id.starts_with("async/") {
+        References {
+            plain: Some("async/plain"),
+            ..none
+        }
+    } else {
+        none
+    }
+}
+
+fn criterion_dir() -> PathBuf {
+    if let Some(dir) = std::env::args_os().nth(1) {
+        return dir.into();
+    }
+    if let Some(dir) = std::env::var_os("CRITERION_HOME") {
+        return dir.into();
+    }
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) => Path::new(&target).join("criterion"),
+        None => PathBuf::from("target/criterion"),
+    }
+}
+
+/// Every `<id>/new/estimates.json` under `dir`, by bench id, as the median
+/// in nanoseconds.
+fn medians(dir: &Path) -> Result<BTreeMap<String, f64>, String> {
+    let mut found = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(&current)
+            .map_err(|e| format!("cannot read {}: {e}", current.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let estimates = path.join("new").join("estimates.json");
+            if estimates.is_file() {
+                let id = bench_id(&path, dir);
+                found.insert(id, median(&estimates)?);
+            }
+            if path
+                .file_name()
+                .is_some_and(|name| name != "new" && name != "base")
+            {
+                pending.push(path);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The id criterion gave the bench (`group/function`), from its
+/// `benchmark.json`, else from the directory's path.
+fn bench_id(bench_dir: &Path, root: &Path) -> String {
+    let from_json = std::fs::read_to_string(bench_dir.join("new").join("benchmark.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|json| json.get("full_id")?.as_str().map(str::to_owned));
+    from_json.unwrap_or_else(|| {
+        bench_dir
+            .strip_prefix(root)
+            .unwrap_or(bench_dir)
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+fn median(estimates: &Path) -> Result<f64, String> {
+    let text = std::fs::read_to_string(estimates)
+        .map_err(|e| format!("cannot read {}: {e}", estimates.display()))?;
+    let json: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not JSON: {e}", estimates.display()))?;
+    json.pointer("/median/point_estimate")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| format!("{} has no median.point_estimate", estimates.display()))
+}
+
+fn duration(nanos: f64) -> String {
+    if nanos < 1_000.0 {
+        format!("{nanos:.1} ns")
+    } else if nanos < 1_000_000.0 {
+        format!("{:.2} µs", nanos / 1_000.0)
+    } else {
+        format!("{:.2} ms", nanos / 1_000_000.0)
+    }
+}
+
+fn ratio(value: Option<f64>) -> String {
+    value.map_or_else(|| "—".to_owned(), |r| format!("{r:.2}×"))
+}
+
+fn table(found: &BTreeMap<String, f64>) -> String {
+    let get = |id: Option<&str>| id.and_then(|id| found.get(id).copied());
+    let mut out = String::new();
+    out.push_str(
+        "| bench | what | median | ÷ plain | ÷ floor (std) | ÷ floor (quanta) | ÷ 1 thread | tracing ÷ this | autometrics ÷ this |\n",
+    );
+    out.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+    let mut listed: Vec<&str> = Vec::new();
+    let mut rows: Vec<(String, &str)> = ROWS
+        .iter()
+        .map(|(id, what)| ((*id).to_owned(), *what))
+        .collect();
+    // Benches this table does not know still get a line.
+    for id in found.keys() {
+        if !ROWS.iter().any(|(known, _)| known == id) {
+            rows.push((id.clone(), ""));
+        }
+    }
+    for (id, what) in &rows {
+        let Some(&this) = found.get(id.as_str()) else {
+            continue;
+        };
+        listed.push(id);
+        let refs = references(id);
+        let over = |reference: Option<&str>| get(reference).map(|r| this / r);
+        let under = |peer: Option<&str>| get(peer).map(|p| p / this);
+        let _ = writeln!(
+            out,
+            "| `{id}` | {what} | {} | {} | {} | {} | {} | {} | {} |",
+            duration(this),
+            ratio(over(refs.plain)),
+            ratio(over(refs.floor_std)),
+            ratio(over(refs.floor_quanta)),
+            ratio(over(refs.one_thread.as_deref())),
+            ratio(under(refs.tracing)),
+            ratio(under(refs.autometrics)),
+        );
+    }
+    out
+}
+
+/// One target: its text, the measured value shown, and whether it is met.
+fn target_line(text: &str, measured: Option<(String, bool)>) -> String {
+    match measured {
+        Some((value, true)) => format!("- met: {text}: {value}"),
+        Some((value, false)) => format!("- MISSED: {text}: {value}"),
+        None => format!("- not measured in this run: {text}"),
+    }
+}
+
+fn targets(found: &BTreeMap<String, f64>) -> String {
+    let get = |id: &str| found.get(id).copied();
+    let both = |a: &str, b: &str| Some((get(a)?, get(b)?));
+    let mut lines = Vec::new();
+    lines.push(target_line(
+        "`#[reliable]` success ≤ 1.5× the floor with the library's clock (`std`)",
+        both("call/reliable", "call/floor_std").map(|(r, f)| {
+            (
+                format!("{:.2}× ({} vs {})", r / f, duration(r), duration(f)),
+                r / f <= 1.5,
+            )
+        }),
+    ));
+    lines.push(target_line(
+        "`#[reliable]` ≥ 25× cheaper than autometrics",
+        both("call/autometrics", "call/reliable").map(|(a, r)| {
+            (
+                format!("{:.1}× ({} vs {})", a / r, duration(a), duration(r)),
+                a / r >= 25.0,
+            )
+        }),
+    ));
+    lines.push(target_line(
+        "`#[reliable]` ≥ 4× cheaper than tracing with a subscriber",
+        both("call/tracing", "call/reliable").map(|(t, r)| {
+            (
+                format!("{:.1}× ({} vs {})", t / r, duration(t), duration(r)),
+                t / r >= 4.0,
+            )
+        }),
+    ));
+    lines.push(target_line(
+        "2 threads on one method ≤ 1.25× the single-thread per-call cost",
+        both("call_2_threads/reliable", "call/reliable").map(|(two, one)| {
+            (
+                format!("{:.2}× ({} vs {})", two / one, duration(two), duration(one)),
+                two / one <= 1.25,
+            )
+        }),
+    ));
+    lines.push(target_line(
+        "failure path (`Err`, `Classify`, `escalate`) ≤ 2 µs",
+        get("failure/reliable_escalate").map(|f| (duration(f), f <= 2_000.0)),
+    ));
+    lines.push(target_line(
+        "`snapshot()` of 1,000 methods ≤ 1 ms",
+        get("snapshot_1000_methods/snapshot").map(|s| (duration(s), s <= 1_000_000.0)),
+    ));
+    let mut out = lines.join("\n");
+    if let Some((std, quanta)) = both("clock/std_instant_now", "clock/quanta_instant_now") {
+        let _ = write!(
+            out,
+            "\n- clock: `std::time::Instant::now()` {} vs `quanta::Instant::now()` {}: quanta is {:.2}× {}",
+            duration(std),
+            duration(quanta),
+            if quanta <= std { std / quanta } else { quanta / std },
+            if quanta <= std { "cheaper" } else { "dearer" },
+        );
+    }
+    out.push('\n');
+    out
+}
+
+fn main() -> ExitCode {
+    let dir = criterion_dir();
+    let found = match medians(&dir) {
+        Ok(found) if !found.is_empty() => found,
+        Ok(_) => {
+            eprintln!("no criterion estimates under {}", dir.display());
+            return ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", table(&found));
+    println!();
+    print!("{}", targets(&found));
+    ExitCode::SUCCESS
+}
