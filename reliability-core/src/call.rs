@@ -5,7 +5,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use crate::classify::ErrorCategory;
 use crate::clock;
@@ -73,9 +72,11 @@ impl Drop for CallSpan {
 #[must_use = "a call that is not finished is reported as cancelled"]
 pub struct Call {
     site: &'static CallSite,
-    start: Instant,
+    /// Clock ticks (see `clock::now`).
+    start: u64,
     reported: AtomicBool,
-    span: Option<CallSpan>,
+    /// Boxed: a call without a span then moves one word, not a span.
+    span: Option<Box<CallSpan>>,
 }
 
 impl fmt::Debug for Call {
@@ -104,7 +105,7 @@ impl Call {
     #[inline(always)]
     fn begin(site: &'static CallSite, sync: bool) -> Self {
         let span = if CALL_SPANS.load(Ordering::Relaxed) {
-            Some(CallSpan::open(site, sync))
+            Some(Box::new(CallSpan::open(site, sync)))
         } else {
             None
         };

@@ -7,7 +7,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::SystemTime;
 
 use once_cell::sync::OnceCell;
@@ -41,9 +41,17 @@ pub struct SiteMeta {
     pub recovery: Option<&'static RecoveryMeta>,
 }
 
+/// `repr(C)` keeps the counters at the front: a stripe's hot words then share
+/// a cache line only with the previous stripe's topmost buckets (calls over
+/// half a minute), never with its counters. Without it rustc put the counters
+/// last, next to the following stripe's busiest buckets, and two threads on
+/// neighbouring stripes slowed each other down (measured: 1.65× → 1.05×).
+#[repr(C)]
 struct Stripe {
     successes: AtomicU64,
     nanos: AtomicU64,
+    /// Whether any call landed here: snapshots skip untouched stripes.
+    touched: AtomicBool,
     buckets: [AtomicU32; BUCKETS],
 }
 
@@ -52,6 +60,7 @@ impl Stripe {
         Stripe {
             successes: AtomicU64::new(0),
             nanos: AtomicU64::new(0),
+            touched: AtomicBool::new(false),
             buckets: [const { AtomicU32::new(0) }; BUCKETS],
         }
     }
@@ -63,6 +72,9 @@ struct Hot {
     meta: &'static SiteMeta,
     component: OnceCell<&'static ComponentState>,
     max_nanos: AtomicU64,
+    /// Counts carried out of a stripe's 32-bit bucket when it wraps; allocated
+    /// the first time that happens (after 2^32 calls in one bucket).
+    carry: OnceCell<Box<[AtomicU64; BUCKETS]>>,
 }
 
 #[repr(align(64))]
@@ -75,9 +87,6 @@ struct Cold {
     /// Calls refused by an open circuit.
     rejected: AtomicU64,
     last_error: Mutex<Option<Box<str>>>,
-    /// Counts carried out of a stripe's 32-bit bucket when it wraps; allocated
-    /// the first time that happens (after 2^32 calls in one bucket).
-    carry: OnceCell<Box<[AtomicU64; BUCKETS]>>,
 }
 
 /// One instrumented method's counters. Its size is fixed: it does not grow
@@ -191,6 +200,7 @@ impl CallSite {
                 meta,
                 component: OnceCell::new(),
                 max_nanos: AtomicU64::new(0),
+                carry: OnceCell::new(),
             },
             cold: Cold {
                 failures: AtomicU64::new(0),
@@ -199,7 +209,6 @@ impl CallSite {
                 retries: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 last_error: Mutex::new(None),
-                carry: OnceCell::new(),
             },
             stripes: [const { Stripe::new() }; STRIPES],
         }
@@ -227,6 +236,10 @@ impl CallSite {
 
     #[inline(always)]
     fn record_latency(&self, stripe: &Stripe, nanos: u64) {
+        // A read of a line this call writes anyway; stored once.
+        if !stripe.touched.load(Relaxed) {
+            stripe.touched.store(true, Relaxed);
+        }
         stripe.nanos.fetch_add(nanos, Relaxed);
         let index = bucket_index(nanos);
         if stripe.buckets[index].fetch_add(1, Relaxed) == u32::MAX {
@@ -242,7 +255,7 @@ impl CallSite {
     #[inline(never)]
     fn carry(&self, index: usize) {
         let carry = self
-            .cold
+            .hot
             .carry
             .get_or_init(|| Box::new([const { AtomicU64::new(0) }; BUCKETS]));
         carry[index].fetch_add(1 << 32, Relaxed);
@@ -324,14 +337,14 @@ impl CallSite {
         reading.cancelled = self.cold.cancelled.load(Relaxed);
         reading.retries = self.cold.retries.load(Relaxed);
         reading.rejected = self.cold.rejected.load(Relaxed);
-        for stripe in &self.stripes {
+        for stripe in self.stripes.iter().filter(|s| s.touched.load(Relaxed)) {
             reading.successes += stripe.successes.load(Relaxed);
             reading.nanos += stripe.nanos.load(Relaxed);
             for (sum, bucket) in reading.buckets.iter_mut().zip(stripe.buckets.iter()) {
                 *sum += u64::from(bucket.load(Relaxed));
             }
         }
-        if let Some(carry) = self.cold.carry.get() {
+        if let Some(carry) = self.hot.carry.get() {
             for (sum, extra) in reading.buckets.iter_mut().zip(carry.iter()) {
                 *sum += extra.load(Relaxed);
             }
@@ -353,13 +366,14 @@ impl CallSite {
             counter.store(0, Relaxed);
         }
         for stripe in &self.stripes {
+            stripe.touched.store(false, Relaxed);
             stripe.successes.store(0, Relaxed);
             stripe.nanos.store(0, Relaxed);
             for bucket in &stripe.buckets {
                 bucket.store(0, Relaxed);
             }
         }
-        if let Some(carry) = self.cold.carry.get() {
+        if let Some(carry) = self.hot.carry.get() {
             for extra in carry.iter() {
                 extra.store(0, Relaxed);
             }

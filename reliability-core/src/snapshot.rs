@@ -193,6 +193,20 @@ pub(crate) const LATENCY_BUCKET_EDGES_NANOS: [u64; 14] = [
     1 << 36,
 ];
 
+/// Completed calls below each exported edge, in one pass over the buckets.
+fn cumulative_below_edges(buckets: &[u64]) -> Vec<u64> {
+    let mut counts = Vec::with_capacity(LATENCY_BUCKET_EDGES_NANOS.len());
+    let mut sum = 0;
+    let mut from = 0;
+    for &edge in &LATENCY_BUCKET_EDGES_NANOS {
+        let to = bucket_index(edge);
+        sum += buckets[from..to].iter().sum::<u64>();
+        from = to;
+        counts.push(sum);
+    }
+    counts
+}
+
 /// One method's counters. `calls == successes + failures + cancelled`;
 /// `panics` are counted among the failures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,10 +264,7 @@ impl MethodSnapshot {
                 max: Duration::from_nanos(reading.max_nanos),
             },
             total_latency: Duration::from_nanos(reading.nanos),
-            latency_buckets: LATENCY_BUCKET_EDGES_NANOS
-                .iter()
-                .map(|&edge| reading.buckets[..bucket_index(edge)].iter().sum())
-                .collect(),
+            latency_buckets: cumulative_below_edges(&reading.buckets),
             last_error: reading.last_error,
         }
     }
