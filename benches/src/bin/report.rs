@@ -258,8 +258,8 @@ fn targets(found: &BTreeMap<String, f64>) -> String {
     let both = |a: &str, b: &str| Some((get(a)?, get(b)?));
     let mut lines = Vec::new();
     lines.push(target_line(
-        "`#[reliable]` success ≤ 1.5× the floor with the library's clock (`std`)",
-        both("call/reliable", "call/floor_std").map(|(r, f)| {
+        "`#[reliable]` success ≤ 1.5× the floor with the library's clock (quanta)",
+        both("call/reliable", "call/floor_quanta").map(|(r, f)| {
             (
                 format!("{:.2}× ({} vs {})", r / f, duration(r), duration(f)),
                 r / f <= 1.5,
