@@ -368,6 +368,11 @@ fn parse_budget(input: ParseStream, parens: Span) -> syn::Result<BudgetArgs> {
     Ok(budget)
 }
 
+/// Where a setting was given: its key, and whether on a method.
+fn place<T>(setting: &Option<Setting<T>>) -> Option<(Span, bool)> {
+    setting.as_ref().map(|s| (s.key_span, s.on_method))
+}
+
 /// One method's recovery: the impl's settings with the method's on top.
 pub(crate) struct Effective {
     pub strategies: Vec<(String, Span)>,
@@ -489,87 +494,41 @@ pub(crate) fn check(args: &RecoveryArgs, method_only: bool) -> Result<Effective,
     }
     let retrying = listed("retry", &strategies) || listed("network", &strategies);
     let breaking = listed("circuit_breaker", &strategies);
-    let retry_settings = [
+    let groups = [
         (
-            "max_attempts",
-            args.max_attempts
-                .as_ref()
-                .map(|s| (s.key_span, s.on_method)),
+            retrying,
+            "`retry` or `network`",
+            vec![
+                ("max_attempts", place(&args.max_attempts)),
+                ("backoff", place(&args.backoff)),
+                ("base_delay", place(&args.base_delay)),
+                ("max_delay", place(&args.max_delay)),
+                ("jitter", place(&args.jitter)),
+                ("max_elapsed", place(&args.max_elapsed)),
+            ],
         ),
         (
-            "backoff",
-            args.backoff.as_ref().map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "base_delay",
-            args.base_delay.as_ref().map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "max_delay",
-            args.max_delay.as_ref().map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "jitter",
-            args.jitter.as_ref().map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "max_elapsed",
-            args.max_elapsed.as_ref().map(|s| (s.key_span, s.on_method)),
+            breaking,
+            "`circuit_breaker`",
+            vec![
+                ("open_after", place(&args.open_after)),
+                ("failure_rate", place(&args.failure_rate)),
+                ("window", place(&args.window)),
+                ("min_calls", place(&args.min_calls)),
+                ("cool_down", place(&args.cool_down)),
+                ("half_open_probes", place(&args.half_open_probes)),
+            ],
         ),
     ];
-    for (name, setting) in retry_settings {
-        if let (Some((span, on_method)), false) = (setting, retrying) {
-            if report(on_method) {
-                push_error(
-                    &mut errors,
-                    syn::Error::new(
-                        span,
-                        format!("`{name}` needs `retry` or `network` in `strategies`"),
-                    ),
-                );
-            }
-        }
-    }
-    let circuit_settings = [
-        (
-            "open_after",
-            args.open_after.as_ref().map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "failure_rate",
-            args.failure_rate
-                .as_ref()
-                .map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "window",
-            args.window.as_ref().map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "min_calls",
-            args.min_calls.as_ref().map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "cool_down",
-            args.cool_down.as_ref().map(|s| (s.key_span, s.on_method)),
-        ),
-        (
-            "half_open_probes",
-            args.half_open_probes
-                .as_ref()
-                .map(|s| (s.key_span, s.on_method)),
-        ),
-    ];
-    for (name, setting) in circuit_settings {
-        if let (Some((span, on_method)), false) = (setting, breaking) {
-            if report(on_method) {
-                push_error(
-                    &mut errors,
-                    syn::Error::new(
-                        span,
-                        format!("`{name}` needs `circuit_breaker` in `strategies`"),
-                    ),
-                );
+    for (enabled, strategy, settings) in groups {
+        for (name, setting) in settings {
+            if let (Some((span, on_method)), false) = (setting, enabled) {
+                if report(on_method) {
+                    push_error(
+                        &mut errors,
+                        syn::Error::new(span, format!("`{name}` needs {strategy} in `strategies`")),
+                    );
+                }
             }
         }
     }
