@@ -22,14 +22,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn clock() -> Arc<ManualClock> {
-    static CLOCK: std::sync::OnceLock<Arc<ManualClock>> = std::sync::OnceLock::new();
-    CLOCK
-        .get_or_init(|| {
-            let clock = Arc::new(ManualClock::new());
-            manager().set_clock(clock.clone());
-            clock
-        })
-        .clone()
+    common::manual_clock()
 }
 
 struct Flaky;

@@ -6,7 +6,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use reliability_core::{manager, reliable, ManualClock};
+mod common;
+
+use reliability_core::{reliable, ManualClock};
 
 #[derive(Debug)]
 struct Reset;
@@ -65,14 +67,7 @@ impl FlakyOnce {
 }
 
 fn install_clock() -> Arc<ManualClock> {
-    static CLOCK: std::sync::OnceLock<Arc<ManualClock>> = std::sync::OnceLock::new();
-    CLOCK
-        .get_or_init(|| {
-            let clock = Arc::new(ManualClock::new());
-            manager().set_clock(clock.clone());
-            clock
-        })
-        .clone()
+    common::manual_clock()
 }
 
 #[test]

@@ -6,7 +6,21 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use reliability_core::MethodSnapshot;
+use std::sync::{Arc, OnceLock};
+
+use reliability_core::{manager, ManualClock, MethodSnapshot};
+
+/// A manual clock installed as the manager's clock, once per test binary.
+pub fn manual_clock() -> Arc<ManualClock> {
+    static CLOCK: OnceLock<Arc<ManualClock>> = OnceLock::new();
+    CLOCK
+        .get_or_init(|| {
+            let clock = Arc::new(ManualClock::new());
+            manager().set_clock(clock.clone());
+            clock
+        })
+        .clone()
+}
 
 /// The snapshot of one method, which must have been called.
 pub fn method(component: &str, method: &str) -> MethodSnapshot {
