@@ -32,6 +32,16 @@ pub enum StepOutcome {
     Rejected,
 }
 
+impl StepOutcome {
+    pub(crate) fn of(success: bool) -> Self {
+        if success {
+            StepOutcome::Succeeded
+        } else {
+            StepOutcome::Failed
+        }
+    }
+}
+
 /// One step of a recovery: a strategy tried once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -315,11 +315,7 @@ impl Driver {
             self.push_step(
                 strategy,
                 target,
-                if success {
-                    StepOutcome::Succeeded
-                } else {
-                    StepOutcome::Failed
-                },
+                StepOutcome::of(success),
                 verdict.0.as_ref(),
                 self.pending.began,
             );
@@ -344,6 +340,12 @@ impl Driver {
         }
     }
 
+    /// The backoff before a retry is over: the retry still has to pass the circuit.
+    fn after_wait(&mut self, delay: Duration) -> Next {
+        let strategy = self.pending.strategy;
+        self.admit(strategy, delay)
+    }
+
     /// The repair method returned.
     fn after_repair(&mut self, verdict: &Verdict) -> Next {
         let success = verdict.is_success();
@@ -352,11 +354,7 @@ impl Driver {
         self.push_step(
             Strategy::Repair,
             target,
-            if success {
-                StepOutcome::Succeeded
-            } else {
-                StepOutcome::Failed
-            },
+            StepOutcome::of(success),
             verdict.0.as_ref(),
             self.pending.began,
         );
@@ -577,8 +575,7 @@ impl<R> Recovery<R> {
                 Next::Run(op) => return Some(op),
                 Next::Wait(delay) => {
                     self.driver.clock.sleep(delay);
-                    let strategy = self.driver.pending.strategy;
-                    self.next = self.driver.admit(strategy, delay);
+                    self.next = self.driver.after_wait(delay);
                 }
                 Next::Done => return None,
             }
@@ -593,8 +590,7 @@ impl<R> Recovery<R> {
                 Next::Wait(delay) => {
                     let wait = self.driver.clock.delay(delay);
                     wait.await;
-                    let strategy = self.driver.pending.strategy;
-                    self.next = self.driver.admit(strategy, delay);
+                    self.next = self.driver.after_wait(delay);
                 }
                 Next::Done => return None,
             }

@@ -373,6 +373,32 @@ fn place<T>(setting: &Option<Setting<T>>) -> Option<(Span, bool)> {
     setting.as_ref().map(|s| (s.key_span, s.on_method))
 }
 
+/// Calls `$mac!(field, ...)` with every field of [`RecoveryArgs`], so the
+/// list is written once.
+macro_rules! with_settings {
+    ($mac:ident) => {
+        $mac!(
+            strategies,
+            max_attempts,
+            backoff,
+            base_delay,
+            max_delay,
+            jitter,
+            max_elapsed,
+            repair,
+            alternatives,
+            fallback,
+            open_after,
+            failure_rate,
+            window,
+            min_calls,
+            cool_down,
+            half_open_probes,
+            retry_budget
+        )
+    };
+}
+
 /// One method's recovery: the impl's settings with the method's on top.
 pub(crate) struct Effective {
     pub strategies: Vec<(String, Span)>,
@@ -386,25 +412,7 @@ pub(crate) fn merge(on_impl: &RecoveryArgs, on_method: &RecoveryArgs) -> Recover
             RecoveryArgs { $($field: on_method.$field.clone().or_else(|| on_impl.$field.clone()),)* }
         };
     }
-    pick!(
-        strategies,
-        max_attempts,
-        backoff,
-        base_delay,
-        max_delay,
-        jitter,
-        max_elapsed,
-        repair,
-        alternatives,
-        fallback,
-        open_after,
-        failure_rate,
-        window,
-        min_calls,
-        cool_down,
-        half_open_probes,
-        retry_budget
-    )
+    with_settings!(pick)
 }
 
 impl RecoveryArgs {
@@ -421,24 +429,7 @@ impl RecoveryArgs {
         macro_rules! any {
             ($($field:ident),*) => { false $(|| self.$field.as_ref().is_some_and(|s| s.on_method))* };
         }
-        any!(
-            strategies,
-            max_attempts,
-            backoff,
-            base_delay,
-            max_delay,
-            jitter,
-            max_elapsed,
-            repair,
-            alternatives,
-            fallback,
-            open_after,
-            failure_rate,
-            window,
-            min_calls,
-            cool_down,
-            half_open_probes
-        )
+        with_settings!(any)
     }
 }
 
