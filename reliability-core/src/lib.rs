@@ -69,50 +69,39 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
-mod budget;
-mod call;
-mod circuit;
 mod classify;
-mod clock;
-mod component;
-mod events;
+mod export;
 mod health;
-mod histogram;
-mod history;
-#[cfg(feature = "http")]
-mod http;
 mod manager;
 mod monitor;
-mod outcome;
-mod plan;
-mod prometheus;
+mod record;
 mod recovery;
-mod report;
-mod site;
-mod snapshot;
-mod strategy;
+mod runtime;
 
-pub use circuit::{CircuitOpen, CircuitState};
+pub use classify::refused::CircuitOpen;
 pub use classify::register_classify;
 pub use classify::{Classify, ErrorCategory};
-pub use clock::{Clock, Delay, ManualClock, SystemClock};
-pub use events::{ReliabilityEvent, Subscription};
-pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
-pub use history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
 #[cfg(feature = "http")]
-pub use http::{serve, ServerHandle};
-pub use manager::{manager, observe, snapshot, RecoveryAction, ReliabilityManager};
-pub use monitor::{HealthTransition, MonitorConfig};
-pub use outcome::{Outcome, RecordOutcome};
-pub use plan::{select_strategy, RecoveryContext, RecoveryPlan};
-pub use reliability_macros::reliable;
-pub use reliability_macros::Classify;
-pub use report::{ReliabilityReport, ReportError};
-pub use snapshot::{
+pub use export::http::{serve, ServerHandle};
+pub use export::report::{ReliabilityReport, ReportError};
+pub use export::snapshot::{
     ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, RecoveryStats,
     StrategyStats, SystemMetrics,
 };
-pub use strategy::{Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet};
+pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
+pub use manager::{manager, observe, snapshot, RecoveryAction, ReliabilityManager};
+pub use monitor::{HealthTransition, MonitorConfig};
+pub use record::clock::{Clock, Delay, ManualClock, SystemClock};
+pub use record::outcome::{Outcome, RecordOutcome};
+pub use recovery::circuit::CircuitState;
+pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+pub use recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
+pub use recovery::strategy::{
+    Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet,
+};
+pub use reliability_macros::reliable;
+pub use reliability_macros::Classify;
+pub use runtime::events::{ReliabilityEvent, Subscription};
 
 #[doc(hidden)]
 pub mod __private;

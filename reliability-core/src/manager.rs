@@ -8,20 +8,20 @@ use std::time::{Duration, Instant, SystemTime};
 use once_cell::sync::Lazy;
 use parking_lot::{Mutex, RwLock};
 
-use crate::call::{Call, Observed};
 use crate::classify::{classify_chain, ErrorCategory};
-use crate::clock::{Clock, SystemClock};
-use crate::component::ComponentState;
-use crate::events::{Listeners, ReliabilityEvent, Subscription};
+use crate::export::report::{write_atomically, ReliabilityReport, ReportError};
+use crate::export::snapshot::MetricsSnapshot;
 use crate::health::{ComponentHealth, ThresholdError, Thresholds};
-use crate::history::{History, RecoverySession, DEFAULT_HISTORY_CAPACITY};
 use crate::monitor::{HealthTransition, MonitorConfig, MonitorState, Running};
-use crate::outcome::{ErrorRef, Outcome, RecordOutcome};
-use crate::plan::{select_strategy, RecoveryContext, RecoveryPlan};
-use crate::report::{write_atomically, ReliabilityReport, ReportError};
-use crate::site::{CallSite, SiteMeta};
-use crate::snapshot::MetricsSnapshot;
-use crate::strategy::{RetryBudget, Strategy, StrategyConfig};
+use crate::record::call::{Call, Observed};
+use crate::record::clock::{Clock, SystemClock};
+use crate::record::outcome::{ErrorRef, Outcome, RecordOutcome};
+use crate::record::site::{CallSite, SiteMeta};
+use crate::recovery::history::{History, RecoverySession, DEFAULT_HISTORY_CAPACITY};
+use crate::recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
+use crate::recovery::strategy::{RetryBudget, Strategy, StrategyConfig};
+use crate::runtime::component::ComponentState;
+use crate::runtime::events::{Listeners, ReliabilityEvent, Subscription};
 
 /// The process-wide registry of components, their call sites and their health.
 ///
@@ -444,12 +444,13 @@ impl ReliabilityManager {
 
     /// The text kept of an error: truncated to 256 bytes, then passed
     /// through the redactor, if one is set.
-    pub(crate) fn error_text(&self, error: crate::outcome::ErrorRef<'_>) -> String {
+    pub(crate) fn error_text(&self, error: crate::record::outcome::ErrorRef<'_>) -> String {
         match &*self.error_text.read() {
-            ErrorTextPolicy::Keep => error.to_text(crate::site::ERROR_TEXT_LIMIT),
+            ErrorTextPolicy::Keep => error.to_text(crate::record::site::ERROR_TEXT_LIMIT),
             ErrorTextPolicy::Redact(redact) => {
-                let redacted = redact(&error.to_text(crate::site::ERROR_TEXT_LIMIT));
-                crate::outcome::ErrorRef::Display(&redacted).to_text(crate::site::ERROR_TEXT_LIMIT)
+                let redacted = redact(&error.to_text(crate::record::site::ERROR_TEXT_LIMIT));
+                crate::record::outcome::ErrorRef::Display(&redacted)
+                    .to_text(crate::record::site::ERROR_TEXT_LIMIT)
             }
             ErrorTextPolicy::Drop => "(error text not kept)".to_owned(),
         }
@@ -493,7 +494,7 @@ impl ReliabilityManager {
     /// call (for each poll of an async call). Off by default: a span per
     /// call costs more than the rest of the call path.
     pub fn set_call_spans(&self, on: bool) {
-        crate::call::set_call_spans(on);
+        crate::record::call::set_call_spans(on);
     }
 
     /// The clock recovery waits on.

@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::ErrorCategory;
-use crate::component::{mean, rate};
 use crate::health::ComponentHealth;
-use crate::histogram::{bucket_index, quantile};
-use crate::site::SiteReading;
-use crate::strategy::Strategy;
+use crate::record::histogram::{bucket_index, quantile};
+use crate::record::site::SiteReading;
+use crate::recovery::strategy::Strategy;
+use crate::runtime::component::{mean, rate};
 
 /// Every component's counters and health at one moment.
 ///

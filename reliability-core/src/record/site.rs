@@ -14,11 +14,11 @@ use once_cell::sync::OnceCell;
 use parking_lot::Mutex;
 
 use crate::classify::ErrorCategory;
-use crate::component::ComponentState;
 use crate::health::Thresholds;
-use crate::histogram::{bucket_index, BUCKETS};
-use crate::outcome::ErrorRef;
-use crate::recovery::RecoveryMeta;
+use crate::record::histogram::{bucket_index, BUCKETS};
+use crate::record::outcome::ErrorRef;
+use crate::recovery::driver::RecoveryMeta;
+use crate::runtime::component::ComponentState;
 
 /// Stripes per call site. Threads are spread over them round robin, so two
 /// threads calling one method write different cache lines.

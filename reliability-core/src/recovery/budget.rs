@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::strategy::RetryBudget;
+use crate::recovery::strategy::RetryBudget;
 
 const SLOTS: usize = 64;
 

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::snapshot::{MetricsSnapshot, LATENCY_BUCKET_EDGES_NANOS};
+use crate::export::snapshot::{MetricsSnapshot, LATENCY_BUCKET_EDGES_NANOS};
 
 /// Escapes a label value: backslash, double quote and line feed.
 fn escape(value: &str) -> String {

@@ -58,7 +58,7 @@ pub enum ErrorRef<'a> {
 
 impl fmt::Debug for ErrorRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_text(crate::site::ERROR_TEXT_LIMIT))
+        f.write_str(&self.to_text(crate::record::site::ERROR_TEXT_LIMIT))
     }
 }
 

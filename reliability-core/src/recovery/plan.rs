@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use crate::circuit::CircuitState;
 use crate::classify::ErrorCategory;
 use crate::health::{ComponentHealth, HealthStatus};
-use crate::strategy::{Backoff, Strategy, StrategyConfig, StrategySet};
+use crate::recovery::circuit::CircuitState;
+use crate::recovery::strategy::{Backoff, Strategy, StrategyConfig, StrategySet};
 
 /// What has happened so far in one call's recovery.
 ///

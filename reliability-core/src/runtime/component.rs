@@ -7,15 +7,15 @@ use std::time::{Duration, Instant, SystemTime};
 use once_cell::sync::OnceCell;
 use parking_lot::{Mutex, RwLock};
 
-use crate::budget::BudgetState;
-use crate::circuit::{CircuitBreaker, CircuitState};
 use crate::classify::ErrorCategory;
-use crate::events::ReliabilityEvent;
+use crate::export::snapshot::{ComponentSnapshot, MethodSnapshot, RecoveryStats, StrategyStats};
 use crate::health::{evaluate, ComponentHealth, Thresholds, Totals, Window};
-use crate::history::{RecoveryOutcome, RecoverySession};
-use crate::site::{CallSite, SiteReading};
-use crate::snapshot::{ComponentSnapshot, MethodSnapshot, RecoveryStats, StrategyStats};
-use crate::strategy::{CircuitConfig, RetryBudget, Strategy, StrategySet};
+use crate::record::site::{CallSite, SiteReading};
+use crate::recovery::budget::BudgetState;
+use crate::recovery::circuit::{CircuitBreaker, CircuitState};
+use crate::recovery::history::{RecoveryOutcome, RecoverySession};
+use crate::recovery::strategy::{CircuitConfig, RetryBudget, Strategy, StrategySet};
+use crate::runtime::events::ReliabilityEvent;
 
 /// A strategy that failed this many times in a row is passed over...
 const FAILING_RUN: u32 = 10;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::strategy::CircuitConfig;
+use crate::recovery::strategy::CircuitConfig;
 
 /// The state of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -365,43 +365,5 @@ mod tests {
             cb.record(Permit::Normal, false, t0),
             Some(CircuitState::Open)
         );
-    }
-}
-
-/// The error an open circuit returns when the method has no fallback: the
-/// call was not made. Give your error type a `From<CircuitOpen>` to use
-/// `circuit_breaker` without a fallback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CircuitOpen {
-    component: &'static str,
-}
-
-impl CircuitOpen {
-    pub(crate) const fn new(component: &'static str) -> Self {
-        CircuitOpen { component }
-    }
-
-    /// The component whose circuit is open.
-    pub const fn component(&self) -> &'static str {
-        self.component
-    }
-}
-
-impl fmt::Display for CircuitOpen {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "circuit open for `{}`: the call was not made",
-            self.component
-        )
-    }
-}
-
-impl std::error::Error for CircuitOpen {}
-
-impl crate::classify::Classify for CircuitOpen {
-    fn category(&self) -> crate::classify::ErrorCategory {
-        // Like a 503: the service is (deliberately) unavailable for now.
-        crate::classify::ErrorCategory::ResourceExhausted
     }
 }

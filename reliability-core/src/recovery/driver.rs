@@ -10,19 +10,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::__private::CategorySource;
-use crate::call::{Call, Observed};
-use crate::circuit::{CircuitState, Permit};
+use crate::classify::probe::CategorySource;
 use crate::classify::{Classification, ErrorCategory};
-use crate::clock::Clock;
-use crate::component::ComponentState;
-use crate::events::ReliabilityEvent;
-use crate::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
 use crate::manager::manager;
-use crate::outcome::ErrorRef;
-use crate::plan::{select_strategy, RecoveryContext, RecoveryPlan};
-use crate::site::CallSite;
-use crate::strategy::{RetryBudget, Strategy, StrategyConfig};
+use crate::record::call::{Call, Observed};
+use crate::record::clock::Clock;
+use crate::record::outcome::ErrorRef;
+use crate::record::site::CallSite;
+use crate::recovery::circuit::{CircuitState, Permit};
+use crate::recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+use crate::recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
+use crate::recovery::strategy::{RetryBudget, Strategy, StrategyConfig};
+use crate::runtime::component::ComponentState;
+use crate::runtime::events::ReliabilityEvent;
 
 /// What the attribute configured for a method's recovery.
 #[doc(hidden)]
@@ -661,9 +661,11 @@ pub trait Rejectable {
     fn rejected(component: &'static str) -> Self;
 }
 
-impl<T, E: From<crate::circuit::CircuitOpen>> Rejectable for Result<T, E> {
+impl<T, E: From<crate::classify::refused::CircuitOpen>> Rejectable for Result<T, E> {
     fn rejected(component: &'static str) -> Self {
-        Err(E::from(crate::circuit::CircuitOpen::new(component)))
+        Err(E::from(crate::classify::refused::CircuitOpen::new(
+            component,
+        )))
     }
 }
 

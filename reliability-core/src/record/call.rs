@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use crate::classify::ErrorCategory;
-use crate::clock;
-use crate::outcome::ErrorRef;
-use crate::site::CallSite;
+use crate::record::clock;
+use crate::record::outcome::ErrorRef;
+use crate::record::site::CallSite;
 
 /// How a completed call ended, as the attribute's expansion saw it.
 #[doc(hidden)]
@@ -199,4 +199,12 @@ impl<F: Future> Future for Watched<'_, F> {
         std::mem::forget(sentinel);
         poll
     }
+}
+
+/// Runs a method's body, moved into a closure so that `return` and `?` keep
+/// their meaning. Taking `FnOnce` lets the body hand out borrows of what it
+/// captured (`&mut self.field`).
+#[inline(always)]
+pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
+    body()
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::circuit::CircuitState;
+use crate::recovery::circuit::CircuitState;
 
 /// Where a component's health turns from healthy to degraded to unhealthy.
 ///

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 
-use crate::events::ReliabilityEvent;
+use crate::export::snapshot::MetricsSnapshot;
 use crate::health::HealthStatus;
-use crate::snapshot::MetricsSnapshot;
+use crate::runtime::events::ReliabilityEvent;
 
 /// How the background monitor runs.
 ///

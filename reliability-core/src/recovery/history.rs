@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::ErrorCategory;
-use crate::strategy::Strategy;
+use crate::recovery::strategy::Strategy;
 
 /// How a recovery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

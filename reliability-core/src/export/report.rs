@@ -9,10 +9,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::export::snapshot::{ComponentSnapshot, SystemMetrics};
 use crate::health::Thresholds;
-use crate::history::RecoverySession;
 use crate::monitor::HealthTransition;
-use crate::snapshot::{ComponentSnapshot, SystemMetrics};
+use crate::recovery::history::RecoverySession;
 
 /// Everything the manager knows, for a file or an endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,10 +9,10 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use crate::circuit::CircuitState;
 use crate::classify::ErrorCategory;
 use crate::health::HealthStatus;
-use crate::strategy::Strategy;
+use crate::recovery::circuit::CircuitState;
+use crate::recovery::strategy::Strategy;
 
 /// Something that happened to a component.
 ///

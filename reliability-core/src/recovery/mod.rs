@@ -1,0 +1,10 @@
+//! Deciding and running recovery: the strategies and their settings, the
+//! plan for one failure, the circuit breaker, the retry budget, the driver
+//! that runs one call's chain, and the bounded history of sessions.
+
+pub(crate) mod budget;
+pub(crate) mod circuit;
+pub(crate) mod driver;
+pub(crate) mod history;
+pub(crate) mod plan;
+pub(crate) mod strategy;
