@@ -164,6 +164,9 @@ pub struct RecoveryStats {
     pub escalated: u64,
     /// `recovered / sessions`; 1 when there was none.
     pub success_rate: f64,
+    /// Retries that recovery wanted but the empty retry budget refused.
+    #[serde(default)]
+    pub budget_exhausted: u64,
 }
 
 impl ComponentSnapshot {

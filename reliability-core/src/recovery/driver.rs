@@ -392,7 +392,16 @@ impl Driver {
             self.component.failing_strategies(),
             m.jitter_sample(),
         );
-        match select_strategy(failure.category, &health, &self.context, self.config()) {
+        let plan = select_strategy(failure.category, &health, &self.context, self.config());
+        if !budget_available && !matches!(plan, RecoveryPlan::Retry { .. }) {
+            // Would a retry have followed, had the budget allowed it?
+            let unlimited = self.context.with_budget_available(true);
+            let wanted = select_strategy(failure.category, &health, &unlimited, self.config());
+            if matches!(wanted, RecoveryPlan::Retry { .. }) {
+                self.component.record_budget_exhausted();
+            }
+        }
+        match plan {
             RecoveryPlan::Retry { strategy, delay } => {
                 self.component.withdraw_retry(&budget, now);
                 self.announce(strategy, self.context.attempts() + 1, delay);

@@ -37,6 +37,8 @@ struct RecoveryState {
     sessions: u64,
     recovered: u64,
     escalated: u64,
+    /// Retries that the empty retry budget refused.
+    budget_exhausted: u64,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,7 @@ impl ComponentState {
                 sessions: 0,
                 recovered: 0,
                 escalated: 0,
+                budget_exhausted: 0,
             }),
         }
     }
@@ -148,6 +151,10 @@ impl ComponentState {
     pub(crate) fn withdraw_retry(&self, budget: &RetryBudget, now: Instant) {
         let calls = self.calls_so_far();
         self.recovery.lock().budget.try_withdraw(budget, now, calls);
+    }
+
+    pub(crate) fn record_budget_exhausted(&self) {
+        self.recovery.lock().budget_exhausted += 1;
     }
 
     pub(crate) fn finish_session(&self, session: &RecoverySession) {
@@ -287,6 +294,7 @@ impl ComponentState {
                 recovered: state.recovered,
                 escalated: state.escalated,
                 success_rate: rate(state.recovered, state.sessions),
+                budget_exhausted: state.budget_exhausted,
             };
             (strategies, recovery)
         };
@@ -377,6 +385,7 @@ impl ComponentState {
         recovery.sessions = 0;
         recovery.recovered = 0;
         recovery.escalated = 0;
+        recovery.budget_exhausted = 0;
     }
 }
 
