@@ -343,6 +343,20 @@ fn prometheus_text_parses_back_with_escaped_labels() {
     assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1));
     assert!(samples
         .contains_key(r#"reliability_component_health{component="exported \"quoted\"\\name"}"#));
+    let component = r#"component="exported \"quoted\"\\name""#;
+    assert_eq!(
+        samples[&format!("reliability_needs_attention{{{component}}}")],
+        0.0
+    );
+    assert_eq!(
+        samples[&format!("reliability_retry_budget_exhausted_total{{{component}}}")],
+        0.0
+    );
+    for outcome in ["recovered", "escalated", "failed"] {
+        let key =
+            format!("reliability_recovery_sessions_total{{{component},outcome=\"{outcome}\"}}");
+        assert_eq!(samples[&key], 0.0, "{key}");
+    }
     if let Ok(path) = std::env::var("RELIABILITY_PROMETHEUS_OUT") {
         fs::write(path, &text).unwrap();
     }

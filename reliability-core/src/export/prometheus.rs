@@ -33,7 +33,9 @@ impl MetricsSnapshot {
     /// 1 degraded, 2 unhealthy), `reliability_consecutive_failures`,
     /// `reliability_recovery_attempts_total{component,strategy,result}`,
     /// `reliability_rejected_calls_total`, `reliability_circuit_state`
-    /// (0 closed, 1 open, 2 half open) and `reliability_uptime_ratio`.
+    /// (0 closed, 1 open, 2 half open), `reliability_needs_attention`,
+    /// `reliability_recovery_sessions_total{component,outcome}`,
+    /// `reliability_retry_budget_exhausted_total` and `reliability_uptime_ratio`.
     ///
     /// # Examples
     ///
@@ -180,6 +182,52 @@ impl MetricsSnapshot {
                     state.as_number()
                 );
             }
+        }
+        family(
+            &mut out,
+            "reliability_needs_attention",
+            "gauge",
+            "1 while an escalation of the component waits to be acknowledged.",
+        );
+        for c in &self.components {
+            let _ = writeln!(
+                out,
+                "reliability_needs_attention{{component=\"{}\"}} {}",
+                escape(&c.name),
+                u8::from(c.health.needs_attention)
+            );
+        }
+        family(
+            &mut out,
+            "reliability_recovery_sessions_total",
+            "counter",
+            "Calls that needed recovery, by how their recovery ended.",
+        );
+        for c in &self.components {
+            let component = escape(&c.name);
+            let r = &c.recovery;
+            let failed = r.sessions - r.recovered - r.escalated;
+            for (outcome, value) in [
+                ("recovered", r.recovered),
+                ("escalated", r.escalated),
+                ("failed", failed),
+            ] {
+                let _ = writeln!(out, "reliability_recovery_sessions_total{{component=\"{component}\",outcome=\"{outcome}\"}} {value}");
+            }
+        }
+        family(
+            &mut out,
+            "reliability_retry_budget_exhausted_total",
+            "counter",
+            "Retries that recovery wanted but the empty retry budget refused.",
+        );
+        for c in &self.components {
+            let _ = writeln!(
+                out,
+                "reliability_retry_budget_exhausted_total{{component=\"{}\"}} {}",
+                escape(&c.name),
+                c.recovery.budget_exhausted
+            );
         }
         family(
             &mut out,
