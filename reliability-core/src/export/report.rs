@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::export::snapshot::{ComponentSnapshot, SystemMetrics};
 use crate::health::Thresholds;
+use crate::manager::ReliabilityManager;
 use crate::monitor::HealthTransition;
 use crate::recovery::history::RecoverySession;
 
@@ -139,6 +140,36 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<PathBuf, 
             let _ = fs::remove_file(&temp);
             Err(io_error(error))
         }
+    }
+}
+
+// The report is an export beside the facade: its entry points live here.
+impl ReliabilityManager {
+    /// Everything the manager knows: thresholds, system and component
+    /// metrics with uptime, the recovery history and the health timeline.
+    pub fn report(&self) -> ReliabilityReport {
+        let snapshot = self.snapshot();
+        ReliabilityReport {
+            generated_at: snapshot.taken_at,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            thresholds: self.thresholds(),
+            system: snapshot.system,
+            components: snapshot.components,
+            recovery_history: self.recovery_history(),
+            health_timeline: self.health_timeline(),
+        }
+    }
+
+    /// Writes [`report`](Self::report) to `path` as pretty JSON, atomically:
+    /// a temporary file in the same directory, synced, then renamed. On an
+    /// error the file already at `path`, if any, is left as it was.
+    pub fn export_report(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<std::path::PathBuf, ReportError> {
+        let json = self.report().to_json();
+        let _one_at_a_time = self.exporting.lock();
+        write_atomically(path.as_ref(), json.as_bytes())
     }
 }
 

@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::ErrorCategory;
-use crate::health::ComponentHealth;
+use crate::health::{mean, rate, ComponentHealth};
 use crate::record::histogram::{bucket_index, quantile};
 use crate::record::site::SiteReading;
 use crate::recovery::strategy::Strategy;
-use crate::runtime::component::{mean, rate};
+use crate::runtime::component::ComponentReading;
 
 /// Every component's counters and health at one moment.
 ///
@@ -170,6 +170,48 @@ pub struct RecoveryStats {
 }
 
 impl ComponentSnapshot {
+    /// Shapes a component's reading for readers: methods with percentiles,
+    /// categories and strategies that were seen, rates.
+    pub(crate) fn from_reading(reading: ComponentReading, uptime: f64) -> Self {
+        let failures_by_category = ErrorCategory::ALL
+            .into_iter()
+            .zip(reading.categories)
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        let strategies = Strategy::ALL
+            .into_iter()
+            .zip(reading.strategies)
+            .filter(|(_, record)| record.attempts > 0)
+            .map(|(strategy, record)| StrategyStats {
+                strategy,
+                attempts: record.attempts,
+                successes: record.successes,
+                success_rate: rate(record.successes, record.attempts),
+            })
+            .collect();
+        let sessions = reading.sessions;
+        ComponentSnapshot {
+            name: reading.name.to_owned(),
+            health: reading.health,
+            methods: reading
+                .methods
+                .into_iter()
+                .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
+                .collect(),
+            failures_by_category,
+            strategies,
+            recovery: RecoveryStats {
+                sessions: sessions.sessions,
+                recovered: sessions.recovered,
+                escalated: sessions.escalated,
+                success_rate: rate(sessions.recovered, sessions.sessions),
+                budget_exhausted: sessions.budget_exhausted,
+            },
+            rejected: reading.rejected,
+            uptime,
+        }
+    }
+
     /// The method called `name`.
     pub fn method(&self, name: &str) -> Option<&MethodSnapshot> {
         self.methods.iter().find(|m| m.name == name)

@@ -383,6 +383,20 @@ impl Window {
     }
 }
 
+/// `part / whole`, or 1 when nothing was counted.
+pub(crate) fn rate(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        1.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// The mean of `count` durations that add up to `nanos`.
+pub(crate) fn mean(nanos: u64, count: u64) -> Duration {
+    Duration::from_nanos(nanos.checked_div(count).unwrap_or(0))
+}
+
 /// Applies the thresholds; returns the status and, when not healthy, why.
 pub(crate) fn evaluate(
     thresholds: &Thresholds,

@@ -236,6 +236,74 @@ fn ratio_up(monitored: Duration, unhealthy: Duration) -> f64 {
     }
 }
 
+/// The monitor as a part of the runtime: what it has learned, and its
+/// thread when it runs. Built on its own in tests.
+#[derive(Debug, Default)]
+pub(crate) struct Monitor {
+    state: Mutex<MonitorState>,
+    running: Mutex<Option<Running>>,
+}
+
+impl Monitor {
+    /// Starts the thread, which calls `tick` each interval; a running
+    /// monitor is left as it is.
+    pub(crate) fn start(
+        &self,
+        config: MonitorConfig,
+        tick: impl Fn(&MonitorConfig) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let mut running = self.running.lock();
+        if running.is_none() {
+            *running = Some(Running::spawn(config, tick)?);
+        }
+        Ok(())
+    }
+
+    /// Stops the thread and waits for it; returns its configuration if it ran.
+    pub(crate) fn stop(&self) -> Option<MonitorConfig> {
+        let running = self.running.lock().take();
+        running.map(Running::stop)
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.lock().is_some()
+    }
+
+    /// The running monitor's configuration, or the default one.
+    pub(crate) fn config(&self) -> MonitorConfig {
+        self.running
+            .lock()
+            .as_ref()
+            .map_or_else(MonitorConfig::new, |running| running.config.clone())
+    }
+
+    /// One evaluation of `snapshot` at `now`: returns the events it gives rise to.
+    pub(crate) fn observe(
+        &self,
+        snapshot: &MetricsSnapshot,
+        now: Instant,
+        config: &MonitorConfig,
+    ) -> Vec<ReliabilityEvent> {
+        self.state.lock().tick(snapshot, now, config)
+    }
+
+    pub(crate) fn uptime(&self, component: &str) -> f64 {
+        self.state.lock().uptime(component)
+    }
+
+    pub(crate) fn system_uptime(&self) -> f64 {
+        self.state.lock().system_uptime()
+    }
+
+    pub(crate) fn timeline(&self) -> Vec<HealthTransition> {
+        self.state.lock().timeline()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.state.lock().clear();
+    }
+}
+
 /// The running monitor thread and how to stop it.
 #[derive(Debug)]
 pub(crate) struct Running {

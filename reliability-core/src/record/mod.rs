@@ -6,4 +6,5 @@ pub(crate) mod clock;
 pub(crate) mod histogram;
 pub(crate) mod outcome;
 pub(crate) mod probe;
+pub(crate) mod registry;
 pub(crate) mod site;

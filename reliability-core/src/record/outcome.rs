@@ -1,8 +1,13 @@
 //! How a call ends: the public `Outcome`, and how an error becomes bounded text.
 
 use std::fmt::{self, Write as _};
+use std::sync::Arc;
 
+use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
+
+/// Bytes of error text kept per failure.
+pub(crate) const ERROR_TEXT_LIMIT: usize = 256;
 
 /// How one call ended, for [`ReliabilityManager::record`](crate::ReliabilityManager::record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,7 +63,7 @@ pub enum ErrorRef<'a> {
 
 impl fmt::Debug for ErrorRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_text(crate::record::site::ERROR_TEXT_LIMIT))
+        f.write_str(&self.to_text(ERROR_TEXT_LIMIT))
     }
 }
 
@@ -100,6 +105,61 @@ impl fmt::Write for Bounded {
         }
         self.text.push_str(&s[..cut]);
         Err(fmt::Error)
+    }
+}
+
+/// What is kept of an error's text: all of it (the first 256 bytes), a
+/// redacted form, or nothing. Set through the facade; read on failure paths.
+#[derive(Default)]
+pub(crate) struct ErrorText {
+    policy: RwLock<TextPolicy>,
+}
+
+#[derive(Default)]
+enum TextPolicy {
+    #[default]
+    Keep,
+    Redact(Arc<dyn Fn(&str) -> String + Send + Sync>),
+    Drop,
+}
+
+impl fmt::Debug for ErrorText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let policy = match &*self.policy.read() {
+            TextPolicy::Keep => "keep",
+            TextPolicy::Redact(_) => "redact",
+            TextPolicy::Drop => "drop",
+        };
+        f.debug_struct("ErrorText")
+            .field("policy", &policy)
+            .finish()
+    }
+}
+
+impl ErrorText {
+    /// The text kept of `error`: truncated to 256 bytes, then passed through
+    /// the redactor, if one is set.
+    pub(crate) fn of(&self, error: ErrorRef<'_>) -> String {
+        match &*self.policy.read() {
+            TextPolicy::Keep => error.to_text(ERROR_TEXT_LIMIT),
+            TextPolicy::Redact(redact) => {
+                let redacted = redact(&error.to_text(ERROR_TEXT_LIMIT));
+                ErrorRef::Display(&redacted).to_text(ERROR_TEXT_LIMIT)
+            }
+            TextPolicy::Drop => "(error text not kept)".to_owned(),
+        }
+    }
+
+    pub(crate) fn redact_with(&self, redact: Arc<dyn Fn(&str) -> String + Send + Sync>) {
+        *self.policy.write() = TextPolicy::Redact(redact);
+    }
+
+    pub(crate) fn keep(&self, keep: bool) {
+        *self.policy.write() = if keep {
+            TextPolicy::Keep
+        } else {
+            TextPolicy::Drop
+        };
     }
 }
 

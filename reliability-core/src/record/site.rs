@@ -8,24 +8,21 @@
 use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::time::SystemTime;
 
-use once_cell::sync::OnceCell;
+use std::sync::OnceLock;
+
 use parking_lot::Mutex;
 
+use super::histogram::{bucket_index, BUCKETS};
+use super::outcome::ErrorRef;
+use super::registry::{registry, ComponentRecord};
 use crate::classify::ErrorCategory;
 use crate::health::Thresholds;
-use crate::record::histogram::{bucket_index, BUCKETS};
-use crate::record::outcome::ErrorRef;
 use crate::recovery::driver::RecoveryMeta;
-use crate::runtime::component::ComponentState;
 
 /// Stripes per call site. Threads are spread over them round robin, so two
 /// threads calling one method write different cache lines.
 pub(crate) const STRIPES: usize = 4;
-
-/// Bytes of error text kept per failure.
-pub(crate) const ERROR_TEXT_LIMIT: usize = 256;
 
 /// What the attribute knows about a method at compile time.
 #[doc(hidden)]
@@ -70,11 +67,11 @@ impl Stripe {
 #[repr(align(64))]
 struct Hot {
     meta: &'static SiteMeta,
-    component: OnceCell<&'static ComponentState>,
+    component: OnceLock<&'static ComponentRecord>,
     max_nanos: AtomicU64,
     /// Counts carried out of a stripe's 32-bit bucket when it wraps; allocated
     /// the first time that happens (after 2^32 calls in one bucket).
-    carry: OnceCell<Box<[AtomicU64; BUCKETS]>>,
+    carry: OnceLock<Box<[AtomicU64; BUCKETS]>>,
 }
 
 #[repr(align(64))]
@@ -198,9 +195,9 @@ impl CallSite {
         CallSite {
             hot: Hot {
                 meta,
-                component: OnceCell::new(),
+                component: OnceLock::new(),
                 max_nanos: AtomicU64::new(0),
-                carry: OnceCell::new(),
+                carry: OnceLock::new(),
             },
             cold: Cold {
                 failures: AtomicU64::new(0),
@@ -219,7 +216,7 @@ impl CallSite {
     }
 
     #[inline(always)]
-    pub(crate) fn component(&'static self) -> &'static ComponentState {
+    pub(crate) fn component(&'static self) -> &'static ComponentRecord {
         match self.hot.component.get() {
             Some(component) => component,
             None => self.register(),
@@ -228,10 +225,13 @@ impl CallSite {
 
     #[cold]
     #[inline(never)]
-    fn register(&'static self) -> &'static ComponentState {
-        self.hot
-            .component
-            .get_or_init(|| crate::manager::manager().attach(self))
+    fn register(&'static self) -> &'static ComponentRecord {
+        registry().attach(self)
+    }
+
+    /// Where the site keeps its component once it has joined one.
+    pub(crate) fn link(&self) -> &OnceLock<&'static ComponentRecord> {
+        &self.hot.component
     }
 
     #[inline(always)]
@@ -289,9 +289,8 @@ impl CallSite {
         if matches!(error, ErrorRef::Panic) {
             self.cold.panics.fetch_add(1, Relaxed);
         }
-        let text: Box<str> = crate::manager::manager().error_text(error).into();
-        *self.cold.last_error.lock() = Some(text.clone());
-        component.record_failure(text, SystemTime::now());
+        let text = component.record_failure(error);
+        *self.cold.last_error.lock() = Some(text);
     }
 
     /// A call whose future was dropped before it completed.

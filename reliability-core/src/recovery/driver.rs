@@ -12,10 +12,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::classify::probe::CategorySource;
 use crate::classify::{Classification, ErrorCategory};
-use crate::manager::manager;
 use crate::record::call::{Call, Observed};
 use crate::record::clock::Clock;
 use crate::record::outcome::ErrorRef;
+use crate::record::registry::registry;
 use crate::record::site::CallSite;
 use crate::recovery::circuit::{CircuitState, Permit};
 use crate::recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
@@ -23,6 +23,7 @@ use crate::recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
 use crate::recovery::strategy::{RetryBudget, Strategy, StrategyConfig};
 use crate::runtime::component::ComponentState;
 use crate::runtime::events::ReliabilityEvent;
+use crate::runtime::registry::runtime;
 
 /// What the attribute configured for a method's recovery.
 #[doc(hidden)]
@@ -110,7 +111,7 @@ pub fn judge(observed: Observed<'_>, source: Option<CategorySource<'_>>) -> Verd
                 CategorySource::resolve,
             );
             Verdict(Some(Failure {
-                text: manager().error_text(error),
+                text: registry().error_text().of(error),
                 category: classification.category,
                 retry_after: classification.retry_after,
             }))
@@ -155,11 +156,12 @@ struct Driver {
 
 impl Driver {
     fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
-        let clock = manager().clock();
+        let component = runtime().state_of(site.component());
+        let clock = component.env().policy.clock();
         let now = clock.now();
         Driver {
             site,
-            component: site.component(),
+            component,
             recovery,
             clock,
             started: now,
@@ -216,10 +218,12 @@ impl Driver {
             return Next::Run(Op::Attempt);
         }
         self.site.record_rejected();
-        manager().emit(|| ReliabilityEvent::CallRejected {
-            component: self.site.meta().component.to_owned(),
-            method: self.site.meta().method.to_owned(),
-        });
+        self.component
+            .env()
+            .emit(|| ReliabilityEvent::CallRejected {
+                component: self.site.meta().component.to_owned(),
+                method: self.site.meta().method.to_owned(),
+            });
         let failure = self.last_failure.clone().unwrap_or(Failure {
             text: "circuit open: the call was not made".into(),
             // As `CircuitOpen` classifies itself: unavailable for now.
@@ -241,11 +245,13 @@ impl Driver {
     fn open_session(&mut self, failure: &Failure) {
         if self.session.is_none() {
             let meta = self.site.meta();
-            manager().emit(|| ReliabilityEvent::RecoveryStarted {
-                component: meta.component.to_owned(),
-                method: meta.method.to_owned(),
-                category: failure.category,
-            });
+            self.component
+                .env()
+                .emit(|| ReliabilityEvent::RecoveryStarted {
+                    component: meta.component.to_owned(),
+                    method: meta.method.to_owned(),
+                    category: failure.category,
+                });
             self.session = Some(RecoverySession {
                 id: 0,
                 component: meta.component.to_owned(),
@@ -306,7 +312,7 @@ impl Driver {
             }
         }
         if let Some(failure) = &verdict.0 {
-            self.component.record_category(failure.category);
+            self.component.record().record_category(failure.category);
             self.open_session(failure);
         }
         if let Some(strategy) = self.pending.strategy {
@@ -373,8 +379,8 @@ impl Driver {
             return Next::Done;
         };
         let now = self.clock.now();
-        let m = manager();
-        let health = self.component.quick_health(&m.thresholds(), now);
+        let policy = &self.component.env().policy;
+        let health = self.component.quick_health(now);
         let circuit = if self.permit == Permit::Rejected {
             CircuitState::Open
         } else if self.has_circuit() {
@@ -382,7 +388,10 @@ impl Driver {
         } else {
             CircuitState::Closed
         };
-        let budget = self.recovery.budget.unwrap_or_else(|| m.retry_budget());
+        let budget = self
+            .recovery
+            .budget
+            .unwrap_or_else(|| policy.retry_budget());
         let budget_available = self.component.retry_budget_available(&budget, now);
         self.context.set_observation(
             now.saturating_duration_since(self.started),
@@ -390,7 +399,7 @@ impl Driver {
             budget_available,
             circuit,
             self.component.failing_strategies(),
-            m.jitter_sample(),
+            policy.jitter_sample(),
         );
         let plan = select_strategy(failure.category, &health, &self.context, self.config());
         if !budget_available && !matches!(plan, RecoveryPlan::Retry { .. }) {
@@ -485,13 +494,15 @@ impl Driver {
 
     fn announce(&self, strategy: Strategy, attempt: u32, delay: Duration) {
         let meta = self.site.meta();
-        manager().emit(|| ReliabilityEvent::RecoveryAttempt {
-            component: meta.component.to_owned(),
-            method: meta.method.to_owned(),
-            strategy,
-            attempt,
-            delay,
-        });
+        self.component
+            .env()
+            .emit(|| ReliabilityEvent::RecoveryAttempt {
+                component: meta.component.to_owned(),
+                method: meta.method.to_owned(),
+                strategy,
+                attempt,
+                delay,
+            });
     }
 
     fn end(&mut self, outcome: RecoveryOutcome) {
@@ -520,9 +531,8 @@ impl Driver {
                 )
             })
             .count();
-        self.component.forgive_failures(nested as u64);
-        self.component.finish_session(&session);
-        manager().push_session(session);
+        self.component.record().forgive_failures(nested as u64);
+        self.component.finish_session(session);
     }
 }
 

@@ -1,94 +1,124 @@
-//! A component: the call sites that report under one name, and its health.
+//! A component's runtime state: its health inputs, circuit breaker, retry
+//! budget and recovery records, over the call sites' shared record. It is
+//! handed what it needs (the record, the environment) when it is made.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::OnceLock;
+use std::time::Instant;
 
-use once_cell::sync::OnceCell;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
+use super::env::Env;
+use super::events::ReliabilityEvent;
 use crate::classify::ErrorCategory;
-use crate::export::snapshot::{ComponentSnapshot, MethodSnapshot, RecoveryStats, StrategyStats};
-use crate::health::{evaluate, ComponentHealth, Thresholds, Totals, Window};
-use crate::record::site::{CallSite, SiteReading};
+use crate::health::{evaluate, mean, rate, ComponentHealth, Thresholds, Totals, Window};
+use crate::record::registry::ComponentRecord;
+use crate::record::site::SiteReading;
 use crate::recovery::budget::BudgetState;
 use crate::recovery::circuit::{CircuitBreaker, CircuitState};
 use crate::recovery::history::{RecoveryOutcome, RecoverySession};
 use crate::recovery::strategy::{CircuitConfig, RetryBudget, Strategy, StrategySet};
-use crate::runtime::events::ReliabilityEvent;
 
 /// A strategy that failed this many times in a row is passed over...
 const FAILING_RUN: u32 = 10;
 /// ...except every this many times, so that its record can recover.
 const FAILING_PROBE_EVERY: u32 = 10;
 
+/// How one strategy has fared on a component.
 #[derive(Debug, Default, Clone, Copy)]
-struct StrategyRecord {
-    attempts: u64,
-    successes: u64,
+pub(crate) struct StrategyRecord {
+    pub(crate) attempts: u64,
+    pub(crate) successes: u64,
     failed_in_a_row: u32,
     passed_over: u32,
+}
+
+/// How a component's recovery sessions ended.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SessionCounts {
+    pub(crate) sessions: u64,
+    pub(crate) recovered: u64,
+    pub(crate) escalated: u64,
+    /// Retries that the empty retry budget refused.
+    pub(crate) budget_exhausted: u64,
 }
 
 #[derive(Debug)]
 struct RecoveryState {
     budget: BudgetState,
     strategies: [StrategyRecord; Strategy::ALL.len()],
-    sessions: u64,
-    recovered: u64,
-    escalated: u64,
-    /// Retries that the empty retry budget refused.
-    budget_exhausted: u64,
+    sessions: SessionCounts,
+}
+
+impl RecoveryState {
+    fn new(now: Instant) -> Self {
+        RecoveryState {
+            budget: BudgetState::new(now),
+            strategies: [StrategyRecord::default(); Strategy::ALL.len()],
+            sessions: SessionCounts::default(),
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Detail {
     /// Set at run time; wins over the attribute's.
     runtime_thresholds: Option<Thresholds>,
-    /// From the first attribute that set any.
-    attribute_thresholds: Option<Thresholds>,
-    last_error: Option<Box<str>>,
-    last_failure_at: Option<SystemTime>,
     window: Window,
+}
+
+/// Everything a component's call sites and recovery have counted, read at
+/// one moment; `export::snapshot` shapes it for readers.
+#[derive(Debug)]
+pub(crate) struct ComponentReading {
+    pub(crate) name: &'static str,
+    pub(crate) health: ComponentHealth,
+    /// Per method, sorted by name; sites that share a name are merged.
+    pub(crate) methods: Vec<(&'static str, SiteReading)>,
+    /// Failures by category, in `ErrorCategory::ALL` order.
+    pub(crate) categories: [u64; ErrorCategory::ALL.len()],
+    /// Per strategy, in `Strategy::ALL` order.
+    pub(crate) strategies: [StrategyRecord; Strategy::ALL.len()],
+    pub(crate) sessions: SessionCounts,
+    pub(crate) rejected: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct ComponentState {
-    pub(crate) name: &'static str,
-    consecutive_failures: AtomicU64,
-    sites: RwLock<Vec<&'static CallSite>>,
+    record: &'static ComponentRecord,
+    env: &'static Env,
     detail: Mutex<Detail>,
-    breaker: OnceCell<CircuitBreaker>,
-    categories: [AtomicU64; ErrorCategory::ALL.len()],
+    breaker: OnceLock<CircuitBreaker>,
     needs_attention: AtomicBool,
     recovery: Mutex<RecoveryState>,
 }
 
 impl ComponentState {
-    pub(crate) fn new(name: &'static str) -> Self {
+    pub(crate) fn new(record: &'static ComponentRecord, env: &'static Env) -> Self {
+        let now = Instant::now();
         ComponentState {
-            name,
-            consecutive_failures: AtomicU64::new(0),
-            sites: RwLock::new(Vec::new()),
+            record,
+            env,
             detail: Mutex::new(Detail {
                 runtime_thresholds: None,
-                attribute_thresholds: None,
-                last_error: None,
-                last_failure_at: None,
-                window: Window::new(Instant::now()),
+                window: Window::new(now),
             }),
-            breaker: OnceCell::new(),
-            categories: [const { AtomicU64::new(0) }; ErrorCategory::ALL.len()],
+            breaker: OnceLock::new(),
             needs_attention: AtomicBool::new(false),
-            recovery: Mutex::new(RecoveryState {
-                budget: BudgetState::new(Instant::now()),
-                strategies: [StrategyRecord::default(); Strategy::ALL.len()],
-                sessions: 0,
-                recovered: 0,
-                escalated: 0,
-                budget_exhausted: 0,
-            }),
+            recovery: Mutex::new(RecoveryState::new(now)),
         }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        self.record.name
+    }
+
+    pub(crate) fn record(&self) -> &'static ComponentRecord {
+        self.record
+    }
+
+    pub(crate) fn env(&self) -> &'static Env {
+        self.env
     }
 
     /// The component's circuit breaker, made with `config` on first use.
@@ -97,14 +127,10 @@ impl ComponentState {
     }
 
     pub(crate) fn circuit_changed(&self, state: CircuitState) {
-        crate::manager::manager().emit(|| ReliabilityEvent::CircuitChanged {
-            component: self.name.to_owned(),
+        self.env.emit(|| ReliabilityEvent::CircuitChanged {
+            component: self.name().to_owned(),
             state,
         });
-    }
-
-    pub(crate) fn record_category(&self, category: ErrorCategory) {
-        self.categories[category as usize].fetch_add(1, Relaxed);
     }
 
     pub(crate) fn record_strategy(&self, strategy: Strategy, success: bool) {
@@ -136,8 +162,8 @@ impl ComponentState {
     }
 
     fn calls_so_far(&self) -> u64 {
-        self.sites
-            .read()
+        self.record
+            .sites()
             .iter()
             .map(|site| site.read_counts().calls())
             .sum()
@@ -154,24 +180,26 @@ impl ComponentState {
     }
 
     pub(crate) fn record_budget_exhausted(&self) {
-        self.recovery.lock().budget_exhausted += 1;
+        self.recovery.lock().sessions.budget_exhausted += 1;
     }
 
-    pub(crate) fn finish_session(&self, session: &RecoverySession) {
+    /// Counts a finished recovery session, flags an escalation, emits its
+    /// event and keeps it in the history.
+    pub(crate) fn finish_session(&self, session: RecoverySession) {
         {
-            let mut recovery = self.recovery.lock();
-            recovery.sessions += 1;
+            let counts = &mut self.recovery.lock().sessions;
+            counts.sessions += 1;
             match session.outcome {
-                RecoveryOutcome::Recovered => recovery.recovered += 1,
-                RecoveryOutcome::Escalated => recovery.escalated += 1,
+                RecoveryOutcome::Recovered => counts.recovered += 1,
+                RecoveryOutcome::Escalated => counts.escalated += 1,
                 RecoveryOutcome::Failed => {}
             }
         }
         if session.outcome == RecoveryOutcome::Escalated {
             self.needs_attention.store(true, Relaxed);
         }
-        crate::manager::manager().emit(|| {
-            let (component, method) = (self.name.to_owned(), session.method.clone());
+        self.env.emit(|| {
+            let (component, method) = (self.name().to_owned(), session.method.clone());
             let attempts = session.steps.last().map_or(1, |s| s.attempt);
             match session.outcome {
                 RecoveryOutcome::Escalated => ReliabilityEvent::Escalated {
@@ -194,69 +222,35 @@ impl ComponentState {
                 },
             }
         });
+        self.env.push_session(session);
     }
 
     pub(crate) fn acknowledge(&self) -> bool {
         self.needs_attention.swap(false, Relaxed)
     }
 
+    pub(crate) fn set_thresholds(&self, thresholds: Thresholds) {
+        self.detail.lock().runtime_thresholds = Some(thresholds);
+    }
+
     /// Health from the counters alone (no histogram): for decisions on the failure path.
-    pub(crate) fn quick_health(&self, defaults: &Thresholds, now: Instant) -> ComponentHealth {
+    pub(crate) fn quick_health(&self, now: Instant) -> ComponentHealth {
         let mut all = SiteReading::empty();
-        for site in self.sites.read().iter() {
+        for site in self.record.sites() {
             let counts = site.read_counts();
             all.successes += counts.successes;
             all.failures += counts.failures;
             all.cancelled += counts.cancelled;
             all.nanos += counts.nanos;
         }
-        self.health(&all, defaults, now)
-    }
-
-    pub(crate) fn attach(&self, site: &'static CallSite) {
-        if let Some(thresholds) = site.meta().thresholds {
-            let mut detail = self.detail.lock();
-            if detail.attribute_thresholds.is_none() {
-                detail.attribute_thresholds = Some(thresholds);
-            }
-        }
-        self.sites.write().push(site);
-    }
-
-    pub(crate) fn set_thresholds(&self, thresholds: Thresholds) {
-        self.detail.lock().runtime_thresholds = Some(thresholds);
-    }
-
-    #[inline(always)]
-    pub(crate) fn record_success(&self) {
-        // A read in the common case: the line is only written after a failure.
-        if self.consecutive_failures.load(Relaxed) != 0 {
-            self.consecutive_failures.store(0, Relaxed);
-        }
-    }
-
-    /// Takes back `count` failures from the run of consecutive failures.
-    pub(crate) fn forgive_failures(&self, count: u64) {
-        if count > 0 {
-            let _ = self
-                .consecutive_failures
-                .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(count)));
-        }
-    }
-
-    pub(crate) fn record_failure(&self, text: Box<str>, at: SystemTime) {
-        self.consecutive_failures.fetch_add(1, Relaxed);
-        let mut detail = self.detail.lock();
-        detail.last_error = Some(text);
-        detail.last_failure_at = Some(at);
+        self.health(&all, now)
     }
 
     /// Reads every call site once and derives the methods and the health from that reading.
-    pub(crate) fn snapshot(&self, defaults: &Thresholds, now: Instant) -> ComponentSnapshot {
-        let sites: Vec<&'static CallSite> = self.sites.read().clone();
+    pub(crate) fn read(&self, now: Instant) -> ComponentReading {
         // Several sites may share a method name (two impl blocks); they are merged.
         let mut methods: Vec<(&'static str, SiteReading)> = Vec::new();
-        for site in sites {
+        for site in self.record.sites() {
             let reading = site.read();
             let name = site.meta().method;
             match methods.iter_mut().find(|(n, _)| *n == name) {
@@ -269,70 +263,37 @@ impl ComponentState {
         for (_, reading) in &methods {
             all.merge(reading);
         }
-        let health = self.health(&all, defaults, now);
-        let failures_by_category: BTreeMap<ErrorCategory, u64> = ErrorCategory::ALL
-            .into_iter()
-            .map(|category| (category, self.categories[category as usize].load(Relaxed)))
-            .filter(|(_, count)| *count > 0)
-            .collect();
-        let (strategies, recovery) = {
+        let health = self.health(&all, now);
+        let (strategies, sessions) = {
             let state = self.recovery.lock();
-            let strategies = Strategy::ALL
-                .into_iter()
-                .filter_map(|strategy| {
-                    let record = state.strategies[strategy.index()];
-                    (record.attempts > 0).then(|| StrategyStats {
-                        strategy,
-                        attempts: record.attempts,
-                        successes: record.successes,
-                        success_rate: rate(record.successes, record.attempts),
-                    })
-                })
-                .collect();
-            let recovery = RecoveryStats {
-                sessions: state.sessions,
-                recovered: state.recovered,
-                escalated: state.escalated,
-                success_rate: rate(state.recovered, state.sessions),
-                budget_exhausted: state.budget_exhausted,
-            };
-            (strategies, recovery)
+            (state.strategies, state.sessions)
         };
-        ComponentSnapshot {
-            name: self.name.to_owned(),
+        ComponentReading {
+            name: self.name(),
             health,
-            methods: methods
-                .into_iter()
-                .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
-                .collect(),
-            failures_by_category,
+            methods,
+            categories: self.record.categories(),
             strategies,
-            recovery,
+            sessions,
             rejected: all.rejected,
-            uptime: 1.0,
         }
     }
 
-    fn health(&self, all: &SiteReading, defaults: &Thresholds, now: Instant) -> ComponentHealth {
+    fn health(&self, all: &SiteReading, now: Instant) -> ComponentHealth {
         let totals = Totals {
             completed: all.successes + all.failures,
             successes: all.successes,
             nanos: all.nanos,
         };
-        let consecutive = self.consecutive_failures.load(Relaxed);
-        let (window, thresholds, last_error, last_failure_at) = {
+        let consecutive = self.record.consecutive_failures();
+        let (window, thresholds) = {
             let mut detail = self.detail.lock();
             let thresholds = detail
                 .runtime_thresholds
-                .or(detail.attribute_thresholds)
-                .unwrap_or(*defaults);
+                .or_else(|| self.record.attribute_thresholds())
+                .unwrap_or_else(|| self.env.policy.thresholds());
             let window = detail.window.advance(now, totals, thresholds.window());
-            (
-                window,
-                thresholds,
-                detail.last_error.as_deref().map(str::to_owned),
-                detail.last_failure_at,
-            )
+            (window, thresholds)
         };
         let (status, reason) = evaluate(&thresholds, consecutive, window);
         let recovery_attempts = self
@@ -342,8 +303,9 @@ impl ComponentState {
             .iter()
             .map(|record| record.attempts)
             .sum();
+        let last = self.record.last_failure();
         ComponentHealth {
-            component: self.name.to_owned(),
+            component: self.name().to_owned(),
             status,
             reason,
             calls: totals.completed + all.cancelled,
@@ -353,8 +315,8 @@ impl ComponentState {
             window_calls: window.completed,
             consecutive_failures: consecutive,
             mean_latency: mean(window.nanos, window.completed),
-            last_error,
-            last_failure_at,
+            last_error: last.error.as_deref().map(str::to_owned),
+            last_failure_at: last.at,
             needs_attention: self.needs_attention.load(Relaxed),
             recovery_attempts,
             circuit: self.breaker.get().map(CircuitBreaker::state),
@@ -362,53 +324,31 @@ impl ComponentState {
     }
 
     pub(crate) fn reset(&self) {
-        for site in self.sites.read().iter() {
-            site.reset();
-        }
-        self.consecutive_failures.store(0, Relaxed);
-        {
-            let mut detail = self.detail.lock();
-            detail.last_error = None;
-            detail.last_failure_at = None;
-            detail.window = Window::new(Instant::now());
-        }
-        for counter in &self.categories {
-            counter.store(0, Relaxed);
-        }
+        self.record.reset();
+        let now = Instant::now();
+        self.detail.lock().window = Window::new(now);
         self.needs_attention.store(false, Relaxed);
         if let Some(breaker) = self.breaker.get() {
             breaker.reset();
         }
-        let mut recovery = self.recovery.lock();
-        recovery.budget = BudgetState::new(Instant::now());
-        recovery.strategies = [StrategyRecord::default(); Strategy::ALL.len()];
-        recovery.sessions = 0;
-        recovery.recovered = 0;
-        recovery.escalated = 0;
-        recovery.budget_exhausted = 0;
+        *self.recovery.lock() = RecoveryState::new(now);
     }
-}
-
-/// `part / whole`, or 1 when nothing was counted.
-pub(crate) fn rate(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        1.0
-    } else {
-        part as f64 / whole as f64
-    }
-}
-
-pub(crate) fn mean(nanos: u64, count: u64) -> Duration {
-    Duration::from_nanos(nanos.checked_div(count).unwrap_or(0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::outcome::ErrorText;
+
+    fn component(name: &'static str) -> ComponentState {
+        let text: &'static ErrorText = Box::leak(Box::default());
+        let record = Box::leak(Box::new(ComponentRecord::new(name, text)));
+        ComponentState::new(record, Box::leak(Box::default()))
+    }
 
     #[test]
     fn a_strategy_that_keeps_failing_is_passed_over_but_probed() {
-        let component = ComponentState::new("component_tests_failing");
+        let component = component("component_tests_failing");
         for _ in 0..FAILING_RUN - 1 {
             component.record_strategy(Strategy::Retry, false);
         }
@@ -425,5 +365,29 @@ mod tests {
         // One success clears the record.
         component.record_strategy(Strategy::Retry, true);
         assert!(component.failing_strategies().is_empty());
+    }
+
+    #[test]
+    fn a_component_built_on_its_own_keeps_its_sessions_in_its_own_history() {
+        let component = component("component_tests_history");
+        let session = RecoverySession {
+            id: 0,
+            component: "component_tests_history".into(),
+            method: "get".into(),
+            category: ErrorCategory::Network,
+            error: "reset".into(),
+            steps: Vec::new(),
+            outcome: RecoveryOutcome::Escalated,
+            recovered_by: None,
+            started_at: std::time::SystemTime::now(),
+            duration: std::time::Duration::ZERO,
+        };
+        component.finish_session(session);
+        assert_eq!(component.env().sessions().len(), 1);
+        let reading = component.read(Instant::now());
+        assert_eq!(reading.sessions.escalated, 1);
+        assert!(reading.health.needs_attention);
+        assert!(component.acknowledge());
+        assert!(!component.acknowledge());
     }
 }

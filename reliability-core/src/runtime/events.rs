@@ -249,6 +249,16 @@ impl Listeners {
         self.panics.load(Relaxed)
     }
 
+    /// Builds and emits an event, unless nobody would see it: no listener,
+    /// and no `tracing` subscriber that takes errors. (Events are built on
+    /// failure paths only; skipping them keeps those paths short too.)
+    pub(crate) fn emit_with(&self, event: impl FnOnce() -> ReliabilityEvent) {
+        if self.is_empty() && !tracing::level_enabled!(tracing::Level::ERROR) {
+            return;
+        }
+        self.emit(&event());
+    }
+
     /// Traces the event and hands it to every listener; a listener that
     /// panics is counted and logged, and the others still get the event.
     pub(crate) fn emit(&self, event: &ReliabilityEvent) {
@@ -272,6 +282,7 @@ impl Listeners {
 /// Keeps a listener subscribed; dropping it unsubscribes.
 #[must_use = "dropping the subscription unsubscribes the listener"]
 pub struct Subscription {
+    listeners: &'static Listeners,
     id: u64,
 }
 
@@ -284,13 +295,13 @@ impl fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(id: u64) -> Self {
-        Subscription { id }
+    pub(crate) fn new(listeners: &'static Listeners, id: u64) -> Self {
+        Subscription { listeners, id }
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        crate::manager::manager().unsubscribe(self.id);
+        self.listeners.remove(self.id);
     }
 }
