@@ -74,6 +74,7 @@ mod export;
 mod health;
 mod manager;
 mod monitor;
+mod observe;
 mod record;
 mod recovery;
 mod runtime;
@@ -89,13 +90,14 @@ pub use export::snapshot::{
     StrategyStats, SystemMetrics,
 };
 pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
-pub use manager::{manager, observe, snapshot, RecoveryAction, ReliabilityManager};
+pub use manager::{manager, snapshot, ReliabilityManager};
 pub use monitor::{HealthTransition, MonitorConfig};
+pub use observe::observe;
 pub use record::clock::{Clock, Delay, ManualClock, SystemClock};
 pub use record::outcome::{Outcome, RecordOutcome};
 pub use recovery::circuit::CircuitState;
 pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
-pub use recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
+pub use recovery::plan::{select_strategy, RecoveryAction, RecoveryContext, RecoveryPlan};
 pub use recovery::strategy::{
     Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet,
 };

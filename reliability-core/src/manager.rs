@@ -4,20 +4,17 @@
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use parking_lot::Mutex;
 
-use crate::classify::{classify_chain, ErrorCategory};
-use crate::export::report::ReportError;
+use crate::classify::classify_chain;
 use crate::export::snapshot::{ComponentSnapshot, MetricsSnapshot};
 use crate::health::{ComponentHealth, ThresholdError, Thresholds};
 use crate::monitor::{HealthTransition, Monitor, MonitorConfig};
-use crate::record::call::{Call, Observed};
 use crate::record::clock::Clock;
-use crate::record::outcome::{ErrorRef, Outcome, RecordOutcome};
 use crate::recovery::history::RecoverySession;
-use crate::recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
+use crate::recovery::plan::{select_strategy, RecoveryAction, RecoveryContext};
 use crate::recovery::strategy::{RetryBudget, StrategyConfig};
 use crate::runtime::env::Env;
 use crate::runtime::events::{ReliabilityEvent, Subscription};
@@ -29,7 +26,7 @@ use crate::runtime::registry::{runtime, Runtime};
 /// their first call; nothing has to be set up.
 pub struct ReliabilityManager {
     runtime: &'static Runtime,
-    monitor: Monitor,
+    pub(crate) monitor: Monitor,
     /// Serializes report exports, so the last one written wins whole.
     pub(crate) exporting: Mutex<()>,
 }
@@ -49,18 +46,6 @@ static MANAGER: LazyLock<ReliabilityManager> = LazyLock::new(|| ReliabilityManag
     monitor: Monitor::default(),
     exporting: Mutex::new(()),
 });
-/// What [`ReliabilityManager::handle_failure`] advises.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub struct RecoveryAction {
-    /// The error's category.
-    pub category: ErrorCategory,
-    /// How long the error asked to wait, if it did.
-    pub retry_after: Option<Duration>,
-    /// The step to take next.
-    pub plan: RecoveryPlan,
-}
-
 /// The global [`ReliabilityManager`], created on first use.
 pub fn manager() -> &'static ReliabilityManager {
     &MANAGER
@@ -71,76 +56,7 @@ pub fn snapshot() -> MetricsSnapshot {
     manager().snapshot()
 }
 
-/// Runs `f` as a call of `method` on `component`, recording its latency and
-/// outcome, for code that cannot carry the attribute.
-///
-/// The attribute's expansion records through the same call guard, with the
-/// difference that its call site is a `static` found without a look-up; here
-/// the site is looked up by name on every call.
-///
-/// # Examples
-///
-/// ```
-/// let parsed: Result<u16, std::num::ParseIntError> =
-///     reliability_core::observe("config_loader", "parse_port", || "8080".parse());
-/// assert_eq!(parsed, Ok(8080));
-/// let snap = reliability_core::snapshot();
-/// let method = snap.component("config_loader").unwrap().method("parse_port").unwrap();
-/// assert_eq!(method.successes, 1);
-/// ```
-pub fn observe<R: RecordOutcome>(component: &str, method: &str, f: impl FnOnce() -> R) -> R {
-    let call = Call::start(runtime().records().dynamic_site(component, method));
-    let value = f();
-    call.finish(match value.failure() {
-        None => Observed::Success,
-        Some(error) => Observed::Failure(ErrorRef::Display(error), None),
-    });
-    value
-}
-
 impl ReliabilityManager {
-    /// Records one call made outside any instrumented method.
-    ///
-    /// Each distinct `(component, method)` pair keeps a call site for the
-    /// life of the process, so use a bounded set of names.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use reliability_core::{manager, Outcome};
-    ///
-    /// manager().record("legacy_queue", "push", Outcome::Success, Duration::from_micros(40));
-    /// manager().record("legacy_queue", "push", Outcome::Failure, Duration::from_micros(90));
-    /// let health = manager().component_health("legacy_queue").unwrap();
-    /// assert_eq!((health.calls, health.failures), (2, 1));
-    /// ```
-    pub fn record(&self, component: &str, method: &str, outcome: Outcome, duration: Duration) {
-        let site = self.runtime.records().dynamic_site(component, method);
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        match outcome {
-            Outcome::Success => site.record_success(nanos),
-            Outcome::Failure => site.record_failure(nanos, ErrorRef::TypeName("failure"), None),
-            Outcome::Panicked => site.record_failure(nanos, ErrorRef::Panic, None),
-            Outcome::Cancelled => site.record_cancelled(),
-        }
-    }
-
-    /// Records one failed call with its error's text (truncated to 256 bytes).
-    pub fn record_error(
-        &self,
-        component: &str,
-        method: &str,
-        error: &dyn fmt::Display,
-        duration: Duration,
-    ) {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        self.runtime
-            .records()
-            .dynamic_site(component, method)
-            .record_failure(nanos, ErrorRef::Display(error), None);
-    }
-
     /// The health of the component called `name`, if it has been seen.
     pub fn component_health(&self, name: &str) -> Option<ComponentHealth> {
         let component = self.runtime.find(name)?;
@@ -251,16 +167,6 @@ impl ReliabilityManager {
     /// Whether the background monitor runs.
     pub fn is_monitoring(&self) -> bool {
         self.monitor.is_running()
-    }
-
-    /// Stops the monitor and, if its configuration names one, writes a final
-    /// report; returns where.
-    pub fn shutdown(&self) -> Result<Option<std::path::PathBuf>, ReportError> {
-        let config = self.monitor.stop();
-        match config.as_ref().and_then(MonitorConfig::final_report) {
-            Some(path) => self.export_report(path).map(Some),
-            None => Ok(None),
-        }
     }
 
     /// Evaluates every component now, as one monitor tick would: records

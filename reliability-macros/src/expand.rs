@@ -407,16 +407,11 @@ fn instrument(func: &mut ImplItemFn, context: &ImplContext, recovery: Option<&Ef
     };
     let ret = quote_spanned!(Span::call_site().located_at(tail)=> __reliable_ret);
     let private = quote!(#krate::__private);
-    let recovery_meta = match recovery {
-        Some(_) => quote!(::core::option::Option::Some(&__RELIABLE_RECOVERY)),
-        None => quote!(::core::option::Option::None),
-    };
     let site_statics = quote! {
         static __RELIABLE_META: #private::SiteMeta = #private::SiteMeta {
             component: #component,
             method: #method,
             thresholds: #thresholds,
-            recovery: #recovery_meta,
         };
         static __RELIABLE_SITE: #private::CallSite = #private::CallSite::new(&__RELIABLE_META);
     };

@@ -145,6 +145,16 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8]) -> Result<PathBuf, 
 
 // The report is an export beside the facade: its entry points live here.
 impl ReliabilityManager {
+    /// Stops the monitor and, if its configuration names one, writes a final
+    /// report; returns where.
+    pub fn shutdown(&self) -> Result<Option<std::path::PathBuf>, ReportError> {
+        let config = self.monitor.stop();
+        match config.as_ref().and_then(crate::MonitorConfig::final_report) {
+            Some(path) => self.export_report(path).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Everything the manager knows: thresholds, system and component
     /// metrics with uptime, the recovery history and the health timeline.
     pub fn report(&self) -> ReliabilityReport {

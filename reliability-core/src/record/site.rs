@@ -18,7 +18,6 @@ use super::outcome::ErrorRef;
 use super::registry::{registry, ComponentRecord};
 use crate::classify::ErrorCategory;
 use crate::health::Thresholds;
-use crate::recovery::driver::RecoveryMeta;
 
 /// Stripes per call site. Threads are spread over them round robin, so two
 /// threads calling one method write different cache lines.
@@ -34,8 +33,6 @@ pub struct SiteMeta {
     pub method: &'static str,
     /// Thresholds from the attribute, if it set any.
     pub thresholds: Option<Thresholds>,
-    /// Recovery from the attribute, if the method has any.
-    pub recovery: Option<&'static RecoveryMeta>,
 }
 
 /// `repr(C)` keeps the counters at the front: a stripe's hot words then share
@@ -401,7 +398,6 @@ mod tests {
             component: "site_tests_wrap",
             method: "m",
             thresholds: None,
-            recovery: None,
         };
         static SITE: CallSite = CallSite::new(&META);
         let index = bucket_index(1_000);

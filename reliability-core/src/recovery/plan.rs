@@ -307,6 +307,18 @@ pub(crate) fn retry_delay(
     }
 }
 
+/// What [`ReliabilityManager::handle_failure`](crate::ReliabilityManager::handle_failure) advises.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct RecoveryAction {
+    /// The error's category.
+    pub category: ErrorCategory,
+    /// How long the error asked to wait, if it did.
+    pub retry_after: Option<Duration>,
+    /// The step to take next.
+    pub plan: RecoveryPlan,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
