@@ -9,11 +9,10 @@
 //! the counter is unreliable. Kept behind two functions so the choice is
 //! made in one place.
 
+use std::sync::LazyLock;
 use std::time::Instant;
 
-use once_cell::sync::Lazy;
-
-static CALL_CLOCK: Lazy<quanta::Clock> = Lazy::new(quanta::Clock::new);
+static CALL_CLOCK: LazyLock<quanta::Clock> = LazyLock::new(quanta::Clock::new);
 
 /// Reads the clock at the start of a call: raw counter ticks.
 #[inline(always)]
@@ -74,6 +73,9 @@ impl Clock for SystemClock {
     fn delay(&self, duration: Duration) -> Delay {
         if duration.is_zero() {
             return Delay::ready();
+        }
+        if timer().is_none() {
+            return Delay::unavailable();
         }
         Delay(DelayInner::Timer {
             deadline: Instant::now() + duration,
@@ -153,6 +155,8 @@ pub struct Delay(DelayInner);
 
 enum DelayInner {
     Ready,
+    /// No timer can wake it: it completes at once, and says so.
+    Unavailable,
     Timer {
         deadline: Instant,
         shared: Option<Arc<TimerEntry>>,
@@ -163,6 +167,7 @@ impl fmt::Debug for Delay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             DelayInner::Ready => f.write_str("Delay(ready)"),
+            DelayInner::Unavailable => f.write_str("Delay(unavailable)"),
             DelayInner::Timer { deadline, .. } => f.debug_tuple("Delay").field(deadline).finish(),
         }
     }
@@ -172,6 +177,20 @@ impl Delay {
     /// A delay that is already over.
     pub fn ready() -> Self {
         Delay(DelayInner::Ready)
+    }
+
+    /// A delay that cannot be waited out because no timer can wake it (the
+    /// timer thread could not start). It completes at once; whoever awaits
+    /// it should check [`is_unavailable`](Self::is_unavailable) first and
+    /// give up rather than retry at once. Recovery fails the call's
+    /// recovery with a clear error when its backoff gets one.
+    pub fn unavailable() -> Self {
+        Delay(DelayInner::Unavailable)
+    }
+
+    /// Whether this delay cannot be waited out (see [`Delay::unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.0, DelayInner::Unavailable)
     }
 }
 
@@ -208,7 +227,9 @@ impl Future for Delay {
                     fired: AtomicBool::new(false),
                     waker: Mutex::new(Some(cx.waker().clone())),
                 });
-                timer().schedule(Arc::clone(&entry));
+                if let Some(timer) = timer() {
+                    timer.schedule(Arc::clone(&entry));
+                }
                 *shared = Some(entry);
             }
         }
@@ -222,24 +243,37 @@ struct Timer {
     changed: Condvar,
 }
 
-fn timer() -> &'static Timer {
-    static TIMER: once_cell::sync::Lazy<&'static Timer> = once_cell::sync::Lazy::new(|| {
+/// The shared timer, started on first use; `None` if its thread could not start.
+fn timer() -> Option<&'static Timer> {
+    static TIMER: LazyLock<Option<&'static Timer>> = LazyLock::new(|| {
+        Timer::start(|run| {
+            std::thread::Builder::new()
+                .name("reliability-timer".into())
+                .spawn(run)
+                .map(drop)
+        })
+    });
+    *TIMER
+}
+
+impl Timer {
+    /// A timer whose thread `spawn` starts; `None`, logged, if it cannot.
+    fn start(
+        spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
+    ) -> Option<&'static Timer> {
         let timer: &'static Timer = Box::leak(Box::new(Timer {
             pending: Mutex::new(Vec::new()),
             changed: Condvar::new(),
         }));
-        let spawned = std::thread::Builder::new()
-            .name("reliability-timer".into())
-            .spawn(move || timer.run());
-        if spawned.is_err() {
-            tracing::error!(target: "reliability", "could not start the timer thread; async delays will be polled late");
+        match spawn(Box::new(move || timer.run())) {
+            Ok(()) => Some(timer),
+            Err(error) => {
+                tracing::error!(target: "reliability", %error, "could not start the timer thread; async recovery cannot back off and fails instead");
+                None
+            }
         }
-        timer
-    });
-    &TIMER
-}
+    }
 
-impl Timer {
     fn schedule(&self, entry: Arc<TimerEntry>) {
         self.pending.lock().push(entry);
         self.changed.notify_one();
@@ -309,6 +343,17 @@ mod tests {
         );
         assert!(future.as_mut().poll(&mut cx).is_ready());
         assert!(start.elapsed() >= delay);
+    }
+
+    #[test]
+    fn a_timer_whose_thread_cannot_start_is_none() {
+        let started = Timer::start(|_| Err(std::io::Error::other("no more threads")));
+        assert!(started.is_none());
+        assert!(Delay::unavailable().is_unavailable());
+        assert!(!Delay::ready().is_unavailable());
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut delay = std::pin::pin!(Delay::unavailable());
+        assert!(delay.as_mut().poll(&mut cx).is_ready());
     }
 
     #[test]

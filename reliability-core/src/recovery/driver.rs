@@ -492,6 +492,22 @@ impl Driver {
         }
     }
 
+    /// An async backoff found no timer to wait on: the pending retry is
+    /// recorded as failed with the reason, and the recovery ends.
+    fn no_timer(&mut self) -> Next {
+        let failure = Failure {
+            text: "no timer thread could be started: async recovery cannot back off".into(),
+            category: ErrorCategory::System,
+            retry_after: None,
+        };
+        if let Some(strategy) = self.pending.strategy {
+            let (target, began) = (self.pending.target, self.pending.began);
+            self.push_step(strategy, target, StepOutcome::Failed, Some(&failure), began);
+        }
+        self.end(RecoveryOutcome::Failed);
+        Next::Done
+    }
+
     fn announce(&self, strategy: Strategy, attempt: u32, delay: Duration) {
         let meta = self.site.meta();
         self.component
@@ -608,6 +624,12 @@ impl<R> Recovery<R> {
                 Next::Run(op) => return Some(op),
                 Next::Wait(delay) => {
                     let wait = self.driver.clock.delay(delay);
+                    if wait.is_unavailable() {
+                        // Retrying at once would hammer the component, and
+                        // waiting would never end: the recovery fails.
+                        self.next = self.driver.no_timer();
+                        continue;
+                    }
                     wait.await;
                     self.next = self.driver.after_wait(delay);
                 }
