@@ -17,6 +17,7 @@ use std::io::{self, Read};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
 };
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -484,7 +485,10 @@ fn work(shared: &Shared) {
                     .unwrap_or_else(PoisonError::into_inner);
             }
         };
-        answer(job, shared.config.write_timeout);
+        // Should answering ever panic, that loses one response, not the
+        // worker nor its place in the count.
+        let write_timeout = shared.config.write_timeout;
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| answer(job, write_timeout)));
         shared.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
