@@ -1,10 +1,11 @@
-//! `/metrics`, `/health` and `/report` over loopback with a real client.
+//! `/`, `/metrics`, `/health`, `/health/<component>` and `/report` over
+//! loopback with a real client.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use reliability_core::{manager, serve, ComponentHealth, ReliabilityReport};
+use reliability_core::{manager, serve, ComponentHealth, ReliabilityReport, ServerConfig};
 
 /// Sends `request` as is and returns the status code and the body.
 fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
@@ -65,6 +66,38 @@ fn endpoints_answer_and_bad_requests_are_refused() {
     }
     assert_eq!(get(addr, "/health").0, 503);
 
+    // Per-component readiness: 200 for a serving component, 503 for an
+    // unhealthy one, 404 for a name nobody registered.
+    let (status, one) = get(addr, "/health/http_component");
+    assert_eq!(status, 200);
+    let one: ComponentHealth = serde_json::from_str(&one).unwrap();
+    assert_eq!(one.component, "http_component");
+    assert_eq!(get(addr, "/health/http_down").0, 503);
+    assert_eq!(get(addr, "/health/no_such_component").0, 404);
+
+    // HEAD: the same head as GET, no body.
+    let (status, body) = exchange(addr, b"HEAD /report HTTP/1.1\r\n\r\n");
+    assert_eq!((status, body.as_str()), (200, ""));
+
+    // The status page.
+    let (status, page) = get(addr, "/");
+    assert_eq!(status, 200);
+    assert!(page.starts_with("<!doctype html>"));
+
     server.shutdown();
     assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err());
+}
+
+#[test]
+fn settings_out_of_range_are_refused_with_a_typed_error() {
+    for config in [
+        ServerConfig::new().with_workers(0),
+        ServerConfig::new().with_max_connections(0),
+        ServerConfig::new().with_head_timeout(Duration::ZERO),
+        ServerConfig::new().with_write_timeout(Duration::ZERO),
+        ServerConfig::new().with_max_head(10),
+    ] {
+        let error = config.serve("127.0.0.1:0").unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{config:?}");
+    }
 }

@@ -83,7 +83,7 @@ pub use classify::refused::CircuitOpen;
 pub use classify::register_classify;
 pub use classify::{Classify, ErrorCategory};
 #[cfg(feature = "http")]
-pub use export::http::{serve, ServerHandle};
+pub use export::http::{serve, ServerConfig, ServerHandle};
 pub use export::report::{ReliabilityReport, ReportError};
 pub use export::snapshot::{
     ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, RecoveryStats,

@@ -17,6 +17,7 @@ pub mod server;
 mod story;
 
 use std::error::Error;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ usage: model_downloader [options]
   --report PATH     where to write the JSON report (default reliability-report.json)
   --prometheus      print the metrics in the Prometheus text format at the end
   --monitor         run the background health monitor and print transitions as they happen
+  --serve ADDR      serve the status page, /metrics, /health and /report on ADDR
+                    (IP:PORT; port 0 picks one) while the demo runs
+  --linger SECS     with --serve: keep serving SECS seconds after the run (0 to 86400)
   -h, --help        print this message";
 
 /// The demo's settings.
@@ -57,6 +61,10 @@ pub struct Options {
     pub report: PathBuf,
     pub prometheus: bool,
     pub monitor: bool,
+    /// Where to serve the endpoint while the demo runs.
+    pub serve: Option<SocketAddr>,
+    /// How long to keep serving after the run.
+    pub linger: Duration,
 }
 
 impl Default for Options {
@@ -68,6 +76,8 @@ impl Default for Options {
             report: PathBuf::from("reliability-report.json"),
             prometheus: false,
             monitor: false,
+            serve: None,
+            linger: Duration::ZERO,
         }
     }
 }
@@ -135,6 +145,27 @@ impl Options {
                     }
                     options.report = PathBuf::from(text);
                 }
+                "--serve" => {
+                    let text = value("an address")?;
+                    options.serve = Some(text.parse().map_err(|_| {
+                        invalid(
+                            "--serve",
+                            &text,
+                            "an IP address and port, like 127.0.0.1:9464",
+                        )
+                    })?);
+                }
+                "--linger" => {
+                    let text = value("a number of seconds")?;
+                    let secs = text
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|secs| *secs <= 86_400)
+                        .ok_or_else(|| {
+                            invalid("--linger", &text, "whole seconds from 0 to 86400")
+                        })?;
+                    options.linger = Duration::from_secs(secs);
+                }
                 "--prometheus" | "--monitor" if inline.is_some() => {
                     return Err(OptionsError::Invalid(format!("`{name}` takes no value")));
                 }
@@ -142,6 +173,11 @@ impl Options {
                 "--monitor" => options.monitor = true,
                 _ => return Err(OptionsError::Invalid(format!("unknown option `{arg}`"))),
             }
+        }
+        if options.serve.is_none() && !options.linger.is_zero() {
+            return Err(OptionsError::Invalid(
+                "`--linger` keeps the endpoint up: it needs `--serve`".into(),
+            ));
         }
         Ok(options)
     }
@@ -226,6 +262,13 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
     let installer = DependencyManager::new(workspace.install_root());
 
     print_setting(options, &models, outage.clone(), &warm);
+    // Started before the first model, so the page shows the run as it goes.
+    let endpoint = options.serve.map(reliability_core::serve).transpose()?;
+    if let Some(endpoint) = &endpoint {
+        let addr = endpoint.local_addr();
+        println!("serving http://{addr}/ (status page), /metrics, /health and /report");
+        println!();
+    }
     let monitor = options.monitor.then(start_monitor).transpose()?;
     let name_width = models.iter().map(|m| m.name.len()).max().unwrap_or(0);
     let mut stories = Vec::new();
@@ -298,6 +341,17 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
     let elapsed = started.elapsed();
     println!();
     println!("finished in {}", story::human(elapsed));
+    if let Some(endpoint) = endpoint {
+        if !options.linger.is_zero() {
+            println!(
+                "still serving http://{}/ for {} s",
+                endpoint.local_addr(),
+                options.linger.as_secs()
+            );
+            thread::sleep(options.linger);
+        }
+        endpoint.shutdown();
+    }
     Ok(Summary {
         stories,
         lines,
