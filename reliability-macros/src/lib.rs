@@ -1,20 +1,27 @@
 //! The `#[reliable]` attribute. Depend on `reliability-core`, which re-exports it.
 //!
-//! One file per phase: `attr` parses and checks the options (every error
-//! carries the span of the token at fault), `expand` generates code and
-//! cannot fail, `naming` and `duration` hold the small parsers both use.
+//! One file per phase, as thiserror's impl crate: `attr` parses the
+//! options (every error carries the span of the token at fault), `ast` is the
+//! typed model of the impl block, `valid` holds every check and builds the
+//! model, `expand` generates code from the model and cannot fail, and
+//! `fallback` emits the user's code unchanged next to the errors.
+//! `naming` and `duration` hold small parsers; `classify` is the derive.
 
+mod ast;
 mod attr;
 mod classify;
 mod duration;
 mod expand;
-mod expand_recovery;
+mod fallback;
 #[cfg(test)]
 mod fuzz;
 mod naming;
-mod recovery;
+#[cfg(test)]
+mod token_count;
+mod valid;
 
 use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
 
 /// Instruments every method of an `impl` block: each call's latency and
 /// outcome are reported to the global manager of `reliability_core`.
@@ -103,7 +110,22 @@ use proc_macro::TokenStream;
 /// (a closure returned as `impl Fn(u8) -> u8` needs its parameter types).
 #[proc_macro_attribute]
 pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(args.into(), item.into()).into()
+    reliable_impl(args.into(), item.into()).into()
+}
+
+/// `#[reliable]` on `proc_macro2` tokens: parse and check, then generate, or
+/// leave the code as written next to the errors.
+fn reliable_impl(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
+    let mut imp = match valid::impl_block(&args, input.clone()) {
+        Ok(imp) => imp,
+        Err(error) => return fallback::with_errors(input, Some(error)),
+    };
+    let (model, errors) = valid::model(args, &mut imp);
+    match &model {
+        Some(model) => expand::impl_block(&mut imp, model),
+        None => fallback::strip(&mut imp),
+    }
+    fallback::with_errors(imp, errors)
 }
 
 /// Implements `Classify` for an error type: the category of each variant

@@ -1,6 +1,6 @@
 //! Code generation for a method with recovery: the body becomes one arm of a
-//! dispatch closure that the core's recovery driver calls for every attempt,
-//! alongside arms for the repair method, the alternatives and the fallback.
+//! loop that performs what the core's recovery driver asks for, alongside
+//! arms for the repair method, the alternatives and the fallback.
 
 use proc_macro2::Literal;
 use proc_macro2::{Span, TokenStream};
@@ -8,7 +8,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItemFn, Pat, Type};
 
-use crate::recovery::Effective;
+use crate::ast::{self, Strategy};
 
 /// How one argument is passed again: cloned, or reborrowed when it is `&mut`.
 fn again(pat_ident: &syn::Ident, ty: &Type, private: &TokenStream) -> TokenStream {
@@ -61,36 +61,6 @@ fn bindings(pat: &Pat, out: &mut Vec<(syn::Ident, bool)>) {
     }
 }
 
-/// Checks that the method can be re-run: a `&self`/`&mut self` receiver (or
-/// none), and, when other methods get its arguments, plain argument names.
-pub(crate) fn check_rerunnable(func: &ImplItemFn, effective: &Effective) -> syn::Result<()> {
-    let passes_arguments = effective.has("alternatives") || effective.has("fallback");
-    for arg in &func.sig.inputs {
-        match arg {
-            FnArg::Receiver(receiver) => {
-                if receiver.reference.is_none() || receiver.colon_token.is_some() {
-                    return Err(syn::Error::new_spanned(
-                        receiver,
-                        "recovery calls the method again, which this receiver does not allow; \
-                         take `&self` or `&mut self`, or add `#[reliable(no_recovery)]` to the method",
-                    ));
-                }
-            }
-            FnArg::Typed(typed) => {
-                if passes_arguments
-                    && !matches!(&*typed.pat, Pat::Ident(p) if p.subpat.is_none() && p.by_ref.is_none())
-                {
-                    return Err(syn::Error::new_spanned(
-                        &typed.pat,
-                        "`alternatives` and `fallback` are called with the same arguments: give this argument a name",
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 pub(crate) struct RecoveryParts<'a> {
     pub private: &'a TokenStream,
     pub recovery_static: TokenStream,
@@ -102,7 +72,7 @@ pub(crate) struct RecoveryParts<'a> {
 /// The body of a method with recovery.
 pub(crate) fn body(
     func: &ImplItemFn,
-    effective: &Effective,
+    effective: &ast::Recovery,
     parts: &RecoveryParts<'_>,
 ) -> TokenStream {
     let RecoveryParts {
@@ -197,12 +167,10 @@ pub(crate) fn body(
         arms.extend(quote!(#private::Op::Fallback => #value));
     }
     // With a fallback, a refused call always has a value: the fallback's.
-    if effective.has("circuit_breaker") && !effective.has("fallback") {
+    if effective.has(Strategy::CircuitBreaker) && !effective.has(Strategy::Fallback) {
         let span = effective
-            .strategies
-            .iter()
-            .find(|(n, _)| n == "circuit_breaker")
-            .map_or_else(Span::call_site, |(_, s)| Span::call_site().located_at(*s));
+            .span_of(Strategy::CircuitBreaker)
+            .map_or_else(Span::call_site, |s| Span::call_site().located_at(s));
         let value = value_arm(respan(quote!(#private::reject(#component)), span));
         arms.extend(quote!(#private::Op::Reject => #value));
     }
@@ -242,18 +210,6 @@ pub(crate) fn body(
     }
 }
 
-/// Whether a return type's last path segment is `Result`.
-pub(crate) fn returns_result(func: &ImplItemFn) -> bool {
-    let syn::ReturnType::Type(_, ty) = &func.sig.output else {
-        return false;
-    };
-    let mut ty = &**ty;
-    while let Type::Group(group) = ty {
-        ty = &group.elem;
-    }
-    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Result"))
-}
-
 /// `.with_<name>(<value>)` for each setting that is given.
 fn with_calls(settings: Vec<(&str, Option<TokenStream>)>) -> TokenStream {
     settings
@@ -283,9 +239,9 @@ fn some(value: TokenStream) -> TokenStream {
 }
 
 /// The `StrategyConfig` expression for a method's recovery.
-pub(crate) fn config_tokens(effective: &Effective, private: &TokenStream) -> TokenStream {
-    let strategies = effective.strategies.iter().map(|(name, _)| {
-        let variant = Ident::new(&variant_name(name), Span::call_site());
+pub(crate) fn config_tokens(effective: &ast::Recovery, private: &TokenStream) -> TokenStream {
+    let strategies = effective.strategies.iter().map(|(strategy, _)| {
+        let variant = Ident::new(strategy.variant(), Span::call_site());
         quote!(.with_strategy(#private::Strategy::#variant))
     });
     let a = &effective.args;
@@ -297,7 +253,7 @@ pub(crate) fn config_tokens(effective: &Effective, private: &TokenStream) -> Tok
         (
             "backoff",
             a.backoff.as_ref().map(|kind| {
-                let variant = Ident::new(&variant_name(&kind.value.to_string()), Span::call_site());
+                let variant = Ident::new(kind.value.variant(), Span::call_site());
                 quote!(#private::Backoff::#variant)
             }),
         ),
@@ -344,7 +300,7 @@ pub(crate) fn config_tokens(effective: &Effective, private: &TokenStream) -> Tok
 }
 
 /// The `Option<RetryBudget>` expression for a method's component.
-pub(crate) fn budget_tokens(effective: &Effective, private: &TokenStream) -> TokenStream {
+pub(crate) fn budget_tokens(effective: &ast::Recovery, private: &TokenStream) -> TokenStream {
     let Some(budget) = &effective.args.retry_budget else {
         return quote!(::core::option::Option::None);
     };
@@ -354,29 +310,4 @@ pub(crate) fn budget_tokens(effective: &Effective, private: &TokenStream) -> Tok
         ("window", budget.value.window.map(nanos)),
     ]);
     some(quote!(#private::RetryBudget::new() #settings))
-}
-
-/// `circuit_breaker` → `CircuitBreaker`.
-fn variant_name(snake: &str) -> String {
-    snake
-        .split('_')
-        .map(|part| {
-            let mut chars = part.chars();
-            chars
-                .next()
-                .map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::variant_name;
-
-    #[test]
-    fn variant_names() {
-        assert_eq!(variant_name("circuit_breaker"), "CircuitBreaker");
-        assert_eq!(variant_name("retry"), "Retry");
-        assert_eq!(variant_name("exponential"), "Exponential");
-    }
 }
