@@ -80,10 +80,19 @@ use proc_macro2::TokenStream as TokenStream2;
 /// retries → alternatives → fallback → escalate; permanent errors skip the
 /// retries. Recovery applies to the methods that return a `Result` (other
 /// than the repair, alternative and fallback methods themselves); it needs
-/// `&self` or `&mut self`, and `Clone` arguments, since it calls the method
-/// again. `circuit_breaker` without a `fallback` needs the error type to
-/// implement `From<reliability_core::CircuitOpen>`. A name that does not
-/// exist or does not fit is a compile error at the name.
+/// `&self` or `&mut self`. When the body may run again (`retry`, `network`,
+/// `repair`) or its arguments go to another method (`alternatives`,
+/// `fallback`), the arguments must be `Clone`: each attempt gets a copy
+/// (a `&mut` argument is reborrowed), since the body may consume it. With
+/// only `circuit_breaker` and `escalate`, the body runs at most once and
+/// takes the arguments as they are. `circuit_breaker` without a `fallback`
+/// needs the error type to implement `From<reliability_core::CircuitOpen>`.
+/// A name that does not exist or does not fit is a compile error at the name.
+///
+/// Recovery costs nothing until an attempt fails: the first attempt runs as
+/// it would without recovery (with a circuit breaker, after a check that it
+/// is closed); the recovery driver, its clock readings and the recovery
+/// session are made only after a failure, or when the circuit is not closed.
 ///
 /// # Options on a method
 ///

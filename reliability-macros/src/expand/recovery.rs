@@ -9,6 +9,7 @@ use syn::spanned::Spanned;
 use syn::{FnArg, Ident, ImplItemFn, Pat, Type};
 
 use crate::ast::{self, Strategy};
+use crate::attr;
 
 /// How one argument is passed again: cloned, or reborrowed when it is `&mut`.
 fn again(pat_ident: &syn::Ident, ty: &Type, private: &TokenStream) -> TokenStream {
@@ -61,31 +62,36 @@ fn bindings(pat: &Pat, out: &mut Vec<(syn::Ident, bool)>) {
     }
 }
 
-pub(crate) struct RecoveryParts<'a> {
-    pub private: &'a TokenStream,
-    pub recovery_static: TokenStream,
-    pub judge: TokenStream,
-    pub ret_ty: Option<&'a Type>,
-    pub component: &'a syn::LitStr,
+/// Whether recovery may run the body again or hand its arguments to
+/// another method: only then is each attempt given copies of the arguments,
+/// and only then does the body run in a loop.
+fn reruns(recovery: &ast::Recovery) -> bool {
+    [
+        Strategy::Retry,
+        Strategy::Network,
+        Strategy::Repair,
+        Strategy::Alternatives,
+        Strategy::Fallback,
+    ]
+    .into_iter()
+    .any(|strategy| recovery.has(strategy))
 }
 
-/// The body of a method with recovery.
+/// The body of a method with recovery. `call` starts the timed call.
 pub(crate) fn body(
     func: &ImplItemFn,
-    effective: &ast::Recovery,
-    parts: &RecoveryParts<'_>,
+    recovery: &ast::Recovery,
+    private: &TokenStream,
+    component: &syn::LitStr,
+    call: TokenStream,
 ) -> TokenStream {
-    let RecoveryParts {
-        private,
-        recovery_static,
-        judge,
-        ret_ty,
-        component,
-    } = parts;
     let block = &func.block;
     let is_async = func.sig.asyncness.is_some();
     let has_receiver = func.sig.receiver().is_some();
+    let reruns = reruns(recovery);
 
+    // Each attempt gets its own copy of the arguments (a reborrow of a
+    // `&mut`), so that the body may consume them.
     let mut rebind = TokenStream::new();
     let mut call_args = Vec::new();
     for arg in &func.sig.inputs {
@@ -105,14 +111,12 @@ pub(crate) fn body(
             }
         }
     }
-
-    let annotation = ret_ty.map(|ty| quote!(: #ty));
-    let call_other = |name: &syn::Ident| {
+    let call_method = |name: &syn::Ident, args: &[TokenStream]| {
         let span = Span::call_site().located_at(name.span());
         let call = if has_receiver {
-            quote_spanned!(span=> self.#name(#(#call_args),*))
+            quote_spanned!(span=> self.#name(#(#args),*))
         } else {
-            quote_spanned!(span=> Self::#name(#(#call_args),*))
+            quote_spanned!(span=> Self::#name(#(#args),*))
         };
         if is_async {
             quote_spanned!(span=> #call.await)
@@ -120,94 +124,111 @@ pub(crate) fn body(
             call
         }
     };
-    let value_arm = |value: TokenStream| {
-        quote! {{
-            let __reliable_ret #annotation = #value;
-            let __reliable_verdict = #judge;
-            #private::Ran::Value(__reliable_ret, __reliable_verdict)
-        }}
-    };
 
-    let attempt = if is_async {
-        value_arm(quote!(async #block.await))
-    } else {
-        let closure_ret = ret_ty.map(|ty| quote!(-> #ty));
-        value_arm(quote!(#private::call_once(|| #closure_ret #block)))
-    };
-    let mut arms = quote! {
-        #private::Op::Attempt => { #rebind #attempt }
-    };
-    if let Some(repair) = &effective.args.repair {
-        let name = &repair.value;
-        let span = Span::call_site().located_at(name.span());
-        let mut call = if has_receiver {
-            quote_spanned!(span=> self.#name())
-        } else {
-            quote_spanned!(span=> Self::#name())
-        };
-        if is_async {
-            call = quote_spanned!(span=> #call.await);
+    let ret_ty = super::nameable_output(func);
+    let attempt = match (is_async, reruns) {
+        (true, true) => quote!({ #rebind async #block.await }),
+        (true, false) => quote!(async move #block.await),
+        (false, true) => {
+            let closure_ret = ret_ty.map(|ty| quote!(-> #ty));
+            quote!({ #rebind #private::call_once(|| #closure_ret #block) })
         }
+        (false, false) => {
+            let closure_ret = ret_ty.map(|ty| quote!(-> #ty));
+            quote!(#private::call_once(move || #closure_ret #block))
+        }
+    };
+    // Each arm assigns the value, so a mismatch is reported against the
+    // signature's type, not as arms of different types.
+    let mut arms = quote!(#private::Op::Attempt => __reliable_ret = #attempt,);
+    if let Some(repair) = &recovery.args.repair {
+        let repaired = call_method(&repair.value, &[]);
         arms.extend(quote! {
             #private::Op::Repair => {
-                let __reliable_ret = #call;
-                #private::Ran::Repaired(#judge)
+                let __reliable_repair = #repaired;
+                __reliable_recovery.repaired(#private::judge!(__reliable_repair));
+                continue;
             }
         });
     }
-    if let Some(list) = &effective.args.alternatives {
+    if let Some(list) = &recovery.args.alternatives {
         for (index, name) in list.value.iter().enumerate() {
-            let index = index as u32;
-            let value = value_arm(call_other(name));
-            arms.extend(quote!(#private::Op::Alternative(#index) => #value));
+            let index = Literal::u32_unsuffixed(index as u32);
+            let value = call_method(name, &call_args);
+            arms.extend(quote!(#private::Op::Alternative(#index) => __reliable_ret = #value,));
         }
     }
-    if let Some(fallback) = &effective.args.fallback {
-        let value = value_arm(call_other(&fallback.value));
-        arms.extend(quote!(#private::Op::Fallback => #value));
+    if let Some(fallback) = &recovery.args.fallback {
+        let value = call_method(&fallback.value, &call_args);
+        arms.extend(quote!(#private::Op::Fallback => __reliable_ret = #value,));
     }
     // With a fallback, a refused call always has a value: the fallback's.
-    if effective.has(Strategy::CircuitBreaker) && !effective.has(Strategy::Fallback) {
-        let span = effective
+    if recovery.has(Strategy::CircuitBreaker) && !recovery.has(Strategy::Fallback) {
+        let span = recovery
             .span_of(Strategy::CircuitBreaker)
             .map_or_else(Span::call_site, |s| Span::call_site().located_at(s));
-        let value = value_arm(respan(quote!(#private::reject(#component)), span));
-        arms.extend(quote!(#private::Op::Reject => #value));
-    }
-    arms.extend(quote!(_ => ::core::unreachable!("reliability: operation not configured")));
-
-    let recovery = quote!(#private::Recovery::new(&__RELIABLE_SITE, &__RELIABLE_RECOVERY));
-    let step = quote! {
-        let __reliable_ran = match __reliable_op { #arms };
-        __reliable_recovery.report(__reliable_op, __reliable_ran);
-    };
-    if is_async {
-        quote! {
-            #recovery_static
-            let __reliable_call = #private::Call::start_async(&__RELIABLE_SITE);
-            let mut __reliable_recovery = #recovery;
-            __reliable_call
-                .watch(async {
-                    while let ::core::option::Option::Some(__reliable_op) =
-                        __reliable_recovery.next_op_async().await
-                    {
-                        #step
-                    }
-                })
-                .await;
-            __reliable_recovery.finish(__reliable_call)
-        }
+        let value = respan(quote!(#private::reject(#component)), span);
+        arms.extend(quote!(_ => __reliable_ret = #value,));
     } else {
-        quote! {
-            #recovery_static
-            let __reliable_call = #private::Call::start(&__RELIABLE_SITE);
-            let mut __reliable_recovery = #recovery;
-            while let ::core::option::Option::Some(__reliable_op) = __reliable_recovery.next_op() {
-                #step
-            }
-            __reliable_recovery.finish(__reliable_call)
-        }
+        arms.extend(quote!(_ => ::core::unreachable!(),));
     }
+
+    let annotation = ret_ty.map(|ty| quote!(: #ty));
+    let step = quote! {
+        let __reliable_ret #annotation;
+        match __reliable_recovery.op() { #arms }
+        __reliable_recovery.report(#private::judge!(__reliable_ret), __reliable_ret);
+    };
+    // Without a re-run, one operation runs: the attempt, or the refusal.
+    let steps = match (reruns, is_async) {
+        (false, _) => step,
+        (true, false) => quote!(while __reliable_recovery.running() { #step }),
+        (true, true) => quote!(while __reliable_recovery.running_async().await { #step }),
+    };
+    let steps = if is_async {
+        quote!(__reliable_call.watch(async { #steps }).await;)
+    } else {
+        steps
+    };
+    quote! {
+        #call
+        let mut __reliable_recovery = #private::Recovery::new(&__reliable_call);
+        #steps
+        __reliable_recovery.finish(__reliable_call)
+    }
+}
+
+/// `recovery [Retry …] (settings) repair("m") alternatives("a" …) fallback("f")
+/// budget(settings)`: the recovery options of `start!`.
+pub(crate) fn options(recovery: &ast::Recovery, private: &TokenStream) -> TokenStream {
+    let strategies = recovery
+        .strategies
+        .iter()
+        .map(|(strategy, _)| Ident::new(strategy.variant(), Span::call_site()));
+    let settings = settings(recovery, private);
+    let args = &recovery.args;
+    let name = |setting: &attr::Setting<Ident>| setting.value.to_string();
+    let repair = args.repair.as_ref().map(|r| {
+        let r = name(r);
+        quote!(repair(#r))
+    });
+    let alternatives = args.alternatives.as_ref().map(|list| {
+        let names = list.value.iter().map(ToString::to_string);
+        quote!(alternatives(#(#names)*))
+    });
+    let fallback = args.fallback.as_ref().map(|f| {
+        let f = name(f);
+        quote!(fallback(#f))
+    });
+    let budget = args.retry_budget.as_ref().map(|budget| {
+        let settings = with_calls(vec![
+            ("ratio", budget.value.ratio.map(fraction)),
+            ("per_second", budget.value.per_second.map(count)),
+            ("window", budget.value.window.map(nanos)),
+        ]);
+        quote!(budget(#settings))
+    });
+    quote!(recovery [#(#strategies)*] (#settings) #repair #alternatives #fallback #budget)
 }
 
 /// `.with_<name>(<value>)` for each setting that is given.
@@ -238,13 +259,9 @@ fn some(value: TokenStream) -> TokenStream {
     quote!(::core::option::Option::Some(#value))
 }
 
-/// The `StrategyConfig` expression for a method's recovery.
-pub(crate) fn config_tokens(effective: &ast::Recovery, private: &TokenStream) -> TokenStream {
-    let strategies = effective.strategies.iter().map(|(strategy, _)| {
-        let variant = Ident::new(strategy.variant(), Span::call_site());
-        quote!(.with_strategy(#private::Strategy::#variant))
-    });
-    let a = &effective.args;
+/// The settings of a method's `StrategyConfig`: `.with_…(…)` calls.
+fn settings(recovery: &ast::Recovery, private: &TokenStream) -> TokenStream {
+    let a = &recovery.args;
     let settings = with_calls(vec![
         (
             "max_attempts",
@@ -296,18 +313,5 @@ pub(crate) fn config_tokens(effective: &ast::Recovery, private: &TokenStream) ->
     ]);
     let circuit = (!circuit.is_empty())
         .then(|| quote!(.with_circuit(#private::CircuitConfig::new() #circuit)));
-    quote!(#private::StrategyConfig::new() #(#strategies)* #settings #circuit)
-}
-
-/// The `Option<RetryBudget>` expression for a method's component.
-pub(crate) fn budget_tokens(effective: &ast::Recovery, private: &TokenStream) -> TokenStream {
-    let Some(budget) = &effective.args.retry_budget else {
-        return quote!(::core::option::Option::None);
-    };
-    let settings = with_calls(vec![
-        ("ratio", budget.value.ratio.map(fraction)),
-        ("per_second", budget.value.per_second.map(count)),
-        ("window", budget.value.window.map(nanos)),
-    ]);
-    some(quote!(#private::RetryBudget::new() #settings))
+    quote!(#settings #circuit)
 }
