@@ -82,6 +82,11 @@ impl Clone for Counted<'_> {
     }
 }
 
+/// Takes the argument by value, as a body that consumes it would.
+fn consume(token: Counted<'_>) {
+    let _owned = token;
+}
+
 /// Fails the first `failures` calls, then succeeds.
 struct Flaky {
     failures: u32,
@@ -117,12 +122,12 @@ struct Guarded(Flaky);
 )]
 impl Guarded {
     fn fetch(&self, token: Counted<'_>) -> Result<u32, Error> {
-        drop(token);
+        consume(token);
         self.0.attempt()
     }
 
     async fn fetch_async(&self, token: Counted<'_>) -> Result<u32, Error> {
-        drop(token);
+        consume(token);
         self.0.attempt()
     }
 }
@@ -134,7 +139,7 @@ impl BreakerOnly {
     // The body consumes its argument: with no re-run possible, it gets the
     // caller's value, not a copy.
     fn fetch(&self, token: Counted<'_>) -> Result<u32, Error> {
-        drop(token);
+        consume(token);
         self.0.attempt()
     }
 }
