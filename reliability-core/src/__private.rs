@@ -118,12 +118,10 @@ macro_rules! __reliable_judge {
 #[macro_export]
 macro_rules! __reliable_probes {
     (text $value:ident) => {{
-        #[allow(unused_imports)]
         use $crate::__private::probe::*;
         (&&&&$crate::__private::Probe(&$value)).__reliable_observe()
     }};
     (category $value:ident) => {{
-        #[allow(unused_imports)]
         use $crate::__private::probe::*;
         (&&&&&&$crate::__private::Probe(&$value)).__reliable_category()
     }};
