@@ -88,6 +88,9 @@ use proc_macro2::TokenStream as TokenStream2;
 /// takes the arguments as they are. `circuit_breaker` without a `fallback`
 /// needs the error type to implement `From<reliability_core::CircuitOpen>`.
 /// A name that does not exist or does not fit is a compile error at the name.
+/// A `fallback` or `alternatives` set on the impl block stands in for each
+/// method that takes as many arguments and is `async` alike; the compiler
+/// checks the types, so `io::Result<u8>` and `std::io::Result<u8>` agree.
 ///
 /// Recovery costs nothing until an attempt fails: the first attempt runs as
 /// it would without recovery (with a circuit breaker, after a check that it

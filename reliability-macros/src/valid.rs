@@ -98,27 +98,25 @@ pub(crate) fn model(
     (Some(model), errors)
 }
 
-/// A method's parameter types, return type and asyncness, as written.
+/// What an impl-level fallback or alternative must share with a method to
+/// stand in for it: the number of arguments and asyncness. The types are
+/// left to the compiler, which reports a real mismatch at the name: comparing
+/// them as written would tell `io::Result<u8>` from `std::io::Result<u8>`.
 #[derive(PartialEq)]
-struct Signature {
-    parameters: Vec<String>,
-    output: String,
+struct Shape {
+    arguments: usize,
     is_async: bool,
 }
 
-impl Signature {
+impl Shape {
     fn of(func: &ImplItemFn) -> Self {
-        Signature {
-            parameters: func
+        Shape {
+            arguments: func
                 .sig
                 .inputs
                 .iter()
-                .filter_map(|arg| match arg {
-                    FnArg::Typed(typed) => Some(typed.ty.to_token_stream().to_string()),
-                    FnArg::Receiver(_) => None,
-                })
-                .collect(),
-            output: func.sig.output.to_token_stream().to_string(),
+                .filter(|arg| matches!(arg, FnArg::Typed(_)))
+                .count(),
             is_async: func.sig.asyncness.is_some(),
         }
     }
@@ -130,9 +128,9 @@ struct ImplContext<'a> {
     /// Methods named as repair, alternatives or fallback: they get no
     /// recovery of their own from the impl (it would call itself).
     targets: Vec<String>,
-    /// Each method's signature as written, by name: the impl's fallback and
-    /// alternatives apply to the methods whose signatures they share.
-    signatures: Vec<(String, Signature)>,
+    /// Each method's shape, by name: the impl's fallback and alternatives
+    /// apply to the methods whose shape they share.
+    shapes: Vec<(String, Shape)>,
 }
 
 /// The methods to instrument; the errors of those that cannot be go to `errors`.
@@ -144,11 +142,11 @@ fn methods(
     let context = ImplContext {
         recovery: &args.recovery,
         targets: recovery_targets(&args.recovery),
-        signatures: imp
+        shapes: imp
             .items
             .iter()
             .filter_map(|item| match item {
-                ImplItem::Fn(func) => Some((func.sig.ident.to_string(), Signature::of(func))),
+                ImplItem::Fn(func) => Some((func.sig.ident.to_string(), Shape::of(func))),
                 _ => None,
             })
             .collect(),
@@ -187,7 +185,7 @@ fn methods(
         }
     }
     // A fallback or alternative of this impl that fits no method is a mistake
-    // (a parameter or return type written differently, say).
+    // (a missing argument, say).
     let named = args.recovery.fallback.iter().map(|f| &f.value).chain(
         args.recovery
             .alternatives
@@ -195,15 +193,15 @@ fn methods(
             .flat_map(|list| list.value.iter()),
     );
     for name in named {
-        let defined_here = context.signatures.iter().any(|(n, _)| name == n);
+        let defined_here = context.shapes.iter().any(|(n, _)| name == n);
         if defined_here && !used.contains(&name.to_string()) {
             push_error(
                 errors,
                 syn::Error::new(
                     name.span(),
                     format!(
-                        "`{name}` fits no method of this impl: a fallback or alternative needs \
-                         the same parameter types, return type and asyncness as the method it stands in for"
+                        "`{name}` fits no method of this impl: a fallback or alternative takes \
+                         the same number of arguments as the method it stands in for, and is `async` if it is"
                     ),
                 ),
             );
@@ -271,7 +269,7 @@ fn method_recovery(
         if !returns_result || context.targets.contains(&name) {
             return Ok(None);
         }
-        let merged = fitting(merged, &Signature::of(func), context);
+        let merged = fitting(merged, &Shape::of(func), context);
         // The impl's settings were checked once, on the impl.
         match check_recovery(&merged, false) {
             Ok(recovery) => recovery,
@@ -298,16 +296,16 @@ fn returns_result(func: &ImplItemFn) -> bool {
 }
 
 /// The impl's fallback and alternatives, kept only where they fit `method`:
-/// a method of this impl with another signature is left out. (A method
-/// defined elsewhere is kept; the compiler checks it.)
-fn fitting(mut args: RecoveryArgs, method: &Signature, context: &ImplContext<'_>) -> RecoveryArgs {
+/// a method of this impl of another shape is left out. (A method defined
+/// elsewhere is kept.) The compiler checks the types of what is kept.
+fn fitting(mut args: RecoveryArgs, method: &Shape, context: &ImplContext<'_>) -> RecoveryArgs {
     let fits = |name: &syn::Ident| {
         let name = name.to_string();
         context
-            .signatures
+            .shapes
             .iter()
             .find(|(n, _)| *n == name)
-            .is_none_or(|(_, signature)| signature == method)
+            .is_none_or(|(_, shape)| shape == method)
     };
     if args.fallback.as_ref().is_some_and(|f| !fits(&f.value)) {
         args.fallback = None;
