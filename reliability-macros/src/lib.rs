@@ -120,6 +120,11 @@ use proc_macro2::TokenStream as TokenStream2;
 /// from the return type work as written. A return type with `impl Trait` in it
 /// cannot be written on a closure: such a body must determine its own type
 /// (a closure returned as `impl Fn(u8) -> u8` needs its parameter types).
+///
+/// A sync `#[track_caller]` method whose body cannot leave early (no
+/// `return`, no `?`, no macro but std's that cannot return) has its body
+/// written in place instead, so `Location::caller()` in it is the method's
+/// caller; a closure cannot carry `#[track_caller]` on stable Rust.
 #[proc_macro_attribute]
 pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
     reliable_impl(args.into(), item.into()).into()

@@ -104,6 +104,73 @@ fn nameable_output(func: &ImplItemFn) -> Option<&Type> {
     }
 }
 
+/// Whether the body is written in place rather than in a closure: for a
+/// sync `#[track_caller]` method, so that `Location::caller()` in the body
+/// (and every `#[track_caller]` function it calls) sees the method's caller,
+/// not the closure's call (rust-lang/rust#115302: a closure cannot carry
+/// `#[track_caller]` on stable). Only when the body cannot leave early: a
+/// `return` or `?` in place would skip reporting the call's outcome. Any
+/// macro but a few of std's might expand to one, so those keep the closure.
+fn inline_body(func: &ImplItemFn) -> bool {
+    func.sig.asyncness.is_none()
+        && func
+            .attrs
+            .iter()
+            .any(|attr| attr.path().is_ident("track_caller"))
+        && cannot_leave_early(func.block.to_token_stream())
+}
+
+/// No `return`, no `?` and no macro call other than std's that cannot return,
+/// anywhere in `tokens` (nested closures included: the scan is conservative).
+fn cannot_leave_early(tokens: TokenStream) -> bool {
+    const SAFE_MACROS: [&str; 22] = [
+        "assert",
+        "assert_eq",
+        "assert_ne",
+        "concat",
+        "dbg",
+        "debug_assert",
+        "debug_assert_eq",
+        "debug_assert_ne",
+        "eprint",
+        "eprintln",
+        "format",
+        "format_args",
+        "matches",
+        "panic",
+        "print",
+        "println",
+        "stringify",
+        "todo",
+        "unimplemented",
+        "unreachable",
+        "vec",
+        "write",
+    ];
+    let mut previous: Option<proc_macro2::TokenTree> = None;
+    for tree in tokens {
+        match &tree {
+            proc_macro2::TokenTree::Ident(ident) if ident == "return" => return false,
+            proc_macro2::TokenTree::Punct(punct) if punct.as_char() == '?' => return false,
+            proc_macro2::TokenTree::Punct(punct) if punct.as_char() == '!' => {
+                if let Some(proc_macro2::TokenTree::Ident(name)) = &previous {
+                    if !SAFE_MACROS.contains(&name.to_string().as_str()) {
+                        return false;
+                    }
+                }
+            }
+            proc_macro2::TokenTree::Group(group) => {
+                if !cannot_leave_early(group.stream()) {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        previous = Some(tree);
+    }
+    true
+}
+
 /// Replaces the body with a timed call of the original body.
 fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Recovery>) {
     let Site {
@@ -151,6 +218,14 @@ fn plain_body(func: &ImplItemFn, private: &TokenStream, call: TokenStream) -> To
             #finish
             #ret
         }
+    } else if inline_body(func) {
+        let annotation = nameable_output(func).map(|ty| quote!(: #ty));
+        quote! {
+            #call
+            let __reliable_ret #annotation = #block;
+            #finish
+            #ret
+        }
     } else {
         let annotation = nameable_output(func).map(|ty| quote!(-> #ty));
         quote! {
@@ -169,4 +244,36 @@ fn mentions_impl(tokens: &TokenStream) -> bool {
         proc_macro2::TokenTree::Group(group) => mentions_impl(&group.stream()),
         _ => false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inlined(method: &str) -> bool {
+        inline_body(&syn::parse_str(method).unwrap())
+    }
+
+    #[test]
+    fn only_a_sync_track_caller_body_that_cannot_leave_early_is_inlined() {
+        assert!(inlined(
+            "#[track_caller] fn m(&self) -> u32 { let v = vec![1]; assert!(!v.is_empty()); v[0] }"
+        ));
+        assert!(!inlined("fn m(&self) -> u32 { 1 }"));
+        assert!(!inlined("#[track_caller] async fn m(&self) -> u32 { 1 }"));
+        assert!(!inlined(
+            "#[track_caller] fn m(&self) -> Result<u32, E> { let n = parse()?; Ok(n) }"
+        ));
+        assert!(!inlined(
+            "#[track_caller] fn m(&self) -> u32 { if self.0 { return 1; } 2 }"
+        ));
+        // A macro of another crate may return (`anyhow::ensure!`).
+        assert!(!inlined(
+            "#[track_caller] fn m(&self) -> Result<u32, E> { ensure!(self.0); Ok(1) }"
+        ));
+        // Nested groups are scanned too.
+        assert!(!inlined(
+            "#[track_caller] fn m(&self) -> Option<u32> { let f = || { Some(x?) }; f() }"
+        ));
+    }
 }

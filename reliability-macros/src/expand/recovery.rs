@@ -129,6 +129,8 @@ pub(crate) fn body(
     let attempt = match (is_async, reruns) {
         (true, true) => quote!({ #rebind async #block.await }),
         (true, false) => quote!(async move #block.await),
+        (false, true) if super::inline_body(func) => quote!({ #rebind #block }),
+        (false, false) if super::inline_body(func) => quote!(#block),
         (false, true) => {
             let closure_ret = ret_ty.map(|ty| quote!(-> #ty));
             quote!({ #rebind #private::call_once(|| #closure_ret #block) })
