@@ -149,22 +149,19 @@ fn cannot_leave_early(tokens: TokenStream) -> bool {
     ];
     let mut previous: Option<proc_macro2::TokenTree> = None;
     for tree in tokens {
-        match &tree {
-            proc_macro2::TokenTree::Ident(ident) if ident == "return" => return false,
-            proc_macro2::TokenTree::Punct(punct) if punct.as_char() == '?' => return false,
-            proc_macro2::TokenTree::Punct(punct) if punct.as_char() == '!' => {
-                if let Some(proc_macro2::TokenTree::Ident(name)) = &previous {
-                    if !SAFE_MACROS.contains(&name.to_string().as_str()) {
-                        return false;
-                    }
-                }
-            }
-            proc_macro2::TokenTree::Group(group) => {
-                if !cannot_leave_early(group.stream()) {
-                    return false;
-                }
-            }
-            _ => {}
+        let stays = match &tree {
+            proc_macro2::TokenTree::Ident(ident) => ident != "return",
+            proc_macro2::TokenTree::Punct(punct) => match punct.as_char() {
+                '?' => false,
+                '!' => !matches!(&previous, Some(proc_macro2::TokenTree::Ident(name))
+                    if !SAFE_MACROS.contains(&name.to_string().as_str())),
+                _ => true,
+            },
+            proc_macro2::TokenTree::Group(group) => cannot_leave_early(group.stream()),
+            proc_macro2::TokenTree::Literal(_) => true,
+        };
+        if !stays {
+            return false;
         }
         previous = Some(tree);
     }
