@@ -125,6 +125,11 @@ use proc_macro2::TokenStream as TokenStream2;
 /// `return`, no `?`, no macro but std's that cannot return) has its body
 /// written in place instead, so `Location::caller()` in it is the method's
 /// caller; a closure cannot carry `#[track_caller]` on stable Rust.
+///
+/// With `#[async_trait]`, in either order, the future is what is timed and
+/// judged: when `#[async_trait]` runs first, a method whose body is
+/// `Box::pin(async move { … })` and whose return type names the future's
+/// `Output` is instrumented as the `async fn` it was.
 #[proc_macro_attribute]
 pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
     reliable_impl(args.into(), item.into()).into()

@@ -117,7 +117,7 @@ impl Shape {
                 .iter()
                 .filter(|arg| matches!(arg, FnArg::Typed(_)))
                 .count(),
-            is_async: func.sig.asyncness.is_some(),
+            is_async: func.sig.asyncness.is_some() || ast::BoxedFuture::of(func).is_some(),
         }
     }
 }
@@ -283,12 +283,17 @@ fn method_recovery(
     Ok(Some(recovery))
 }
 
-/// Whether a return type's last path segment is `Result`.
+/// Whether a method's value is a `Result` (by its type's last path
+/// segment): what it returns, or what its boxed future yields (`#[async_trait]`).
 fn returns_result(func: &ImplItemFn) -> bool {
-    let syn::ReturnType::Type(_, ty) = &func.sig.output else {
-        return false;
+    let output = match ast::BoxedFuture::of(func) {
+        Some(boxed) => boxed.output,
+        None => match &func.sig.output {
+            syn::ReturnType::Type(_, ty) => &**ty,
+            syn::ReturnType::Default => return false,
+        },
     };
-    let mut ty = &**ty;
+    let mut ty = output;
     while let Type::Group(group) = ty {
         ty = &group.elem;
     }

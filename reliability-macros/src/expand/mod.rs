@@ -186,6 +186,29 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
         let __reliable_call =
             #private::start!(#start #component #method #thresholds #recovery_options);
     };
+    if let Some(boxed) = ast::BoxedFuture::of(func) {
+        // `#[async_trait]` ran first: instrument the boxed future as the
+        // `async fn` it was, and put it back in its `Box::pin(…)`.
+        let mut inner = func.clone();
+        inner.sig.asyncness = Some(Default::default());
+        inner.sig.output = ReturnType::Type(Default::default(), Box::new(boxed.output.clone()));
+        inner.block = boxed.block.block.clone();
+        let call = quote! {
+            let __reliable_call =
+                #private::start!(start_async #component #method #thresholds #recovery_options);
+        };
+        let body = match recovery {
+            Some(recovery) => recovery::body(&inner, recovery, private, component, call),
+            None => plain_body(&inner, private, call),
+        };
+        let attrs = &boxed.block.attrs;
+        let capture = &boxed.block.capture;
+        let future = quote!(#(#attrs)* async #capture { #body });
+        if let Some(Stmt::Expr(Expr::Call(pin), None)) = func.block.stmts.last_mut() {
+            pin.args = std::iter::once(Expr::Verbatim(future)).collect();
+        }
+        return;
+    }
     let body = match recovery {
         Some(recovery) => recovery::body(func, recovery, private, component, call),
         None => plain_body(func, private, call),
