@@ -175,8 +175,20 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
         component,
         thresholds,
     } = site;
-    let method = method_name(func);
-    let start = if func.sig.asyncness.is_some() {
+    // `#[async_trait]` ran first: the boxed future is instrumented as the
+    // `async fn` it was, and put back in its `Box::pin(…)`.
+    let boxed = ast::BoxedFuture::of(func).map(|boxed| {
+        let mut inner = func.clone();
+        inner.sig.asyncness = Some(Default::default());
+        inner.sig.output = ReturnType::Type(Default::default(), Box::new(boxed.output.clone()));
+        inner.block = boxed.block.block.clone();
+        let attrs = &boxed.block.attrs;
+        let capture = &boxed.block.capture;
+        (inner, quote!(#(#attrs)* async #capture))
+    });
+    let target = boxed.as_ref().map_or(&*func, |(inner, _)| inner);
+    let method = method_name(target);
+    let start = if target.sig.asyncness.is_some() {
         quote!(start_async)
     } else {
         quote!(start)
@@ -186,34 +198,19 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
         let __reliable_call =
             #private::start!(#start #component #method #thresholds #recovery_options);
     };
-    if let Some(boxed) = ast::BoxedFuture::of(func) {
-        // `#[async_trait]` ran first: instrument the boxed future as the
-        // `async fn` it was, and put it back in its `Box::pin(…)`.
-        let mut inner = func.clone();
-        inner.sig.asyncness = Some(Default::default());
-        inner.sig.output = ReturnType::Type(Default::default(), Box::new(boxed.output.clone()));
-        inner.block = boxed.block.block.clone();
-        let call = quote! {
-            let __reliable_call =
-                #private::start!(start_async #component #method #thresholds #recovery_options);
-        };
-        let body = match recovery {
-            Some(recovery) => recovery::body(&inner, recovery, private, component, call),
-            None => plain_body(&inner, private, call),
-        };
-        let attrs = &boxed.block.attrs;
-        let capture = &boxed.block.capture;
-        let future = quote!(#(#attrs)* async #capture { #body });
-        if let Some(Stmt::Expr(Expr::Call(pin), None)) = func.block.stmts.last_mut() {
-            pin.args = std::iter::once(Expr::Verbatim(future)).collect();
-        }
-        return;
-    }
     let body = match recovery {
-        Some(recovery) => recovery::body(func, recovery, private, component, call),
-        None => plain_body(func, private, call),
+        Some(recovery) => recovery::body(target, recovery, private, component, call),
+        None => plain_body(target, private, call),
     };
-    func.block.stmts = vec![Stmt::Expr(Expr::Verbatim(body), None)];
+    match boxed {
+        Some((_, async_move)) => {
+            if let Some(Stmt::Expr(Expr::Call(pin), None)) = func.block.stmts.last_mut() {
+                let future = Expr::Verbatim(quote!(#async_move { #body }));
+                pin.args = std::iter::once(future).collect();
+            }
+        }
+        None => func.block.stmts = vec![Stmt::Expr(Expr::Verbatim(body), None)],
+    }
 }
 
 /// The body of a method without recovery: the original body, timed.
