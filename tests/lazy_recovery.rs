@@ -40,9 +40,11 @@ static CLOCK: LazyLock<Arc<CountingClock>> = LazyLock::new(|| {
     clock
 });
 
-/// The tests read one clock's counter: they take turns.
+/// The tests read one clock's counter: they take turns. The clock is
+/// installed before anything runs.
 fn turn() -> MutexGuard<'static, ()> {
     static TURN: Mutex<()> = Mutex::new(());
+    LazyLock::force(&CLOCK);
     TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -142,6 +144,11 @@ impl BreakerOnly {
         consume(token);
         self.0.attempt()
     }
+
+    async fn fetch_async(&self, token: Counted<'_>) -> Result<u32, Error> {
+        consume(token);
+        self.0.attempt()
+    }
 }
 
 #[test]
@@ -201,4 +208,17 @@ fn without_a_rerun_the_body_takes_the_arguments_as_they_are() {
     assert_eq!(service.0.calls.load(Ordering::SeqCst), 2);
     assert_eq!(copies.load(Ordering::SeqCst), 0);
     assert_eq!(method("lazy_breaker_only", "fetch").rejected, 1);
+    // The async path the same way; the circuit is the component's, still open.
+    assert_eq!(
+        block_on(service.fetch_async(Counted(&copies))),
+        Err(Error::Open)
+    );
+    assert_eq!(service.0.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(method("lazy_breaker_only", "fetch_async").rejected, 1);
+    let service = BreakerOnly(Flaky::new(0));
+    CLOCK.inner.advance(Duration::from_secs(60));
+    // After the cool-down a probe runs, on the caller's argument, and closes it.
+    assert_eq!(block_on(service.fetch_async(Counted(&copies))), Ok(0));
+    assert_eq!(copies.load(Ordering::SeqCst), 0);
+    assert_eq!(service.fetch(Counted(&copies)), Ok(1));
 }
