@@ -1,6 +1,7 @@
 //! What the attribute's expansion calls, by absolute path. Not a public API:
-//! it changes without notice. A list of re-exports; the logic lives with its
-//! concern.
+//! it changes without notice. Re-exports, and the three macros that write
+//! what depends on the method's own types (its call site, the probes of its
+//! return value), so that the expansion itself stays a few lines per method.
 
 pub use crate::classify::probe::{classified, CategorySource, ErrorProbe, RetryAfterValue};
 pub use crate::classify::Classification;
@@ -10,10 +11,13 @@ pub use crate::record::outcome::ErrorRef;
 pub use crate::record::probe::Probe;
 pub use crate::record::site::{CallSite, SiteMeta};
 pub use crate::recovery::driver::{
-    judge, reject, rerun_arg, Op, Ran, Recovery, RecoveryMeta, Rejectable, RerunArgument, Verdict,
+    judge, reject, rerun_arg, Op, Recovery, Rejectable, RerunArgument, Verdict,
 };
 pub use crate::recovery::strategy::{
-    Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig,
+    Backoff, CircuitConfig, RecoveryMeta, RetryBudget, Strategy, StrategyConfig,
+};
+pub use crate::{
+    __reliable_judge as judge, __reliable_observe as observe, __reliable_start as start,
 };
 
 /// The probe traits, for the expansion's `use …::__private::probe::*`.
@@ -26,4 +30,99 @@ pub mod probe {
         ErrorCategoryByDisplay, ErrorCategoryOfOpaque,
     };
     pub use crate::record::probe::{ObserveDebug, ObserveDisplay, ObserveResult, ObserveValue};
+}
+
+/// `start!(start "component" "method" …)`: the method's one `static`
+/// [`CallSite`] (its [`SiteMeta`] and [`RecoveryMeta`] are promoted
+/// constants inside it), and a [`Call`] of it started with
+/// `Call::start` or `Call::start_async` (the first word).
+///
+/// After the names, optionally `thresholds(EXPR)`, then optionally
+/// `recovery [Retry Network …] (.with_max_attempts(3) …)` followed by
+/// `repair("m")`, `alternatives("a" "b")`, `fallback("f")`,
+/// `budget(.with_ratio(0.2) …)`, each optional, in this order.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_start {
+    ($start:ident $component:literal $method:literal
+        $(thresholds($thresholds:expr))?
+        $(recovery [$($strategy:ident)*] ($($setting:tt)*)
+            $(repair($repair:literal))?
+            $(alternatives($($alternative:literal)*))?
+            $(fallback($fallback:literal))?
+            $(budget($($budget:tt)*))?
+        )?
+    ) => {{
+        static __RELIABLE_SITE: $crate::__private::CallSite =
+            $crate::__private::CallSite::new(&$crate::__private::SiteMeta {
+                component: $component,
+                method: $method,
+                thresholds: $crate::__reliable_option!($($thresholds)?),
+                recovery: $crate::__reliable_option!($(&$crate::__private::RecoveryMeta {
+                    config: $crate::__private::StrategyConfig::new()
+                        $(.with_strategy($crate::__private::Strategy::$strategy))*
+                        $($setting)*,
+                    repair: $crate::__reliable_option!($($repair)?),
+                    alternatives: &[$($($alternative),*)?],
+                    fallback: $crate::__reliable_option!($($fallback)?),
+                    budget: $crate::__reliable_option!(
+                        $($crate::__private::RetryBudget::new() $($budget)*)?
+                    ),
+                })?),
+            });
+        $crate::__private::Call::$start(&__RELIABLE_SITE)
+    }};
+}
+
+/// `Some(value)`, or `None` when no value is given.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_option {
+    () => {
+        ::core::option::Option::None
+    };
+    ($value:expr) => {
+        ::core::option::Option::Some($value)
+    };
+}
+
+/// `observe!(value)`: how a call that returned `value` ended
+/// ([`Observed`]), read by the outcome and category probes, which pick
+/// their impl from `value`'s type at the call site.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_observe {
+    ($value:ident) => {
+        $crate::__private::classified(
+            $crate::__reliable_probes!(text $value),
+            $crate::__reliable_probes!(category $value),
+        )
+    };
+}
+
+/// `judge!(value)`: the [`Verdict`] recovery decides on, read by the same probes.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_judge {
+    ($value:ident) => {
+        $crate::__private::judge(
+            $crate::__reliable_probes!(text $value),
+            $crate::__reliable_probes!(category $value),
+        )
+    };
+}
+
+/// The two probes of a return value: its outcome and error text, and where
+/// its error's category comes from.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_probes {
+    (text $value:ident) => {{
+        use $crate::__private::probe::*;
+        (&&&&$crate::__private::Probe(&$value)).__reliable_observe()
+    }};
+    (category $value:ident) => {{
+        use $crate::__private::probe::*;
+        (&&&&&&$crate::__private::Probe(&$value)).__reliable_category()
+    }};
 }

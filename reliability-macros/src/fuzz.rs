@@ -86,7 +86,7 @@ proptest! {
             .parse()
             .unwrap();
         let _ = crate::attr::parse_impl_args(args.clone());
-        let out = crate::expand::expand(args, item);
+        let out = crate::reliable_impl(args, item);
         prop_assert!(!out.is_empty());
     }
 
@@ -99,7 +99,7 @@ proptest! {
             format!("impl S {{ #[reliable({args})] fn a(&self, x: u8) -> Result<u8, E> {{ Ok(x) }} }}")
                 .parse()
                 .unwrap();
-        let out = crate::expand::expand("strategies = [retry]".parse().unwrap(), item);
+        let out = crate::reliable_impl("strategies = [retry]".parse().unwrap(), item);
         prop_assert!(!out.is_empty());
     }
 }

@@ -1,20 +1,27 @@
 //! The `#[reliable]` attribute. Depend on `reliability-core`, which re-exports it.
 //!
-//! One file per phase: `attr` parses and checks the options (every error
-//! carries the span of the token at fault), `expand` generates code and
-//! cannot fail, `naming` and `duration` hold the small parsers both use.
+//! One file per phase, as thiserror's impl crate: `attr` parses the
+//! options (every error carries the span of the token at fault), `ast` is the
+//! typed model of the impl block, `valid` holds every check and builds the
+//! model, `expand` generates code from the model and cannot fail, and
+//! `fallback` emits the user's code unchanged next to the errors.
+//! `naming` and `duration` hold small parsers; `classify` is the derive.
 
+mod ast;
 mod attr;
 mod classify;
 mod duration;
 mod expand;
-mod expand_recovery;
+mod fallback;
 #[cfg(test)]
 mod fuzz;
 mod naming;
-mod recovery;
+#[cfg(test)]
+mod token_count;
+mod valid;
 
 use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
 
 /// Instruments every method of an `impl` block: each call's latency and
 /// outcome are reported to the global manager of `reliability_core`.
@@ -73,10 +80,22 @@ use proc_macro::TokenStream;
 /// retries → alternatives → fallback → escalate; permanent errors skip the
 /// retries. Recovery applies to the methods that return a `Result` (other
 /// than the repair, alternative and fallback methods themselves); it needs
-/// `&self` or `&mut self`, and `Clone` arguments, since it calls the method
-/// again. `circuit_breaker` without a `fallback` needs the error type to
-/// implement `From<reliability_core::CircuitOpen>`. A name that does not
-/// exist or does not fit is a compile error at the name.
+/// `&self` or `&mut self`. When the body may run again (`retry`, `network`,
+/// `repair`) or its arguments go to another method (`alternatives`,
+/// `fallback`), the arguments must be `Clone`: each attempt gets a copy
+/// (a `&mut` argument is reborrowed), since the body may consume it. With
+/// only `circuit_breaker` and `escalate`, the body runs at most once and
+/// takes the arguments as they are. `circuit_breaker` without a `fallback`
+/// needs the error type to implement `From<reliability_core::CircuitOpen>`.
+/// A name that does not exist or does not fit is a compile error at the name.
+/// A `fallback` or `alternatives` set on the impl block stands in for each
+/// method that takes as many arguments and is `async` alike; the compiler
+/// checks the types, so `io::Result<u8>` and `std::io::Result<u8>` agree.
+///
+/// Recovery costs nothing until an attempt fails: the first attempt runs as
+/// it would without recovery (with a circuit breaker, after a check that it
+/// is closed); the recovery driver, its clock readings and the recovery
+/// session are made only after a failure, or when the circuit is not closed.
 ///
 /// # Options on a method
 ///
@@ -101,9 +120,34 @@ use proc_macro::TokenStream;
 /// from the return type work as written. A return type with `impl Trait` in it
 /// cannot be written on a closure: such a body must determine its own type
 /// (a closure returned as `impl Fn(u8) -> u8` needs its parameter types).
+///
+/// A sync `#[track_caller]` method whose body cannot leave early (no
+/// `return`, no `?`, no macro but std's that cannot return) has its body
+/// written in place instead, so `Location::caller()` in it is the method's
+/// caller; a closure cannot carry `#[track_caller]` on stable Rust.
+///
+/// With `#[async_trait]`, in either order, the future is what is timed and
+/// judged: when `#[async_trait]` runs first, a method whose body is
+/// `Box::pin(async move { … })` and whose return type names the future's
+/// `Output` is instrumented as the `async fn` it was.
 #[proc_macro_attribute]
 pub fn reliable(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(args.into(), item.into()).into()
+    reliable_impl(args.into(), item.into()).into()
+}
+
+/// `#[reliable]` on `proc_macro2` tokens: parse and check, then generate, or
+/// leave the code as written next to the errors.
+fn reliable_impl(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
+    let mut imp = match valid::impl_block(&args, input.clone()) {
+        Ok(imp) => imp,
+        Err(error) => return fallback::with_errors(input, Some(error)),
+    };
+    let (model, errors) = valid::model(args, &mut imp);
+    match &model {
+        Some(model) => expand::impl_block(&mut imp, model),
+        None => fallback::strip(&mut imp),
+    }
+    fallback::with_errors(imp, errors)
 }
 
 /// Implements `Classify` for an error type: the category of each variant

@@ -117,6 +117,18 @@ impl Call {
         }
     }
 
+    /// The call site this call reports to.
+    #[inline(always)]
+    pub(crate) fn site(&self) -> &'static CallSite {
+        self.site
+    }
+
+    /// When the call started, in call-clock ticks.
+    #[inline(always)]
+    pub(crate) fn started(&self) -> u64 {
+        self.start
+    }
+
     /// Reports how the call ended.
     #[inline(always)]
     pub fn finish(mut self, observed: Observed<'_>) {

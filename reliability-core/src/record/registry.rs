@@ -190,6 +190,7 @@ impl Registry {
             component: Box::leak(component.to_owned().into_boxed_str()),
             method: Box::leak(method.to_owned().into_boxed_str()),
             thresholds: None,
+            recovery: None,
         }));
         let site: &'static CallSite = Box::leak(Box::new(CallSite::new(meta)));
         sites.insert(key, site);

@@ -18,6 +18,8 @@ use super::outcome::ErrorRef;
 use super::registry::{registry, ComponentRecord};
 use crate::classify::ErrorCategory;
 use crate::health::Thresholds;
+use crate::recovery::circuit::CircuitBreaker;
+use crate::recovery::strategy::RecoveryMeta;
 
 /// Stripes per call site. Threads are spread over them round robin, so two
 /// threads calling one method write different cache lines.
@@ -33,6 +35,8 @@ pub struct SiteMeta {
     pub method: &'static str,
     /// Thresholds from the attribute, if it set any.
     pub thresholds: Option<Thresholds>,
+    /// Recovery from the attribute, if the method has any.
+    pub recovery: Option<&'static RecoveryMeta>,
 }
 
 /// `repr(C)` keeps the counters at the front: a stripe's hot words then share
@@ -65,6 +69,10 @@ impl Stripe {
 struct Hot {
     meta: &'static SiteMeta,
     component: OnceLock<&'static ComponentRecord>,
+    /// The component's circuit breaker, once recovery has looked it up: the
+    /// success path of a method with `circuit_breaker` reads its state
+    /// through this, without a look-up.
+    breaker: OnceLock<&'static CircuitBreaker>,
     max_nanos: AtomicU64,
     /// Counts carried out of a stripe's 32-bit bucket when it wraps; allocated
     /// the first time that happens (after 2^32 calls in one bucket).
@@ -193,6 +201,7 @@ impl CallSite {
             hot: Hot {
                 meta,
                 component: OnceLock::new(),
+                breaker: OnceLock::new(),
                 max_nanos: AtomicU64::new(0),
                 carry: OnceLock::new(),
             },
@@ -224,6 +233,11 @@ impl CallSite {
     #[inline(never)]
     fn register(&'static self) -> &'static ComponentRecord {
         registry().attach(self)
+    }
+
+    /// Where recovery keeps the component's circuit breaker for this site.
+    pub(crate) fn breaker_slot(&self) -> &OnceLock<&'static CircuitBreaker> {
+        &self.hot.breaker
     }
 
     /// Where the site keeps its component once it has joined one.
@@ -398,6 +412,7 @@ mod tests {
             component: "site_tests_wrap",
             method: "m",
             thresholds: None,
+            recovery: None,
         };
         static SITE: CallSite = CallSite::new(&META);
         let index = bucket_index(1_000);

@@ -198,6 +198,27 @@ impl CircuitBreaker {
         }
     }
 
+    /// Records a success of an attempt made with [`Permit::Normal`], like
+    /// `record(Permit::Normal, true, now)`, but reads the clock only when
+    /// the success still leaves the failure rate at its limit (the circuit
+    /// opens): the success path of a call with a circuit breaker reads no clock.
+    pub(crate) fn record_normal_success(
+        &self,
+        now: impl FnOnce() -> Instant,
+    ) -> Option<CircuitState> {
+        if self.consecutive.load(Relaxed) != 0 {
+            self.consecutive.store(0, Relaxed);
+        }
+        if !self.record_in_ring(true) {
+            return None;
+        }
+        let mut t = self.transitions.lock();
+        if self.state() != CircuitState::Closed {
+            return None;
+        }
+        Some(self.open(&mut t, now()))
+    }
+
     /// Writes the outcome into the ring; returns whether the failure rate is reached.
     fn record_in_ring(&self, success: bool) -> bool {
         let Some(threshold) = self.config.failure_rate() else {

@@ -17,31 +17,15 @@ use crate::record::clock::Clock;
 use crate::record::outcome::ErrorRef;
 use crate::record::registry::registry;
 use crate::record::site::CallSite;
-use crate::recovery::circuit::{CircuitState, Permit};
+use crate::recovery::circuit::{CircuitBreaker, CircuitState, Permit};
 use crate::recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
 use crate::recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
-use crate::recovery::strategy::{RetryBudget, Strategy, StrategyConfig};
+use crate::recovery::strategy::{RecoveryMeta, Strategy, StrategyConfig};
 use crate::runtime::component::ComponentState;
 use crate::runtime::events::ReliabilityEvent;
 use crate::runtime::registry::runtime;
 
-/// What the attribute configured for a method's recovery.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct RecoveryMeta {
-    /// Strategies and their settings.
-    pub config: StrategyConfig,
-    /// The repair method's name.
-    pub repair: Option<&'static str>,
-    /// The alternatives' names, in order.
-    pub alternatives: &'static [&'static str],
-    /// The fallback's name.
-    pub fallback: Option<&'static str>,
-    /// The component's retry budget, if the attribute set one.
-    pub budget: Option<RetryBudget>,
-}
-
-/// An operation the expansion's closure performs for the driver.
+/// An operation the expansion's loop performs for the driver.
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -55,16 +39,6 @@ pub enum Op {
     Fallback,
     /// Build the error that an open circuit returns.
     Reject,
-}
-
-/// What an operation produced.
-#[doc(hidden)]
-#[derive(Debug)]
-pub enum Ran<R> {
-    /// A value of the method's type, and how it went.
-    Value(R, Verdict),
-    /// The repair method ran, and how it went.
-    Repaired(Verdict),
 }
 
 /// Whether a value stands for success; for a failure, its text and category.
@@ -83,6 +57,7 @@ impl Verdict {
     /// A success.
     pub const SUCCESS: Verdict = Verdict(None);
 
+    #[inline]
     fn is_success(&self) -> bool {
         self.0.is_none()
     }
@@ -99,10 +74,19 @@ impl Verdict {
 
 /// Turns what the expansion's probes found into a verdict.
 #[doc(hidden)]
+#[inline]
 pub fn judge(observed: Observed<'_>, source: Option<CategorySource<'_>>) -> Verdict {
     match observed {
         Observed::Success => Verdict(None),
-        Observed::Failure(error, _) => {
+        Observed::Failure(error, _) => judge_failure(error, source),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn judge_failure(error: ErrorRef<'_>, source: Option<CategorySource<'_>>) -> Verdict {
+    {
+        {
             let classification = source.map_or(
                 Classification {
                     category: ErrorCategory::Unknown,
@@ -566,19 +550,37 @@ impl Drop for Driver {
 /// One call's recovery, driven by a loop in the method's own body:
 ///
 /// ```text
-/// let mut recovery = Recovery::new(&SITE, &RECOVERY);
-/// while let Some(op) = recovery.next_op() {       // `.next_op_async().await` in an async fn
-///     let ran = match op { /* run the body, the repair, an alternative, the fallback */ };
-///     recovery.report(op, ran);
+/// let call = start!(…);                          // the call site and the timed call
+/// let mut recovery = Recovery::new(&call);
+/// while recovery.running() {                     // `.running_async().await` in an async fn
+///     let value = match recovery.op() {
+///         Op::Attempt => /* the body */,
+///         Op::Repair => { recovery.repaired(judge!(repair_value)); continue }
+///         Op::Alternative(0) => /* an alternative */,
+///         Op::Fallback => /* the fallback */,
+///         _ => reject(component),                // an open circuit's error
+///     };
+///     recovery.report(judge!(value), value);
 /// }
 /// recovery.finish(call)
 /// ```
 ///
 /// The loop is in the method itself, not in a closure, so the body can use
 /// `&mut self` on every attempt and an async method's future stays `Send`.
+///
+/// Recovery costs nothing until an attempt fails: the first attempt runs
+/// like a method without recovery (with a circuit breaker, after one check
+/// that it is closed). The driver, its clock readings and the recovery
+/// session are made only when the first attempt fails, or when the circuit
+/// is not closed.
 #[doc(hidden)]
 pub struct Recovery<R> {
-    driver: Driver,
+    site: &'static CallSite,
+    recovery: &'static RecoveryMeta,
+    /// When the call started, in call-clock ticks: what the first attempt took
+    /// counts toward `max_elapsed` once a driver is made.
+    call_start: u64,
+    driver: Option<Box<Driver>>,
     next: Next,
     last: Option<(R, Verdict)>,
 }
@@ -586,71 +588,177 @@ pub struct Recovery<R> {
 impl<R> std::fmt::Debug for Recovery<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recovery")
-            .field("site", self.driver.site)
+            .field("site", self.site)
+            .field("driving", &self.driver.is_some())
             .finish_non_exhaustive()
     }
 }
 
+/// The recovery of a call site whose attribute configured none: no strategy.
+static NO_RECOVERY: RecoveryMeta = RecoveryMeta {
+    config: StrategyConfig::new(),
+    repair: None,
+    alternatives: &[],
+    fallback: None,
+    budget: None,
+};
+
 impl<R> Recovery<R> {
-    /// Starts a call's recovery: asks the circuit, if any, for the first attempt.
-    pub fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
-        let mut driver = Driver::new(site, recovery);
-        let next = driver.admit(None, Duration::ZERO);
-        Recovery {
-            driver,
-            next,
+    /// Starts a call's recovery. Without a circuit breaker, or with a closed
+    /// one (one load of its state), the first attempt runs on the plain
+    /// path; an open or half-open circuit makes the driver at once, which
+    /// grants a probe or refuses the call.
+    #[inline]
+    pub fn new(call: &Call) -> Self {
+        let site = call.site();
+        let recovery = site.meta().recovery.unwrap_or(&NO_RECOVERY);
+        let mut this = Recovery {
+            site,
+            recovery,
+            call_start: call.started(),
+            driver: None,
+            next: Next::Run(Op::Attempt),
             last: None,
+        };
+        if this.has_circuit() && !this.circuit_closed() {
+            this.drive_from_the_start();
+        }
+        this
+    }
+
+    fn has_circuit(&self) -> bool {
+        self.recovery
+            .config
+            .strategies()
+            .contains(Strategy::CircuitBreaker)
+    }
+
+    #[inline]
+    fn circuit_closed(&self) -> bool {
+        self.breaker().state() == CircuitState::Closed
+    }
+
+    /// The component's breaker, through the site's slot: a load once it is set.
+    #[inline]
+    fn breaker(&self) -> &'static CircuitBreaker {
+        match self.site.breaker_slot().get() {
+            Some(breaker) => breaker,
+            None => self.find_breaker(),
         }
     }
 
-    /// The next operation to perform, after sleeping out any backoff; `None` when done.
-    pub fn next_op(&mut self) -> Option<Op> {
+    #[cold]
+    #[inline(never)]
+    fn find_breaker(&self) -> &'static CircuitBreaker {
+        let (site, config) = (self.site, self.recovery.config.circuit());
+        site.breaker_slot()
+            .get_or_init(|| runtime().state_of(site.component()).breaker(&config))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drive_from_the_start(&mut self) {
+        let mut driver = Box::new(Driver::new(self.site, self.recovery));
+        self.next = driver.admit(None, Duration::ZERO);
+        self.driver = Some(driver);
+    }
+
+    /// The first attempt failed: the driver takes over from here, as if it
+    /// had admitted that attempt.
+    #[cold]
+    #[inline(never)]
+    fn drive_after_failure(&mut self, verdict: &Verdict) -> Next {
+        let mut driver = Box::new(Driver::new(self.site, self.recovery));
+        let took = Duration::from_nanos(crate::record::clock::nanos_since(self.call_start));
+        driver.started = driver.started.checked_sub(took).unwrap_or(driver.started);
+        let next = driver.after_value(Op::Attempt, verdict);
+        self.driver = Some(driver);
+        next
+    }
+
+    /// A first attempt that succeeded with the circuit closed: counted by
+    /// the circuit without reading the clock (it is read only if this
+    /// success still leaves the failure rate over the limit).
+    fn circuit_success(&self) {
+        let component = || runtime().state_of(self.site.component());
+        let now = || component().env().policy.clock().now();
+        if let Some(state) = self.breaker().record_normal_success(now) {
+            component().circuit_changed(state);
+        }
+    }
+
+    /// Whether an operation is to be performed, after sleeping out any backoff.
+    pub fn running(&mut self) -> bool {
         loop {
-            match self.next {
-                Next::Run(op) => return Some(op),
-                Next::Wait(delay) => {
-                    self.driver.clock.sleep(delay);
-                    self.next = self.driver.after_wait(delay);
+            match (self.next, &mut self.driver) {
+                (Next::Run(_), _) => return true,
+                (Next::Wait(delay), Some(driver)) => {
+                    driver.clock.sleep(delay);
+                    self.next = driver.after_wait(delay);
                 }
-                Next::Done => return None,
+                _ => return false,
             }
         }
     }
 
-    /// The next operation, waiting out any backoff without blocking the thread.
-    pub async fn next_op_async(&mut self) -> Option<Op> {
+    /// Whether an operation is to be performed, waiting out any backoff
+    /// without blocking the thread.
+    pub async fn running_async(&mut self) -> bool {
         loop {
-            match self.next {
-                Next::Run(op) => return Some(op),
-                Next::Wait(delay) => {
-                    let wait = self.driver.clock.delay(delay);
+            match (self.next, &mut self.driver) {
+                (Next::Run(_), _) => return true,
+                (Next::Wait(delay), Some(driver)) => {
+                    let wait = driver.clock.delay(delay);
                     if wait.is_unavailable() {
                         // Retrying at once would hammer the component, and
                         // waiting would never end: the recovery fails.
-                        self.next = self.driver.no_timer();
+                        self.next = driver.no_timer();
                         continue;
                     }
                     wait.await;
-                    self.next = self.driver.after_wait(delay);
+                    self.next = driver.after_wait(delay);
                 }
-                Next::Done => return None,
+                _ => return false,
             }
         }
     }
 
-    /// What the operation produced.
-    pub fn report(&mut self, op: Op, ran: Ran<R>) {
-        self.next = match ran {
-            Ran::Value(value, verdict) => {
-                let next = self.driver.after_value(op, &verdict);
-                self.last = Some((value, verdict));
-                next
+    /// The operation to perform, while [`running`](Self::running).
+    #[inline]
+    pub fn op(&self) -> Op {
+        match self.next {
+            Next::Run(op) => op,
+            _ => Op::Reject,
+        }
+    }
+
+    /// The value the operation produced, and how it went.
+    #[inline]
+    pub fn report(&mut self, verdict: Verdict, value: R) {
+        let op = self.op();
+        self.next = match &mut self.driver {
+            Some(driver) => driver.after_value(op, &verdict),
+            None if verdict.is_success() => {
+                if self.has_circuit() {
+                    self.circuit_success();
+                }
+                Next::Done
             }
-            Ran::Repaired(verdict) => self.driver.after_repair(&verdict),
+            None => self.drive_after_failure(&verdict),
+        };
+        self.last = Some((value, verdict));
+    }
+
+    /// How the repair method went.
+    pub fn repaired(&mut self, verdict: Verdict) {
+        self.next = match &mut self.driver {
+            Some(driver) => driver.after_repair(&verdict),
+            None => Next::Done,
         };
     }
 
     /// The value for the caller, with the call reported as it ended.
+    #[inline]
     pub fn finish(self, call: Call) -> R {
         match self.last {
             Some((value, verdict)) => {

@@ -490,3 +490,19 @@ impl Default for RetryBudget {
         Self::new()
     }
 }
+
+/// What the attribute configured for a method's recovery.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RecoveryMeta {
+    /// Strategies and their settings.
+    pub config: StrategyConfig,
+    /// The repair method's name.
+    pub repair: Option<&'static str>,
+    /// The alternatives' names, in order.
+    pub alternatives: &'static [&'static str],
+    /// The fallback's name.
+    pub fallback: Option<&'static str>,
+    /// The component's retry budget, if the attribute set one.
+    pub budget: Option<RetryBudget>,
+}

@@ -1,33 +1,23 @@
-//! Recovery options: `strategies = [...]` and each strategy's settings, on
-//! the impl block and on a method, and the checks that tie them together.
+//! Parsing the recovery options: `strategies = [...]` and each strategy's
+//! settings, on the impl block and on a method. The checks that tie them
+//! together are in `valid`.
 
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Lit, LitBool, LitInt, LitStr, Token};
 
-use crate::attr::{expect_eq, parse_value, push_error, set_once, Setting};
+use crate::ast::{Backoff, Strategy, STRATEGY_LIST};
+use crate::attr::{expect_eq, parse_value, set_once, Setting};
 use crate::duration::parse_nanos;
 
-/// The strategies, in the order `strategies = [...]` documents them.
-pub(crate) const STRATEGIES: [&str; 7] = [
-    "retry",
-    "network",
-    "repair",
-    "alternatives",
-    "fallback",
-    "circuit_breaker",
-    "escalate",
-];
-const STRATEGY_LIST: &str =
-    "`retry`, `network`, `repair`, `alternatives`, `fallback`, `circuit_breaker`, `escalate`";
 const BUDGET_OPTIONS: &str = "`ratio`, `per_second`, `window`";
 
 /// Recovery settings from one attribute (impl block or method).
 #[derive(Default, Clone)]
 pub(crate) struct RecoveryArgs {
-    pub strategies: Option<Setting<Vec<Ident>>>,
+    pub strategies: Option<Setting<Vec<(Strategy, Span)>>>,
     pub max_attempts: Option<Setting<u32>>,
-    pub backoff: Option<Setting<Ident>>,
+    pub backoff: Option<Setting<Backoff>>,
     pub base_delay: Option<Setting<u64>>,
     pub max_delay: Option<Setting<u64>>,
     pub jitter: Option<Setting<bool>>,
@@ -194,16 +184,17 @@ fn parse_known(
     match key.to_string().as_str() {
         "strategies" => {
             let (names, span) = parse_names(key, input, "strategies = [retry, network]")?;
-            if let Some(unknown) = names
+            let strategies = names
                 .iter()
-                .find(|n| !STRATEGIES.contains(&n.to_string().as_str()))
-            {
-                return Err(syn::Error::new(
-                    unknown.span(),
-                    format!("unknown strategy `{unknown}`, expected one of {STRATEGY_LIST}"),
-                ));
-            }
-            set_once(&mut args.strategies, key, names, span)?;
+                .map(|name| match Strategy::from_name(&name.to_string()) {
+                    Some(strategy) => Ok((strategy, name.span())),
+                    None => Err(syn::Error::new(
+                        name.span(),
+                        format!("unknown strategy `{name}`, expected one of {STRATEGY_LIST}"),
+                    )),
+                })
+                .collect::<syn::Result<Vec<_>>>()?;
+            set_once(&mut args.strategies, key, strategies, span)?;
             mark(&mut args.strategies, on_method);
             Ok(())
         }
@@ -218,14 +209,13 @@ fn parse_known(
             let kind: Ident = parse_value(input, || {
                 "expected `exponential`, `linear` or `constant` for `backoff`".into()
             })?;
-            if !["exponential", "linear", "constant"].contains(&kind.to_string().as_str()) {
+            let Some(backoff) = Backoff::from_name(&kind.to_string()) else {
                 return Err(syn::Error::new(
                     kind.span(),
                     format!("unknown backoff `{kind}`, expected one of `exponential`, `linear`, `constant`"),
                 ));
-            }
-            let span = kind.span();
-            set_once(&mut args.backoff, key, kind, span)?;
+            };
+            set_once(&mut args.backoff, key, backoff, kind.span())?;
             mark(&mut args.backoff, on_method);
             Ok(())
         }
@@ -368,11 +358,6 @@ fn parse_budget(input: ParseStream, parens: Span) -> syn::Result<BudgetArgs> {
     Ok(budget)
 }
 
-/// Where a setting was given: its key, and whether on a method.
-fn place<T>(setting: &Option<Setting<T>>) -> Option<(Span, bool)> {
-    setting.as_ref().map(|s| (s.key_span, s.on_method))
-}
-
 /// Calls `$mac!(field, ...)` with every field of [`RecoveryArgs`], so the
 /// list is written once.
 macro_rules! with_settings {
@@ -397,12 +382,6 @@ macro_rules! with_settings {
             retry_budget
         )
     };
-}
-
-/// One method's recovery: the impl's settings with the method's on top.
-pub(crate) struct Effective {
-    pub strategies: Vec<(String, Span)>,
-    pub args: RecoveryArgs,
 }
 
 /// The method's settings over the impl's; the method's `strategies` replaces the impl's.
@@ -430,124 +409,5 @@ impl RecoveryArgs {
             ($($field:ident),*) => { false $(|| self.$field.as_ref().is_some_and(|s| s.on_method))* };
         }
         with_settings!(any)
-    }
-}
-
-/// Checks that each strategy has its settings and each setting its strategy.
-/// With `method_only`, only the settings a method's attribute gave are
-/// checked (the impl's were checked once, on the impl).
-pub(crate) fn check(args: &RecoveryArgs, method_only: bool) -> Result<Effective, syn::Error> {
-    let mut errors = None;
-    let mut strategies: Vec<(String, Span)> = args
-        .strategies
-        .as_ref()
-        .map(|s| s.value.iter().map(|n| (n.to_string(), n.span())).collect())
-        .unwrap_or_default();
-    let listed = |name: &str, list: &[(String, Span)]| list.iter().any(|(n, _)| n == name);
-    let report = |setting_on_method: bool| !method_only || setting_on_method;
-    // Naming a method enables its strategy.
-    for (name, given) in [
-        ("repair", args.repair.as_ref().map(|s| s.key_span)),
-        (
-            "alternatives",
-            args.alternatives.as_ref().map(|s| s.key_span),
-        ),
-        ("fallback", args.fallback.as_ref().map(|s| s.key_span)),
-    ] {
-        if let (Some(span), false) = (given, listed(name, &strategies)) {
-            strategies.push((name.to_owned(), span));
-        }
-    }
-    let needs = [
-        ("repair", args.repair.is_some(), "`repair = method_name`"),
-        (
-            "alternatives",
-            args.alternatives.is_some(),
-            "`alternatives = [method_a, method_b]`",
-        ),
-        (
-            "fallback",
-            args.fallback.is_some(),
-            "`fallback = method_name`",
-        ),
-    ];
-    if let Some(list) = &args.strategies {
-        for (name, present, example) in needs {
-            if let Some((_, span)) = strategies.iter().find(|(n, _)| n == name) {
-                if !present && report(list.on_method) {
-                    push_error(
-                        &mut errors,
-                        syn::Error::new(*span, format!("strategy `{name}` needs {example}")),
-                    );
-                }
-            }
-        }
-    }
-    let retrying = listed("retry", &strategies) || listed("network", &strategies);
-    let breaking = listed("circuit_breaker", &strategies);
-    let groups = [
-        (
-            retrying,
-            "`retry` or `network`",
-            vec![
-                ("max_attempts", place(&args.max_attempts)),
-                ("backoff", place(&args.backoff)),
-                ("base_delay", place(&args.base_delay)),
-                ("max_delay", place(&args.max_delay)),
-                ("jitter", place(&args.jitter)),
-                ("max_elapsed", place(&args.max_elapsed)),
-            ],
-        ),
-        (
-            breaking,
-            "`circuit_breaker`",
-            vec![
-                ("open_after", place(&args.open_after)),
-                ("failure_rate", place(&args.failure_rate)),
-                ("window", place(&args.window)),
-                ("min_calls", place(&args.min_calls)),
-                ("cool_down", place(&args.cool_down)),
-                ("half_open_probes", place(&args.half_open_probes)),
-            ],
-        ),
-    ];
-    for (enabled, strategy, settings) in groups {
-        for (name, setting) in settings {
-            if let (Some((span, on_method)), false) = (setting, enabled) {
-                if report(on_method) {
-                    push_error(
-                        &mut errors,
-                        syn::Error::new(span, format!("`{name}` needs {strategy} in `strategies`")),
-                    );
-                }
-            }
-        }
-    }
-    if let (Some(base), Some(max)) = (&args.base_delay, &args.max_delay) {
-        if base.value > max.value && report(base.on_method || max.on_method) {
-            push_error(
-                &mut errors,
-                syn::Error::new(base.value_span, "`base_delay` is longer than `max_delay`"),
-            );
-        }
-    }
-    match errors {
-        Some(error) => Err(error),
-        None => Ok(Effective {
-            strategies,
-            args: args.clone(),
-        }),
-    }
-}
-
-impl Effective {
-    pub(crate) fn has(&self, strategy: &str) -> bool {
-        self.strategies.iter().any(|(n, _)| n == strategy)
-    }
-
-    /// Whether recovery would run the method's body more than once, or call
-    /// other methods with its arguments.
-    pub(crate) fn reruns(&self) -> bool {
-        !self.strategies.is_empty()
     }
 }

@@ -11,7 +11,9 @@ use syn::spanned::Spanned;
 use syn::{Attribute, Ident, Lit, LitStr, Path, Token};
 
 use crate::duration::parse_nanos;
-use crate::recovery::{parse_recovery_option, RecoveryArgs};
+
+pub(crate) mod recovery;
+use recovery::{parse_recovery_option, RecoveryArgs};
 
 const IMPL_OPTIONS: &str = "`component`, `crate`, `thresholds`, `strategies`, `retry_budget`, \
      or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
