@@ -78,7 +78,7 @@ mod record;
 mod recovery;
 mod runtime;
 
-pub use classify::refused::CircuitOpen;
+pub use classify::refused::{BulkheadFull, CircuitOpen, RateLimited, TimedOut};
 pub use classify::register_classify;
 pub use classify::{Classify, ErrorCategory};
 #[cfg(feature = "http")]
