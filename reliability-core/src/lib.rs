@@ -99,6 +99,7 @@ pub use recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
 pub use recovery::strategy::{
     Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet,
 };
+pub use recovery::timeout::{timeout, Timeout};
 pub use reliability_macros::reliable;
 pub use reliability_macros::Classify;
 pub use runtime::events::{ReliabilityEvent, Subscription};

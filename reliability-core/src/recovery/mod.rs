@@ -8,3 +8,7 @@ pub(crate) mod driver;
 pub(crate) mod history;
 pub(crate) mod plan;
 pub(crate) mod strategy;
+pub(crate) mod timeout;
+
+#[cfg(test)]
+mod test_support;
