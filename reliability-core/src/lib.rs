@@ -93,6 +93,7 @@ pub use manager::{manager, observe, snapshot, RecoveryAction, ReliabilityManager
 pub use monitor::{HealthTransition, MonitorConfig};
 pub use record::clock::{Clock, Delay, ManualClock, SystemClock};
 pub use record::outcome::{Outcome, RecordOutcome};
+pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, BulkheadPermit};
 pub use recovery::circuit::CircuitState;
 pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
 pub use recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};

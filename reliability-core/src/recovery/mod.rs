@@ -3,6 +3,7 @@
 //! that runs one call's chain, and the bounded history of sessions.
 
 pub(crate) mod budget;
+pub(crate) mod bulkhead;
 pub(crate) mod circuit;
 pub(crate) mod driver;
 pub(crate) mod history;
