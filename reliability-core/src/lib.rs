@@ -97,6 +97,7 @@ pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, Bulkhead
 pub use recovery::circuit::CircuitState;
 pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
 pub use recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
+pub use recovery::rate_limit::{RateLimitAcquire, RateLimitConfig, RateLimiter};
 pub use recovery::strategy::{
     Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet,
 };

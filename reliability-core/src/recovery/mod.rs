@@ -8,6 +8,7 @@ pub(crate) mod circuit;
 pub(crate) mod driver;
 pub(crate) mod history;
 pub(crate) mod plan;
+pub(crate) mod rate_limit;
 pub(crate) mod strategy;
 pub(crate) mod timeout;
 
