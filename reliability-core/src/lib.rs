@@ -95,6 +95,7 @@ pub use record::clock::{Clock, Delay, ManualClock, SystemClock};
 pub use record::outcome::{Outcome, RecordOutcome};
 pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, BulkheadPermit};
 pub use recovery::circuit::CircuitState;
+pub use recovery::hedge::{hedge, Hedge, HedgeAfter, HedgeConfig, HedgeOutcome};
 pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
 pub use recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
 pub use recovery::rate_limit::{RateLimitAcquire, RateLimitConfig, RateLimiter};

@@ -6,6 +6,7 @@ pub(crate) mod budget;
 pub(crate) mod bulkhead;
 pub(crate) mod circuit;
 pub(crate) mod driver;
+pub(crate) mod hedge;
 pub(crate) mod history;
 pub(crate) mod plan;
 pub(crate) mod rate_limit;
