@@ -817,4 +817,12 @@ mod tests {
             assert!(permit.is_ok());
         });
     }
+
+    #[test]
+    fn the_acquire_future_and_the_permit_are_send() {
+        let clock = ManualClock::new();
+        let bulkhead = Bulkhead::new("db", BulkheadConfig::new(1));
+        crate::recovery::test_support::assert_send(&bulkhead.acquire_async(&clock));
+        crate::recovery::test_support::assert_send(&bulkhead.try_acquire());
+    }
 }

@@ -587,4 +587,17 @@ mod tests {
         assert_eq!(outcome.losers, 1);
         assert!(primary_dropped.load(SeqCst));
     }
+
+    #[test]
+    fn the_hedge_future_is_send_when_its_futures_are() {
+        let (_, primary) = gate();
+        let (_, next) = gate();
+        crate::recovery::test_support::assert_send(&hedge(
+            primary,
+            vec![next].into_iter(),
+            Some(AFTER),
+            1,
+            &SystemClock,
+        ));
+    }
 }

@@ -499,4 +499,11 @@ mod tests {
             [Duration::ZERO, Duration::ZERO, 200 * MS, 400 * MS, 600 * MS]
         );
     }
+
+    #[test]
+    fn the_acquire_future_is_send() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two());
+        crate::recovery::test_support::assert_send(&limiter.acquire_async(&clock));
+    }
 }

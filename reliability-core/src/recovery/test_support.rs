@@ -87,3 +87,7 @@ pub(crate) async fn never<T>(flag: DropFlag) -> T {
     let _flag = flag;
     std::future::pending().await
 }
+
+/// Compiles only if `T` is `Send`: the futures of the primitives must not
+/// keep a user's future off a multi-threaded executor.
+pub(crate) fn assert_send<T: Send>(_: &T) {}

@@ -17,7 +17,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -28,12 +27,12 @@ use crate::record::clock::{Clock, Delay};
 ///
 /// The timeout counts from now, when the combinator is made: make it where
 /// the attempt starts.
-pub fn timeout<F: Future>(
+pub fn timeout<'a, F: Future>(
     component: &'static str,
     after: Duration,
-    clock: Arc<dyn Clock>,
+    clock: &'a dyn Clock,
     attempt: F,
-) -> Timeout<F> {
+) -> Timeout<'a, F> {
     Timeout {
         attempt: Some(attempt),
         started: clock.now(),
@@ -49,17 +48,17 @@ pub fn timeout<F: Future>(
 /// The attempt is polled before the delay, so an attempt that is ready when
 /// the delay also is wins.
 #[must_use = "futures do nothing unless polled"]
-pub struct Timeout<F> {
+pub struct Timeout<'a, F> {
     /// `None` once it finished or was dropped for running late.
     attempt: Option<F>,
-    clock: Arc<dyn Clock>,
+    clock: &'a dyn Clock,
     started: Instant,
     /// Made when the attempt is first pending.
     delay: Option<Delay>,
     timed_out: TimedOut,
 }
 
-impl<F> fmt::Debug for Timeout<F> {
+impl<F> fmt::Debug for Timeout<'_, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
             .field("component", &self.timed_out.component())
@@ -69,7 +68,7 @@ impl<F> fmt::Debug for Timeout<F> {
     }
 }
 
-impl<F: Future> Future for Timeout<F> {
+impl<F: Future> Future for Timeout<'_, F> {
     type Output = Result<F::Output, TimedOut>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -119,16 +118,11 @@ mod tests {
 
     #[test]
     fn a_never_completing_attempt_times_out_when_the_clock_passes_the_timeout() {
-        let clock = Arc::new(ManualClock::new().with_held_delays(true));
+        let clock = ManualClock::new().with_held_delays(true);
         let (flag, dropped) = DropFlag::new();
         let (wakes, waker) = CountingWaker::new();
         let mut cx = Context::from_waker(&waker);
-        let mut future = Box::pin(timeout(
-            "search",
-            TWO_SECONDS,
-            clock.clone(),
-            never::<u32>(flag),
-        ));
+        let mut future = Box::pin(timeout("search", TWO_SECONDS, &clock, never::<u32>(flag)));
 
         assert!(future.as_mut().poll(&mut cx).is_pending());
         clock.advance(TWO_SECONDS - Duration::from_millis(1));
@@ -152,7 +146,7 @@ mod tests {
 
     #[test]
     fn an_attempt_that_finishes_in_time_keeps_its_output_and_frees_the_timer() {
-        let clock = Arc::new(ManualClock::new().with_held_delays(true));
+        let clock = ManualClock::new().with_held_delays(true);
         let released = Arc::new(AtomicBool::new(false));
         let attempt = {
             let released = Arc::clone(&released);
@@ -166,7 +160,7 @@ mod tests {
             })
         };
         let mut cx = Context::from_waker(Waker::noop());
-        let mut future = Box::pin(timeout("search", TWO_SECONDS, clock.clone(), attempt));
+        let mut future = Box::pin(timeout("search", TWO_SECONDS, &clock, attempt));
         assert!(future.as_mut().poll(&mut cx).is_pending());
         assert_eq!(clock.held_delays(), 1);
         clock.advance(Duration::from_secs(1));
@@ -179,21 +173,21 @@ mod tests {
     fn an_attempt_ready_on_its_first_poll_never_asks_for_a_delay() {
         // An unheld manual delay would be over, and move the clock, as soon
         // as it is made.
-        let clock = Arc::new(ManualClock::new());
+        let clock = ManualClock::new();
         let start = clock.now();
-        let output = block_on(timeout("search", TWO_SECONDS, clock.clone(), async { 7 }));
+        let output = block_on(timeout("search", TWO_SECONDS, &clock, async { 7 }));
         assert_eq!(output, Ok(7));
         assert_eq!(clock.now(), start, "the ready attempt moved the clock");
     }
 
     #[test]
     fn the_delay_is_what_is_left_of_the_timeout_since_the_attempt_started() {
-        let clock = Arc::new(ManualClock::new());
+        let clock = ManualClock::new();
         let start = clock.now();
         let mut future = Box::pin(timeout(
             "search",
             TWO_SECONDS,
-            clock.clone(),
+            &clock,
             never::<()>(DropFlag::new().0),
         ));
         clock.advance(Duration::from_millis(500));
@@ -210,12 +204,7 @@ mod tests {
         let after = Duration::from_millis(20);
         let (flag, dropped) = DropFlag::new();
         let start = Instant::now();
-        let output = block_on(timeout(
-            "search",
-            after,
-            Arc::new(SystemClock),
-            never::<()>(flag),
-        ));
+        let output = block_on(timeout("search", after, &SystemClock, never::<()>(flag)));
         assert_eq!(output, Err(TimedOut::new("search", after)));
         assert!(start.elapsed() >= after);
         assert!(dropped.load(SeqCst));
@@ -223,13 +212,13 @@ mod tests {
 
     #[test]
     fn a_never_completing_attempt_times_out_on_tokio_with_the_manual_clock() {
-        let clock = Arc::new(ManualClock::new().with_held_delays(true));
+        let clock = ManualClock::new().with_held_delays(true);
         let (flag, dropped) = DropFlag::new();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let output = runtime.block_on(async {
-            let attempt = timeout("search", TWO_SECONDS, clock.clone(), never::<u8>(flag));
+            let attempt = timeout("search", TWO_SECONDS, &clock, never::<u8>(flag));
             let advance = async {
                 // Let the timeout register its delay, then pass it.
                 while clock.held_delays() == 0 {
@@ -244,23 +233,28 @@ mod tests {
     }
 
     #[test]
-    fn a_spawned_timeout_needs_no_borrow_of_the_clock_and_fires_on_tokio() {
+    fn a_spawned_timeout_fires_on_tokio_with_the_real_clock() {
         let after = Duration::from_millis(20);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
         let (flag, dropped) = DropFlag::new();
         let output = runtime.block_on(async {
-            tokio::spawn(timeout(
-                "search",
-                after,
-                Arc::new(SystemClock),
-                never::<()>(flag),
-            ))
-            .await
-            .unwrap()
+            tokio::spawn(timeout("search", after, &SystemClock, never::<()>(flag)))
+                .await
+                .unwrap()
         });
         assert_eq!(output, Err(TimedOut::new("search", after)));
         assert!(dropped.load(SeqCst));
+    }
+
+    #[test]
+    fn the_timeout_future_is_send_when_the_attempt_is() {
+        crate::recovery::test_support::assert_send(&timeout(
+            "search",
+            TWO_SECONDS,
+            &SystemClock,
+            async { 1 },
+        ));
     }
 }
