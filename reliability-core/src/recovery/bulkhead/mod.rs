@@ -512,4 +512,65 @@ mod tests {
         crate::recovery::test_support::assert_send(&bulkhead.acquire_async(&clock));
         crate::recovery::test_support::assert_send(&bulkhead.try_acquire());
     }
+
+    #[test]
+    fn sync_and_async_callers_and_cancellations_together_lose_no_place() {
+        use crate::recovery::test_support::block_on;
+        use crate::SystemClock;
+        use std::future::Future;
+        use std::task::{Context, Poll};
+
+        // Long enough that only a lost wake-up runs it out.
+        let bulkhead = Bulkhead::new(
+            "db",
+            BulkheadConfig::new(2).with_max_wait(Duration::from_secs(5)),
+        );
+        let occupancy = Occupancy::default();
+        let most_waiting = AtomicUsize::new(0);
+        let inside = || {
+            occupancy.enter();
+            for _ in 0..20 {
+                most_waiting.fetch_max(bulkhead.waiting(), Ordering::SeqCst);
+                thread::yield_now();
+            }
+            occupancy.leave();
+        };
+        thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    for _ in 0..300 {
+                        let permit = bulkhead.acquire().expect("a sync caller was refused");
+                        inside();
+                        drop(permit);
+                    }
+                });
+                scope.spawn(|| {
+                    for _ in 0..300 {
+                        let permit = block_on(bulkhead.acquire_async(&SystemClock))
+                            .expect("an async caller was refused");
+                        inside();
+                        drop(permit);
+                    }
+                });
+            }
+            scope.spawn(|| {
+                // Waiters that give up after one poll, whatever it found.
+                for _ in 0..300 {
+                    let mut cancelled = std::pin::pin!(bulkhead.acquire_async(&SystemClock));
+                    let mut cx = Context::from_waker(Waker::noop());
+                    if let Poll::Ready(permit) = cancelled.as_mut().poll(&mut cx) {
+                        inside();
+                        drop(permit);
+                    }
+                }
+            });
+        });
+        assert!(occupancy.peak.load(Ordering::SeqCst) <= 2);
+        assert!(
+            most_waiting.load(Ordering::SeqCst) >= 1,
+            "nobody queued: the test did not reach the slow path"
+        );
+        assert_eq!(bulkhead.refused(), 0);
+        assert_eq!((bulkhead.in_flight(), bulkhead.waiting()), (0, 0));
+    }
 }
