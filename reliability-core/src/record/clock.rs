@@ -57,6 +57,8 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn delay(&self, duration: Duration) -> Delay;
 }
 
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// The real clock: `Instant::now`, `thread::sleep`, and a shared timer
 /// thread that wakes async delays on any executor.
 #[derive(Debug, Default, Clone, Copy)]
@@ -76,7 +78,9 @@ impl Clock for SystemClock {
             return Delay::ready();
         }
         Delay(DelayInner::Timer {
-            deadline: Instant::now() + duration,
+            // A wait too long for an `Instant` (a `max_wait` of
+            // `Duration::MAX`) is capped at a century rather than panicking.
+            deadline: Instant::now() + duration.min(CENTURY),
             shared: None,
         })
     }
@@ -203,7 +207,7 @@ impl Clock for ManualClock {
             self.sleep(duration);
             return Delay::ready();
         }
-        let deadline = self.time.state.lock().offset + duration;
+        let deadline = self.time.state.lock().offset.saturating_add(duration);
         Delay(DelayInner::Manual(HeldDelay {
             time: Arc::clone(&self.time),
             deadline,
@@ -480,5 +484,17 @@ mod tests {
         assert!(delay.as_mut().poll(&mut cx).is_ready());
         assert_eq!(clock.now() - start, Duration::from_millis(30));
         assert_eq!(clock.slept(), Duration::from_millis(30));
+    }
+
+    #[test]
+    fn an_endless_delay_waits_instead_of_panicking() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut endless = std::pin::pin!(SystemClock.delay(Duration::MAX));
+        assert!(endless.as_mut().poll(&mut cx).is_pending());
+        let clock = ManualClock::new().with_held_delays(true);
+        let mut endless = std::pin::pin!(clock.delay(Duration::MAX));
+        assert!(endless.as_mut().poll(&mut cx).is_pending());
+        clock.advance(Duration::from_secs(3600));
+        assert!(endless.as_mut().poll(&mut cx).is_pending());
     }
 }
