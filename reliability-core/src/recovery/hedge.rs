@@ -139,6 +139,9 @@ pub struct HedgeOutcome<T, E> {
     pub started: usize,
     /// Of those, started by the hedge delay while another was running.
     pub hedged: usize,
+    /// Whether the winner was one of the `hedged` (a hedge won); the other
+    /// hedged ones lost (`reliability_hedges_total{result}`).
+    pub won_by_hedge: bool,
     /// Futures dropped unfinished because another won.
     pub losers: usize,
 }
@@ -160,8 +163,9 @@ pub struct Hedge<'a, F, I: Iterator, E> {
     first: Option<F>,
     /// `None` once it has nothing more to make.
     next: Option<I>,
-    /// The futures made by `next` that still run, with their index.
-    running: Vec<(usize, I::Item)>,
+    /// The futures made by `next` that still run: index, started by the
+    /// hedge delay, future.
+    running: Vec<(usize, bool, I::Item)>,
     started: usize,
     hedged: usize,
     after: Option<Duration>,
@@ -217,21 +221,23 @@ where
                 if let Poll::Ready(result) = first.poll(cx) {
                     this.first = None;
                     match result {
-                        Ok(value) => return Poll::Ready(this.finish(Some((0, value)))),
+                        Ok(value) => return Poll::Ready(this.finish(Some((0, value)), false)),
                         Err(error) => this.errors.push(error),
                     }
                 }
             }
             let mut at = 0;
             while at < this.running.len() {
-                let (index, future) = &mut this.running[at];
-                let index = *index;
+                let (index, by_hedge, future) = &mut this.running[at];
+                let (index, by_hedge) = (*index, *by_hedge);
                 match Pin::new(future).poll(cx) {
                     Poll::Pending => at += 1,
                     Poll::Ready(result) => {
                         this.running.remove(at);
                         match result {
-                            Ok(value) => return Poll::Ready(this.finish(Some((index, value)))),
+                            Ok(value) => {
+                                return Poll::Ready(this.finish(Some((index, value)), by_hedge))
+                            }
                             Err(error) => this.errors.push(error),
                         }
                     }
@@ -240,8 +246,8 @@ where
             let in_flight = this.in_flight();
             if in_flight == 0 {
                 // Nothing runs: the next one starts at once, unhedged.
-                if !this.start_next() {
-                    return Poll::Ready(this.finish(None));
+                if !this.start_next(false) {
+                    return Poll::Ready(this.finish(None, false));
                 }
                 continue;
             }
@@ -249,8 +255,7 @@ where
                 return Poll::Pending;
             }
             if this.due {
-                if in_flight <= this.max_extra && this.start_next() {
-                    this.hedged += 1;
+                if in_flight <= this.max_extra && this.start_next(true) {
                     continue;
                 }
                 // Every place is taken: the next failure frees one.
@@ -276,19 +281,20 @@ where
 {
     /// Starts the next future, if there is one; the hedge delay then counts
     /// from now.
-    fn start_next(&mut self) -> bool {
+    fn start_next(&mut self, by_hedge: bool) -> bool {
         let Some(future) = self.next.as_mut().and_then(Iterator::next) else {
             self.next = None;
             return false;
         };
-        self.running.push((self.started, future));
+        self.running.push((self.started, by_hedge, future));
         self.started += 1;
+        self.hedged += usize::from(by_hedge);
         self.timer = None;
         self.due = false;
         true
     }
 
-    fn finish(&mut self, winner: Option<(usize, T)>) -> HedgeOutcome<T, E> {
+    fn finish(&mut self, winner: Option<(usize, T)>, won_by_hedge: bool) -> HedgeOutcome<T, E> {
         let losers = self.in_flight();
         // The losers are dropped now, not when the hedge is.
         self.first = None;
@@ -301,6 +307,7 @@ where
             errors: std::mem::take(&mut self.errors),
             started: self.started,
             hedged: self.hedged,
+            won_by_hedge,
             losers,
         }
     }
@@ -381,6 +388,7 @@ mod tests {
                 errors: vec![],
                 started: 2,
                 hedged: 1,
+                won_by_hedge: true,
                 losers: 1,
             }
         );
@@ -436,6 +444,7 @@ mod tests {
         assert_eq!(outcome.winner, Some((0, 1)));
         assert_eq!(outcome.errors, ["alternative down"]);
         assert_eq!((outcome.started, outcome.hedged, outcome.losers), (2, 1, 0));
+        assert!(!outcome.won_by_hedge, "the hedge lost");
     }
 
     #[test]
@@ -451,6 +460,10 @@ mod tests {
         assert_eq!(outcome.winner, Some((1, 3)));
         assert_eq!(outcome.errors, ["primary down"]);
         assert_eq!((outcome.started, outcome.hedged, outcome.losers), (2, 0, 0));
+        assert!(
+            !outcome.won_by_hedge,
+            "an alternative after a failure is no hedge"
+        );
     }
 
     #[test]
