@@ -25,9 +25,19 @@
 //! fallback if there is one, else returns the refusal as `E::from(..)`;
 //! the driver records a session step naming what refused it, with no
 //! attempt number.
+//!
 //! The rate limit comes first so that a call it refuses never holds a
 //! bulkhead place; the bulkhead before the circuit so that a half-open
-//! probe is only let through by a call that will run.
+//! probe is only let through by a call that will run. Both are outside the
+//! retries: a call takes one token and holds one place however many
+//! attempts it makes (its backoff included).
+//!
+//! For the wiring: the attempt's call guard must live outside the future
+//! given to `timeout`, so that the drop is recorded as a timeout and not as
+//! a cancellation. A test of a wired timeout or hedge uses
+//! `ManualClock::with_held_delays(true)`: by default a manual delay is over
+//! as soon as it is made, so an attempt pending on its first poll would
+//! time out (or be hedged) at once.
 //!
 //! # Scope
 //!
