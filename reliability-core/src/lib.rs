@@ -79,7 +79,7 @@ mod record;
 mod recovery;
 mod runtime;
 
-pub use classify::refused::CircuitOpen;
+pub use classify::refused::{BulkheadFull, CircuitOpen, RateLimited, TimedOut};
 pub use classify::register_classify;
 pub use classify::{Classify, ErrorCategory};
 #[cfg(feature = "http")]
@@ -95,12 +95,16 @@ pub use monitor::{HealthTransition, MonitorConfig};
 pub use observe::observe;
 pub use record::clock::{Clock, Delay, ManualClock, SystemClock};
 pub use record::outcome::{Outcome, RecordOutcome};
+pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, BulkheadPermit};
 pub use recovery::circuit::CircuitState;
+pub use recovery::hedge::{hedge, Hedge, HedgeAfter, HedgeConfig, HedgeOutcome};
 pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
 pub use recovery::plan::{select_strategy, RecoveryAction, RecoveryContext, RecoveryPlan};
+pub use recovery::rate_limit::{RateLimitAcquire, RateLimitConfig, RateLimiter};
 pub use recovery::strategy::{
     Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet,
 };
+pub use recovery::timeout::{timeout, Timeout};
 pub use reliability_macros::reliable;
 pub use reliability_macros::Classify;
 pub use runtime::events::{ReliabilityEvent, Subscription};

@@ -356,7 +356,12 @@ fn downcast<'a, E: Classify + Error + 'static>(
 }
 
 /// This crate's own errors, recognised without registration.
-const BUILT_IN: &[Downcast] = &[downcast::<CircuitOpen>];
+const BUILT_IN: &[Downcast] = &[
+    downcast::<CircuitOpen>,
+    downcast::<refused::TimedOut>,
+    downcast::<refused::BulkheadFull>,
+    downcast::<refused::RateLimited>,
+];
 
 struct Registered {
     type_id: TypeId,

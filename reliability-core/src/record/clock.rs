@@ -56,6 +56,8 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn delay(&self, duration: Duration) -> Delay;
 }
 
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// The real clock: `Instant::now`, `thread::sleep`, and a shared timer
 /// thread that wakes async delays on any executor.
 #[derive(Debug, Default, Clone, Copy)]
@@ -78,7 +80,9 @@ impl Clock for SystemClock {
             return Delay::unavailable();
         }
         Delay(DelayInner::Timer {
-            deadline: Instant::now() + duration,
+            // A wait too long for an `Instant` (a `max_wait` of
+            // `Duration::MAX`) is capped at a century rather than panicking.
+            deadline: Instant::now() + duration.min(CENTURY),
             shared: None,
         })
     }
@@ -86,6 +90,16 @@ impl Clock for SystemClock {
 
 /// A clock that only moves when told to, or when something sleeps on it
 /// (a sleep or a delay advances it at once). For deterministic tests.
+///
+/// A clock made [`with_held_delays`](ManualClock::with_held_delays) keeps
+/// its async delays pending until [`advance`](ManualClock::advance) moves it
+/// past their end: what a test of a timeout, a hedge or a waiting caller
+/// needs, since there a delay races with other work instead of being the
+/// only thing waited on.
+///
+/// # Default
+///
+/// Delays advance the clock at once (`with_held_delays(false)`).
 ///
 /// # Examples
 ///
@@ -101,29 +115,76 @@ impl Clock for SystemClock {
 /// ```
 #[derive(Debug)]
 pub struct ManualClock {
-    origin: Instant,
-    offset: Mutex<Duration>,
+    time: Arc<ManualTime>,
     slept: Mutex<Duration>,
+    hold_delays: bool,
+}
+
+/// The manual time, shared with the held delays that wait on it.
+#[derive(Debug)]
+struct ManualTime {
+    origin: Instant,
+    state: Mutex<ManualState>,
+}
+
+/// One lock for the offset and the waiting delays, so that a delay cannot
+/// miss the advance that ends it.
+#[derive(Debug, Default)]
+struct ManualState {
+    offset: Duration,
+    next_id: u64,
+    waiting: Vec<(u64, Duration, Waker)>,
 }
 
 impl ManualClock {
     /// A clock standing at the moment it was made.
     pub fn new() -> Self {
         ManualClock {
-            origin: Instant::now(),
-            offset: Mutex::new(Duration::ZERO),
+            time: Arc::new(ManualTime {
+                origin: Instant::now(),
+                state: Mutex::new(ManualState::default()),
+            }),
             slept: Mutex::new(Duration::ZERO),
+            hold_delays: false,
         }
     }
 
-    /// Moves the clock forward.
-    pub fn advance(&self, duration: Duration) {
-        *self.offset.lock() += duration;
+    /// Whether async delays wait for [`advance`](ManualClock::advance)
+    /// (`true`) or advance the clock at once (`false`). Sync sleeps always
+    /// advance it at once: a thread blocked in one could not be advanced.
+    #[must_use]
+    pub fn with_held_delays(mut self, held: bool) -> Self {
+        self.hold_delays = held;
+        self
     }
 
-    /// The total time slept or delayed on this clock.
+    /// Moves the clock forward, waking the held delays it ends.
+    pub fn advance(&self, duration: Duration) {
+        let mut due = Vec::new();
+        {
+            let mut state = self.time.state.lock();
+            state.offset += duration;
+            let now = state.offset;
+            state.waiting.retain(|(_, deadline, waker)| {
+                let keep = *deadline > now;
+                if !keep {
+                    due.push(waker.clone());
+                }
+                keep
+            });
+        }
+        // Woken outside the lock: a waker may poll at once.
+        due.into_iter().for_each(Waker::wake);
+    }
+
+    /// The total time slept, or delayed without holding, on this clock.
     pub fn slept(&self) -> Duration {
         *self.slept.lock()
+    }
+
+    /// How many held delays are waiting for the clock to reach them.
+    pub fn held_delays(&self) -> usize {
+        self.time.state.lock().waiting.len()
     }
 }
 
@@ -135,7 +196,7 @@ impl Default for ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
-        self.origin + *self.offset.lock()
+        self.time.origin + self.time.state.lock().offset
     }
 
     fn sleep(&self, duration: Duration) {
@@ -144,8 +205,56 @@ impl Clock for ManualClock {
     }
 
     fn delay(&self, duration: Duration) -> Delay {
-        self.sleep(duration);
-        Delay::ready()
+        if !self.hold_delays {
+            self.sleep(duration);
+            return Delay::ready();
+        }
+        let deadline = self.time.state.lock().offset.saturating_add(duration);
+        Delay(DelayInner::Manual(HeldDelay {
+            time: Arc::clone(&self.time),
+            deadline,
+            id: None,
+        }))
+    }
+}
+
+/// A delay of a [`ManualClock`] made with held delays.
+struct HeldDelay {
+    time: Arc<ManualTime>,
+    /// The offset of the manual clock at which it ends.
+    deadline: Duration,
+    /// Its entry among the waiting delays, once polled.
+    id: Option<u64>,
+}
+
+impl HeldDelay {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.time.state.lock();
+        if state.offset >= self.deadline {
+            return Poll::Ready(());
+        }
+        match self.id {
+            Some(id) => {
+                if let Some(entry) = state.waiting.iter_mut().find(|entry| entry.0 == id) {
+                    entry.2.clone_from(cx.waker());
+                }
+            }
+            None => {
+                let id = state.next_id;
+                state.next_id += 1;
+                state.waiting.push((id, self.deadline, cx.waker().clone()));
+                self.id = Some(id);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for HeldDelay {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.time.state.lock().waiting.retain(|entry| entry.0 != id);
+        }
     }
 }
 
@@ -157,6 +266,7 @@ enum DelayInner {
     Ready,
     /// No timer can wake it: it completes at once, and says so.
     Unavailable,
+    Manual(HeldDelay),
     Timer {
         deadline: Instant,
         shared: Option<Arc<TimerEntry>>,
@@ -168,6 +278,7 @@ impl fmt::Debug for Delay {
         match &self.0 {
             DelayInner::Ready => f.write_str("Delay(ready)"),
             DelayInner::Unavailable => f.write_str("Delay(unavailable)"),
+            DelayInner::Manual(held) => f.debug_tuple("Delay").field(&held.deadline).finish(),
             DelayInner::Timer { deadline, .. } => f.debug_tuple("Delay").field(deadline).finish(),
         }
     }
@@ -204,8 +315,10 @@ impl Future for Delay {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let DelayInner::Timer { deadline, shared } = &mut self.0 else {
-            return Poll::Ready(());
+        let (deadline, shared) = match &mut self.0 {
+            DelayInner::Ready | DelayInner::Unavailable => return Poll::Ready(()),
+            DelayInner::Manual(held) => return held.poll(cx),
+            DelayInner::Timer { deadline, shared } => (deadline, shared),
         };
         if Instant::now() >= *deadline {
             return Poll::Ready(());
@@ -361,5 +474,72 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         let mut ready = std::pin::pin!(SystemClock.delay(Duration::ZERO));
         assert!(ready.as_mut().poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_held_manual_delay_fires_when_the_clock_is_advanced_past_it() {
+        let clock = ManualClock::new().with_held_delays(true);
+        let woken = Arc::new(AtomicBool::new(false));
+        struct Flag(Arc<AtomicBool>);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let waker = Waker::from(Arc::new(Flag(Arc::clone(&woken))));
+        let mut cx = Context::from_waker(&waker);
+        let start = clock.now();
+        let mut delay = std::pin::pin!(clock.delay(Duration::from_millis(50)));
+        assert!(delay.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(clock.now(), start, "a held delay does not move the clock");
+        assert_eq!(clock.held_delays(), 1);
+        clock.advance(Duration::from_millis(49));
+        assert!(!woken.load(Ordering::SeqCst), "woken 1 ms early");
+        assert!(delay.as_mut().poll(&mut cx).is_pending());
+        clock.advance(Duration::from_millis(1));
+        assert!(woken.load(Ordering::SeqCst), "the advance did not wake it");
+        assert!(delay.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(clock.held_delays(), 0);
+        assert_eq!(clock.slept(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_dropped_held_delay_stops_waiting() {
+        let clock = ManualClock::new().with_held_delays(true);
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut delay = std::pin::pin!(clock.delay(Duration::from_secs(1)));
+            assert!(delay.as_mut().poll(&mut cx).is_pending());
+            assert!(delay.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(
+                clock.held_delays(),
+                1,
+                "a second poll re-registers in place"
+            );
+        }
+        assert_eq!(clock.held_delays(), 0);
+    }
+
+    #[test]
+    fn an_unheld_manual_delay_advances_the_clock_at_once() {
+        let clock = ManualClock::new();
+        let start = clock.now();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut delay = std::pin::pin!(clock.delay(Duration::from_millis(30)));
+        assert!(delay.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(clock.now() - start, Duration::from_millis(30));
+        assert_eq!(clock.slept(), Duration::from_millis(30));
+    }
+
+    #[test]
+    fn an_endless_delay_waits_instead_of_panicking() {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut endless = std::pin::pin!(SystemClock.delay(Duration::MAX));
+        assert!(endless.as_mut().poll(&mut cx).is_pending());
+        let clock = ManualClock::new().with_held_delays(true);
+        let mut endless = std::pin::pin!(clock.delay(Duration::MAX));
+        assert!(endless.as_mut().poll(&mut cx).is_pending());
+        clock.advance(Duration::from_secs(3600));
+        assert!(endless.as_mut().poll(&mut cx).is_pending());
     }
 }

@@ -1,0 +1,509 @@
+//! `rate_limit`: a token bucket per component, `per_second` tokens a second
+//! and at most `burst` at once.
+//!
+//! Kept as one number, the bucket's "theoretical arrival time" (the
+//! generic cell rate algorithm): the moment the bucket would be full again
+//! if no call came. A call at `now` may go when that moment is no more than
+//! `burst - 1` intervals ahead of `now`, and pushes it one interval on. So a
+//! call is one read of the clock and one compare-and-swap, no lock, and
+//! the refusal knows exactly how long until the next token.
+//!
+//! A call allowed to wait (`max_wait`) reserves the token it will use and
+//! sleeps (sync) or awaits a delay (async) until it is due, both on the
+//! injectable [`Clock`]; a waiting async call that is dropped gives its
+//! token back.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::classify::refused::RateLimited;
+use crate::record::clock::{Clock, Delay};
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// How many calls of a component a second, how many at once, and how long
+/// a call may wait for its token.
+///
+/// # Default
+///
+/// `burst = per_second` (one second's worth; a `burst` of 0 counts as 1),
+/// `max_wait = 0`: a call that finds the bucket empty is refused at once.
+/// `per_second` has no default; `0` refuses every call.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use reliability_core::RateLimitConfig;
+///
+/// const MAILER: RateLimitConfig = RateLimitConfig::new(100)
+///     .with_burst(20)
+///     .with_max_wait(Duration::from_millis(10));
+/// assert_eq!(MAILER.burst(), 20);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RateLimitConfig {
+    per_second: u32,
+    burst: u32,
+    max_wait: Duration,
+}
+
+impl RateLimitConfig {
+    /// `per_second` calls a second on average; the defaults above.
+    pub const fn new(per_second: u32) -> Self {
+        RateLimitConfig {
+            per_second,
+            burst: per_second,
+            max_wait: Duration::ZERO,
+        }
+    }
+
+    /// How many calls may go at once after a quiet spell.
+    #[must_use]
+    pub const fn with_burst(mut self, burst: u32) -> Self {
+        self.burst = burst;
+        self
+    }
+
+    /// How long a call may wait for its token before it is refused.
+    #[must_use]
+    pub const fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// Calls a second, on average.
+    pub const fn per_second(&self) -> u32 {
+        self.per_second
+    }
+
+    /// Calls at once after a quiet spell.
+    pub const fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// How long a call may wait for its token.
+    pub const fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// Nanoseconds between two tokens; `None` when no token ever comes.
+    const fn interval(&self) -> Option<u64> {
+        match self.per_second {
+            0 => None,
+            n => Some(NANOS_PER_SECOND / n as u64),
+        }
+    }
+}
+
+/// A component's token bucket. A plain value: whoever owns one (a
+/// component, or later an instance) scopes the limit.
+///
+/// `const`-constructible, so it can live in a `static`. Times are read from
+/// the clock the caller passes; the first one seen is the bucket's origin,
+/// and the bucket starts full.
+pub struct RateLimiter {
+    component: &'static str,
+    config: RateLimitConfig,
+    origin: OnceLock<Instant>,
+    /// When the bucket would be full again, in nanoseconds since `origin`.
+    full_at: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("component", &self.component)
+            .field("config", &self.config)
+            .field("refused", &self.refused())
+            .finish()
+    }
+}
+
+impl RateLimiter {
+    /// A full bucket for `component`.
+    pub const fn new(component: &'static str, config: RateLimitConfig) -> Self {
+        RateLimiter {
+            component,
+            config,
+            origin: OnceLock::new(),
+            full_at: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Its settings.
+    pub const fn config(&self) -> RateLimitConfig {
+        self.config
+    }
+
+    /// Calls refused since the bucket was made.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Takes a token if there is one at `now`; otherwise says how long
+    /// until there is (`Duration::MAX` when `per_second` is 0). Never
+    /// waits, and does not count a refusal.
+    pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
+        self.reserve(now, Duration::ZERO).map(drop)
+    }
+
+    /// Takes a token, sleeping on `clock` up to `max_wait` for it.
+    pub fn acquire(&self, clock: &dyn Clock) -> Result<(), RateLimited> {
+        match self.reserve(clock.now(), self.config.max_wait) {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    clock.sleep(wait);
+                }
+                Ok(())
+            }
+            Err(retry_after) => Err(self.refuse(retry_after)),
+        }
+    }
+
+    /// Takes a token, awaiting a delay of `clock` up to `max_wait` for it,
+    /// without blocking the executor's thread. Dropping the future while it
+    /// waits gives the token back.
+    pub fn acquire_async<'a>(&'a self, clock: &'a dyn Clock) -> RateLimitAcquire<'a> {
+        RateLimitAcquire {
+            limiter: self,
+            clock,
+            waiting: None,
+            done: false,
+        }
+    }
+
+    /// Reserves the next token if it is due within `max_wait` of `now`:
+    /// `Ok(how long until it is due)`, or `Err(how long until a token would
+    /// be due at once)`.
+    fn reserve(&self, now: Instant, max_wait: Duration) -> Result<Duration, Duration> {
+        let Some(interval) = self.config.interval() else {
+            return Err(Duration::MAX);
+        };
+        let burst = u64::from(self.config.burst.max(1));
+        let tolerance = interval.saturating_mul(burst - 1);
+        let origin = *self.origin.get_or_init(|| now);
+        let now = nanos(now.saturating_duration_since(origin));
+        let max_wait = nanos(max_wait);
+        let mut full_at = self.full_at.load(Ordering::Relaxed);
+        loop {
+            // An idle bucket is full from now on, not from long ago.
+            let from = full_at.max(now);
+            let wait = (from - now).saturating_sub(tolerance);
+            if wait > max_wait {
+                return Err(Duration::from_nanos(wait));
+            }
+            match self.full_at.compare_exchange_weak(
+                full_at,
+                from.saturating_add(interval),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(Duration::from_nanos(wait)),
+                Err(actual) => full_at = actual,
+            }
+        }
+    }
+
+    /// Gives back a reserved token that will not be used.
+    fn give_back(&self) {
+        if let Some(interval) = self.config.interval() {
+            // Never fails: the closure always returns `Some`.
+            let _ = self
+                .full_at
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |at| {
+                    Some(at.saturating_sub(interval))
+                });
+        }
+    }
+
+    fn refuse(&self, retry_after: Duration) -> RateLimited {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        RateLimited::new(self.component, self.config.per_second, retry_after)
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The future of [`RateLimiter::acquire_async`].
+#[must_use = "futures do nothing unless polled"]
+pub struct RateLimitAcquire<'a> {
+    limiter: &'a RateLimiter,
+    clock: &'a dyn Clock,
+    /// The delay until the reserved token is due.
+    waiting: Option<Delay>,
+    done: bool,
+}
+
+impl fmt::Debug for RateLimitAcquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitAcquire")
+            .field("component", &self.limiter.component)
+            .field("waiting", &self.waiting.is_some())
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl Future for RateLimitAcquire<'_> {
+    type Output = Result<(), RateLimited>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.done {
+            return Poll::Pending;
+        }
+        if self.waiting.is_none() {
+            let limiter = self.limiter;
+            match limiter.reserve(self.clock.now(), limiter.config.max_wait) {
+                Ok(wait) if wait.is_zero() => {
+                    self.done = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(wait) => self.waiting = Some(self.clock.delay(wait)),
+                Err(retry_after) => {
+                    self.done = true;
+                    return Poll::Ready(Err(limiter.refuse(retry_after)));
+                }
+            }
+        }
+        let Some(delay) = self.waiting.as_mut() else {
+            return Poll::Pending;
+        };
+        if Pin::new(delay).poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.waiting = None;
+        self.done = true;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for RateLimitAcquire<'_> {
+    fn drop(&mut self) {
+        if self.waiting.is_some() {
+            self.limiter.give_back();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::task::Waker;
+    use std::thread;
+
+    use super::*;
+    use crate::recovery::test_support::{block_on, CountingWaker};
+    use crate::ManualClock;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn five_a_second_burst_two() -> RateLimitConfig {
+        RateLimitConfig::new(5).with_burst(2)
+    }
+
+    fn poll<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
+        Pin::new(future).poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn the_config_is_built_in_const_context_with_its_defaults() {
+        const CONFIG: RateLimitConfig = RateLimitConfig::new(100);
+        assert_eq!(CONFIG.per_second(), 100);
+        assert_eq!(CONFIG.burst(), 100);
+        assert_eq!(CONFIG.max_wait(), Duration::ZERO);
+        let tuned = CONFIG.with_burst(20).with_max_wait(50 * MS);
+        assert_eq!((tuned.burst(), tuned.max_wait()), (20, 50 * MS));
+        static LIMITER: RateLimiter = RateLimiter::new("mailer", CONFIG);
+        assert_eq!(LIMITER.refused(), 0);
+    }
+
+    #[test]
+    fn back_to_back_calls_at_five_a_second_with_a_burst_of_two_let_two_through() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two());
+        let results: Vec<_> = (0..5).map(|_| limiter.try_acquire(clock.now())).collect();
+        assert_eq!(
+            results,
+            [Ok(()), Ok(()), Err(200 * MS), Err(200 * MS), Err(200 * MS)]
+        );
+        clock.advance(50 * MS);
+        assert_eq!(limiter.try_acquire(clock.now()), Err(150 * MS));
+        clock.advance(149 * MS);
+        assert_eq!(limiter.try_acquire(clock.now()), Err(MS));
+        clock.advance(MS);
+        assert_eq!(
+            limiter.try_acquire(clock.now()),
+            Ok(()),
+            "200 ms after: one more"
+        );
+        assert_eq!(limiter.try_acquire(clock.now()), Err(200 * MS));
+    }
+
+    #[test]
+    fn a_quiet_spell_refills_the_bucket_up_to_the_burst_only() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two());
+        assert!(limiter.try_acquire(clock.now()).is_ok());
+        clock.advance(Duration::from_secs(10));
+        let passed = (0..5)
+            .filter(|_| limiter.try_acquire(clock.now()).is_ok())
+            .count();
+        assert_eq!(passed, 2);
+    }
+
+    #[test]
+    fn the_sync_acquire_sleeps_on_the_clock_for_a_token_due_within_max_wait() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two().with_max_wait(200 * MS));
+        for _ in 0..3 {
+            assert_eq!(limiter.acquire(&clock), Ok(()));
+        }
+        assert_eq!(clock.slept(), 200 * MS, "only the third call waited");
+        assert_eq!(limiter.refused(), 0);
+    }
+
+    #[test]
+    fn the_sync_acquire_refuses_a_token_due_after_max_wait_and_says_when() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two().with_max_wait(100 * MS));
+        assert!(limiter.acquire(&clock).is_ok());
+        assert!(limiter.acquire(&clock).is_ok());
+        let refused = limiter.acquire(&clock).unwrap_err();
+        assert_eq!(refused, RateLimited::new("mailer", 5, 200 * MS));
+        assert_eq!(clock.slept(), Duration::ZERO, "a refusal does not wait");
+        assert_eq!(limiter.refused(), 1);
+    }
+
+    #[test]
+    fn no_rate_refuses_every_call_and_a_zero_burst_counts_as_one() {
+        let clock = ManualClock::new();
+        let never = RateLimiter::new("mailer", RateLimitConfig::new(0));
+        assert_eq!(never.try_acquire(clock.now()), Err(Duration::MAX));
+        let one = RateLimiter::new("mailer", RateLimitConfig::new(5).with_burst(0));
+        assert_eq!(one.try_acquire(clock.now()), Ok(()));
+        assert_eq!(one.try_acquire(clock.now()), Err(200 * MS));
+    }
+
+    #[test]
+    fn racing_threads_take_exactly_the_burst() {
+        let now = Instant::now();
+        let limiter = RateLimiter::new("mailer", RateLimitConfig::new(1).with_burst(20));
+        let passed: usize = thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..100)
+                            .filter(|_| limiter.try_acquire(now).is_ok())
+                            .count()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        });
+        assert_eq!(passed, 20);
+    }
+
+    #[test]
+    fn an_async_caller_waits_for_its_token_without_blocking() {
+        let clock = ManualClock::new().with_held_delays(true);
+        let limiter = RateLimiter::new(
+            "mailer",
+            five_a_second_burst_two().with_max_wait(Duration::from_secs(1)),
+        );
+        assert_eq!(block_on(limiter.acquire_async(&clock)), Ok(()));
+        assert_eq!(block_on(limiter.acquire_async(&clock)), Ok(()));
+        let (wakes, waker) = CountingWaker::new();
+        let mut third = limiter.acquire_async(&clock);
+        assert!(poll(&mut third, &waker).is_pending());
+        clock.advance(199 * MS);
+        assert!(poll(&mut third, &waker).is_pending());
+        clock.advance(MS);
+        assert_eq!(wakes.wakes(), 1);
+        assert_eq!(poll(&mut third, &waker), Poll::Ready(Ok(())));
+    }
+
+    #[test]
+    fn an_async_caller_past_max_wait_is_refused_at_once() {
+        let clock = ManualClock::new().with_held_delays(true);
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two().with_max_wait(100 * MS));
+        block_on(async {
+            assert!(limiter.acquire_async(&clock).await.is_ok());
+            assert!(limiter.acquire_async(&clock).await.is_ok());
+            assert_eq!(
+                limiter.acquire_async(&clock).await,
+                Err(RateLimited::new("mailer", 5, 200 * MS))
+            );
+        });
+        assert_eq!(clock.held_delays(), 0);
+    }
+
+    #[test]
+    fn a_cancelled_async_waiter_gives_its_token_back() {
+        let clock = ManualClock::new().with_held_delays(true);
+        let limiter = RateLimiter::new(
+            "mailer",
+            five_a_second_burst_two().with_max_wait(Duration::from_secs(1)),
+        );
+        assert!(limiter.try_acquire(clock.now()).is_ok());
+        assert!(limiter.try_acquire(clock.now()).is_ok());
+        let mut cancelled = limiter.acquire_async(&clock);
+        assert!(poll(&mut cancelled, Waker::noop()).is_pending());
+        drop(cancelled);
+        // The token it had reserved is the next one.
+        clock.advance(200 * MS);
+        assert_eq!(limiter.try_acquire(clock.now()), Ok(()));
+        assert_eq!(limiter.try_acquire(clock.now()), Err(200 * MS));
+    }
+
+    #[test]
+    fn waiting_async_callers_on_tokio_go_one_interval_apart() {
+        let clock = Arc::new(ManualClock::new().with_held_delays(true));
+        let limiter = RateLimiter::new(
+            "mailer",
+            five_a_second_burst_two().with_max_wait(Duration::from_secs(1)),
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let start = clock.now();
+        let finished = runtime.block_on(async {
+            let caller = || async {
+                limiter.acquire_async(&*clock).await.unwrap();
+                clock.now() - start
+            };
+            let advance = async {
+                while clock.held_delays() < 3 {
+                    tokio::task::yield_now().await;
+                }
+                for _ in 0..3 {
+                    clock.advance(200 * MS);
+                    tokio::task::yield_now().await;
+                }
+            };
+            let (a, b, c, d, e, ()) =
+                tokio::join!(caller(), caller(), caller(), caller(), caller(), advance);
+            [a, b, c, d, e]
+        });
+        assert_eq!(
+            finished,
+            [Duration::ZERO, Duration::ZERO, 200 * MS, 400 * MS, 600 * MS]
+        );
+    }
+
+    #[test]
+    fn the_acquire_future_is_send() {
+        let clock = ManualClock::new();
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two());
+        crate::recovery::test_support::assert_send(&limiter.acquire_async(&clock));
+    }
+}
