@@ -200,7 +200,7 @@ fn route(method: &str, path: &str) -> Response {
                 status: if down { 503 } else { 200 },
                 reason: if down { "Service Unavailable" } else { "OK" },
                 content_type: "application/json",
-                body: serde_json::to_string_pretty(&health).unwrap_or_default(),
+                body: crate::export::json::to_string_pretty(&health).unwrap_or_default(),
             }
         }
         _ => Response {
