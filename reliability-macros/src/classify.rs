@@ -416,6 +416,16 @@ fn expand(input: &DeriveInput, shapes: &[Shape], krate: &TokenStream) -> TokenSt
                 (Some((member, ty)), _) => {
                     // At the field's type, so that a wrong type is reported there.
                     let span = Span::call_site().located_at(ty.span());
+                    // The path too: a path spanned at the derive would stretch
+                    // the error from the derive to the field.
+                    let krate: TokenStream = krate
+                        .clone()
+                        .into_iter()
+                        .map(|mut tree| {
+                            tree.set_span(span);
+                            tree
+                        })
+                        .collect();
                     let read = quote_spanned! {span=>
                         #krate::__private::RetryAfterValue::__reliable_retry_after(
                             __reliable_retry_after,
