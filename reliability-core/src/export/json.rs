@@ -12,7 +12,7 @@
 use std::fmt::{self, Display, Write as _};
 use std::ops::RangeInclusive;
 
-use serde::ser::{self, Impossible, Serialize};
+use serde::ser::{self, Serialize};
 
 /// Why a value could not be written as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +188,17 @@ fn write_float(out: &mut String, finite: bool, scientific: &str, fixed: RangeInc
 const F64_FIXED: RangeInclusive<i32> = -5..=15;
 const F32_FIXED: RangeInclusive<i32> = -6..=12;
 
+/// `serialize_i8` … `serialize_u128`: the number in decimal.
+macro_rules! integers {
+    ($($method:ident: $ty:ty,)*) => {$(
+        fn $method(self, v: $ty) -> Result<(), JsonError> {
+            // Infallible: writing into a String.
+            let _ = write!(self.out, "{v}");
+            Ok(())
+        }
+    )*};
+}
+
 impl<'a> ser::Serializer for &'a mut Writer {
     type Ok = ();
     type Error = JsonError;
@@ -204,49 +215,18 @@ impl<'a> ser::Serializer for &'a mut Writer {
         Ok(())
     }
 
-    fn serialize_i8(self, v: i8) -> Result<(), JsonError> {
-        self.serialize_i64(v.into())
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<(), JsonError> {
-        self.serialize_i64(v.into())
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<(), JsonError> {
-        self.serialize_i64(v.into())
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<(), JsonError> {
-        let _ = write!(self.out, "{v}");
-        Ok(())
-    }
-
-    fn serialize_i128(self, v: i128) -> Result<(), JsonError> {
-        let _ = write!(self.out, "{v}");
-        Ok(())
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<(), JsonError> {
-        self.serialize_u64(v.into())
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<(), JsonError> {
-        self.serialize_u64(v.into())
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<(), JsonError> {
-        self.serialize_u64(v.into())
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<(), JsonError> {
-        let _ = write!(self.out, "{v}");
-        Ok(())
-    }
-
-    fn serialize_u128(self, v: u128) -> Result<(), JsonError> {
-        let _ = write!(self.out, "{v}");
-        Ok(())
-    }
+    integers!(
+        serialize_i8: i8,
+        serialize_i16: i16,
+        serialize_i32: i32,
+        serialize_i64: i64,
+        serialize_i128: i128,
+        serialize_u8: u8,
+        serialize_u16: u16,
+        serialize_u32: u32,
+        serialize_u64: u64,
+        serialize_u128: u128,
+    );
 
     fn serialize_f32(self, v: f32) -> Result<(), JsonError> {
         write_float(&mut self.out, v.is_finite(), &format!("{v:e}"), F32_FIXED);
@@ -416,67 +396,62 @@ impl Compound<'_> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_> {
-    type Ok = ();
-    type Error = JsonError;
+/// The array-like compounds: each item is an element.
+macro_rules! array_like {
+    ($($trait:ident::$method:ident),*) => {$(
+        impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = JsonError;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
-        self.element(value)
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
+            fn end(self) -> Result<(), JsonError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_> {
-    type Ok = ();
-    type Error = JsonError;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_> {
-    type Ok = ();
-    type Error = JsonError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_> {
-    type Ok = ();
-    type Error = JsonError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
-}
+array_like!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
     type Error = JsonError;
 
+    /// A key as JSON needs it, a string: strings, chars and unit variants
+    /// as they are; numbers and booleans quoted, as serde_json does;
+    /// anything else is an error.
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), JsonError> {
         self.next_item();
-        let key = key.serialize(KeyWriter)?;
-        write_str(&mut self.writer.out, &key);
-        self.writer.out.push_str(": ");
+        let mut scratch = Writer {
+            out: String::new(),
+            depth: 0,
+        };
+        key.serialize(&mut scratch)?;
+        let key = scratch.out;
+        let out = &mut self.writer.out;
+        match key.as_bytes().first() {
+            Some(b'"') => out.push_str(&key),
+            Some(b'-' | b'0'..=b'9' | b't' | b'f') => {
+                out.push('"');
+                out.push_str(&key);
+                out.push('"');
+            }
+            _ => {
+                return Err(JsonError(format!(
+                    "a JSON object key must be a string, a number, a bool or a unit variant, \
+                     not `{key}`"
+                )))
+            }
+        }
+        out.push_str(": ");
         Ok(())
     }
 
@@ -489,215 +464,29 @@ impl ser::SerializeMap for Compound<'_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = JsonError;
+/// The object-like compounds with `'static` keys: each item is a field.
+macro_rules! struct_like {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Compound<'_> {
+            type Ok = ();
+            type Error = JsonError;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), JsonError> {
-        self.field(key, value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), JsonError> {
+                self.field(key, value)
+            }
 
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
+            fn end(self) -> Result<(), JsonError> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = JsonError;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), JsonError> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
-}
-
-/// Turns a map key into the string JSON needs: strings, chars and unit
-/// variants as they are, integers and booleans quoted (as serde_json does);
-/// anything else is an error.
-struct KeyWriter;
-
-fn key_error() -> JsonError {
-    JsonError("a JSON object key must be a string, a number, a bool or a unit variant".into())
-}
-
-impl ser::Serializer for KeyWriter {
-    type Ok = String;
-    type Error = JsonError;
-    type SerializeSeq = Impossible<String, JsonError>;
-    type SerializeTuple = Impossible<String, JsonError>;
-    type SerializeTupleStruct = Impossible<String, JsonError>;
-    type SerializeTupleVariant = Impossible<String, JsonError>;
-    type SerializeMap = Impossible<String, JsonError>;
-    type SerializeStruct = Impossible<String, JsonError>;
-    type SerializeStructVariant = Impossible<String, JsonError>;
-
-    fn serialize_bool(self, v: bool) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i8(self, v: i8) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i16(self, v: i16) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i32(self, v: i32) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i64(self, v: i64) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_i128(self, v: i128) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u8(self, v: u8) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u16(self, v: u16) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u32(self, v: u32) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u64(self, v: u64) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_u128(self, v: u128) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_f32(self, _v: f32) -> Result<String, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_f64(self, _v: f64) -> Result<String, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_char(self, v: char) -> Result<String, JsonError> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_str(self, v: &str) -> Result<String, JsonError> {
-        Ok(v.to_owned())
-    }
-
-    fn serialize_bytes(self, _v: &[u8]) -> Result<String, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_none(self) -> Result<String, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<String, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_unit(self) -> Result<String, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<String, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<String, JsonError> {
-        Ok(variant.to_owned())
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<String, JsonError> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<String, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, JsonError> {
-        Err(key_error())
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, JsonError> {
-        Err(key_error())
-    }
-}
+struct_like!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {
