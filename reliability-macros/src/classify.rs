@@ -2,6 +2,12 @@
 //! attributes into one `Shape` per variant (or one for the struct), check the
 //! shapes, then generate the impl, which cannot fail.
 //!
+//! `#[category(crate = path)]` on the enum or the struct (alone, or after the
+//! category: `#[category(network, crate = path)]`) names the path to
+//! `reliability_core` that the impl is written against, as
+//! `#[reliable(crate = path)]` does, for a crate that reaches the runtime
+//! through a re-export.
+//!
 //! Every error carries the span of the token at fault, and all of them are
 //! collected in one pass. On error the impl is still emitted, with bodies
 //! that are never compiled into a program, so that uses of the type's
@@ -12,7 +18,7 @@ use quote::{quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::parse::ParseStream;
 use syn::spanned::Spanned;
-use syn::{Attribute, Data, DeriveInput, Fields, Ident, Member, Meta, Type};
+use syn::{Attribute, Data, DeriveInput, Fields, Ident, Member, Meta, Path, Token, Type};
 
 use crate::attr::push_error;
 
@@ -61,16 +67,28 @@ struct Shape<'a> {
     retry_after: Option<(Member, &'a Type)>,
 }
 
+/// What one `#[category(...)]` says: a category, a crate path, or both.
+#[derive(Default)]
+struct CategoryAttr {
+    category: Option<Category>,
+    /// `crate = path`, with the span of `crate` for a misplaced one.
+    krate: Option<(Path, Span)>,
+}
+
 /// The entry point: the impl, or the errors next to a fallback impl.
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let mut errors = None;
-    let shapes = parse(input, &mut errors);
+    let (shapes, krate) = parse(input, &mut errors);
     check(&shapes, &mut errors);
+    let krate = match krate {
+        Some(path) => quote!(#path),
+        None => quote!(::reliability_core),
+    };
     match errors {
-        None => expand(input, &shapes),
+        None => expand(input, &shapes, &krate),
         Some(errors) => {
             let mut tokens = errors.to_compile_error();
-            tokens.extend(fallback(input));
+            tokens.extend(fallback(input, &krate));
             tokens
         }
     }
@@ -80,10 +98,14 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
 // Parse
 // ---------------------------------------------------------------------------
 
-fn parse<'a>(input: &'a DeriveInput, errors: &mut Option<syn::Error>) -> Vec<Shape<'a>> {
-    let own = parse_category(&input.attrs, errors);
+/// The shapes, and the `crate = path` of the enum or struct, if any.
+fn parse<'a>(
+    input: &'a DeriveInput,
+    errors: &mut Option<syn::Error>,
+) -> (Vec<Shape<'a>>, Option<Path>) {
+    let (own, krate) = parse_category(&input.attrs, errors);
     refuse_retry_after(&input.attrs, errors);
-    match &input.data {
+    let shapes = match &input.data {
         Data::Struct(data) => vec![Shape {
             path: quote!(Self),
             kind: "struct",
@@ -96,7 +118,14 @@ fn parse<'a>(input: &'a DeriveInput, errors: &mut Option<syn::Error>) -> Vec<Sha
             .variants
             .iter()
             .map(|variant| {
-                let category = match parse_category(&variant.attrs, errors) {
+                let (category, misplaced) = parse_category(&variant.attrs, errors);
+                if let Some((_, span)) = misplaced {
+                    push_error(
+                        errors,
+                        syn::Error::new(span, "`crate = ...` goes on the enum, not on a variant"),
+                    );
+                }
+                let category = match category {
                     Some(category) => Some((category, Origin::Own)),
                     None => own.clone().map(|category| (category, Origin::Default)),
                 };
@@ -122,30 +151,57 @@ fn parse<'a>(input: &'a DeriveInput, errors: &mut Option<syn::Error>) -> Vec<Sha
             );
             Vec::new()
         }
-    }
+    };
+    (shapes, krate.map(|(path, _)| path))
 }
 
-/// The one `#[category(...)]` among `attrs`; a second one is an error at the second.
-fn parse_category(attrs: &[Attribute], errors: &mut Option<syn::Error>) -> Option<Category> {
+/// The one category among the `#[category(...)]` of `attrs`, and the one
+/// `crate = path`; a second of either is an error at the second.
+fn parse_category(
+    attrs: &[Attribute],
+    errors: &mut Option<syn::Error>,
+) -> (Option<Category>, Option<(Path, Span)>) {
     let mut found: Option<Category> = None;
+    let mut krate: Option<(Path, Span)> = None;
     for attr in attrs.iter().filter(|attr| attr.path().is_ident("category")) {
-        if found.is_some() {
-            push_error(
-                errors,
-                syn::Error::new_spanned(attr, "duplicate `#[category(...)]`: give one category"),
-            );
-            continue;
-        }
-        found = Some(parse_category_attr(attr).unwrap_or_else(|error| {
+        let parsed = parse_category_attr(attr).unwrap_or_else(|error| {
             push_error(errors, error);
             // Still a category, so that it is not reported missing as well.
-            Category::Fixed(Ident::new("Unknown", attr.span()))
-        }));
+            CategoryAttr {
+                category: Some(Category::Fixed(Ident::new("Unknown", attr.span()))),
+                krate: None,
+            }
+        });
+        if let Some(category) = parsed.category {
+            if found.is_some() {
+                push_error(
+                    errors,
+                    syn::Error::new_spanned(
+                        attr,
+                        "duplicate `#[category(...)]`: give one category",
+                    ),
+                );
+            } else {
+                found = Some(category);
+            }
+        }
+        if let Some((path, span)) = parsed.krate {
+            if krate.is_some() {
+                push_error(
+                    errors,
+                    syn::Error::new(span, "duplicate `crate = ...`: give one path"),
+                );
+            } else {
+                krate = Some((path, span));
+            }
+        }
     }
-    found
+    (found, krate)
 }
 
-fn parse_category_attr(attr: &Attribute) -> syn::Result<Category> {
+const CRATE_EXAMPLE: &str = "like `crate = my_deps::reliability_core`";
+
+fn parse_category_attr(attr: &Attribute) -> syn::Result<CategoryAttr> {
     let Meta::List(list) = &attr.meta else {
         return Err(syn::Error::new_spanned(
             attr,
@@ -153,28 +209,70 @@ fn parse_category_attr(attr: &Attribute) -> syn::Result<Category> {
         ));
     };
     list.parse_args_with(|input: ParseStream| {
-        let name = Ident::parse_any(input).map_err(|error| {
-            syn::Error::new(
-                error.span(),
-                format!("expected a category name, one of {EXPECTED}"),
-            )
-        })?;
-        input.parse::<Option<syn::Token![,]>>()?;
-        if !input.is_empty() {
-            return Err(input.error("expected one category name, like `#[category(network)]`"));
-        }
-        let text = name.to_string();
-        if text == "source" {
-            return Ok(Category::Source(name.span()));
-        }
-        match CATEGORIES.iter().find(|(snake, _)| *snake == text) {
-            Some((_, variant)) => Ok(Category::Fixed(Ident::new(variant, name.span()))),
-            None => Err(syn::Error::new(
-                name.span(),
-                format!("unknown category `{text}`, expected one of {EXPECTED}"),
-            )),
+        let mut parsed = CategoryAttr::default();
+        loop {
+            if input.peek(Token![crate]) {
+                let key: Token![crate] = input.parse()?;
+                if parsed.krate.is_some() {
+                    return Err(syn::Error::new(
+                        key.span,
+                        "duplicate `crate = ...`: give one path",
+                    ));
+                }
+                if !input.peek(Token![=]) {
+                    return Err(syn::Error::new(
+                        key.span,
+                        format!("expected `=` after `crate`, {CRATE_EXAMPLE}"),
+                    ));
+                }
+                input.parse::<Token![=]>()?;
+                let path = Path::parse_mod_style(input).map_err(|error| {
+                    syn::Error::new(
+                        error.span(),
+                        format!("expected a path for `crate`, {CRATE_EXAMPLE}"),
+                    )
+                })?;
+                parsed.krate = Some((path, key.span));
+            } else if parsed.category.is_none() {
+                parsed.category = Some(parse_category_name(input)?);
+            } else {
+                return Err(input.error("expected one category name, like `#[category(network)]`"));
+            }
+            if input.is_empty() {
+                return Ok(parsed);
+            }
+            if !input.peek(Token![,]) {
+                return Err(input.error(match parsed.krate {
+                    Some(_) => "expected `,` or the end after the `crate` path",
+                    None => "expected one category name, like `#[category(network)]`",
+                }));
+            }
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                return Ok(parsed);
+            }
         }
     })
+}
+
+fn parse_category_name(input: ParseStream) -> syn::Result<Category> {
+    let name = Ident::parse_any(input).map_err(|error| {
+        syn::Error::new(
+            error.span(),
+            format!("expected a category name, one of {EXPECTED}"),
+        )
+    })?;
+    let text = name.to_string();
+    if text == "source" {
+        return Ok(Category::Source(name.span()));
+    }
+    match CATEGORIES.iter().find(|(snake, _)| *snake == text) {
+        Some((_, variant)) => Ok(Category::Fixed(Ident::new(variant, name.span()))),
+        None => Err(syn::Error::new(
+            name.span(),
+            format!("unknown category `{text}`, expected one of {EXPECTED}"),
+        )),
+    }
 }
 
 /// The `#[retry_after]` field, if one; `#[category]` does not belong on a field.
@@ -293,16 +391,16 @@ fn check(shapes: &[Shape], errors: &mut Option<syn::Error>) {
 // Expand
 // ---------------------------------------------------------------------------
 
-fn expand(input: &DeriveInput, shapes: &[Shape]) -> TokenStream {
+fn expand(input: &DeriveInput, shapes: &[Shape], krate: &TokenStream) -> TokenStream {
     let category_arms = shapes.iter().map(|shape| {
         let path = &shape.path;
         match &shape.category {
             Some((Category::Fixed(variant), _)) => {
-                quote!(#path { .. } => ::reliability_core::ErrorCategory::#variant,)
+                quote!(#path { .. } => #krate::ErrorCategory::#variant,)
             }
             Some((Category::Source(_), _)) => {
                 let member = only_member(shape.fields);
-                let resolve = resolve_source();
+                let resolve = resolve_source(krate);
                 quote!(#path { #member: __reliable_source, .. } => #resolve.category,)
             }
             // Checked: every shape has a category.
@@ -318,8 +416,18 @@ fn expand(input: &DeriveInput, shapes: &[Shape]) -> TokenStream {
                 (Some((member, ty)), _) => {
                     // At the field's type, so that a wrong type is reported there.
                     let span = Span::call_site().located_at(ty.span());
+                    // The path too: a path spanned at the derive would stretch
+                    // the error from the derive to the field.
+                    let krate: TokenStream = krate
+                        .clone()
+                        .into_iter()
+                        .map(|mut tree| {
+                            tree.set_span(span);
+                            tree
+                        })
+                        .collect();
                     let read = quote_spanned! {span=>
-                        ::reliability_core::__private::RetryAfterValue::__reliable_retry_after(
+                        #krate::__private::RetryAfterValue::__reliable_retry_after(
                             __reliable_retry_after,
                         )
                     };
@@ -327,7 +435,7 @@ fn expand(input: &DeriveInput, shapes: &[Shape]) -> TokenStream {
                 }
                 (None, Some((Category::Source(_), _))) => {
                     let member = only_member(shape.fields);
-                    let resolve = resolve_source();
+                    let resolve = resolve_source(krate);
                     quote!(#path { #member: __reliable_source, .. } => #resolve.retry_after,)
                 }
                 _ => return None,
@@ -358,8 +466,8 @@ fn expand(input: &DeriveInput, shapes: &[Shape]) -> TokenStream {
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     quote! {
         #[automatically_derived]
-        impl #impl_generics ::reliability_core::Classify for #name #ty_generics #where_clause {
-            fn category(&self) -> ::reliability_core::ErrorCategory {
+        impl #impl_generics #krate::Classify for #name #ty_generics #where_clause {
+            fn category(&self) -> #krate::ErrorCategory {
                 #category_body
             }
             #retry_after
@@ -378,11 +486,11 @@ fn only_member(fields: &Fields) -> Member {
 /// The classification of `__reliable_source`, a reference to the field,
 /// picked by the error probe from the field's type: `Classify`, else its
 /// `source()` chain, else its text.
-fn resolve_source() -> TokenStream {
+fn resolve_source(krate: &TokenStream) -> TokenStream {
     quote! {
-        ::reliability_core::__private::CategorySource::resolve({
-            use ::reliability_core::__private::probe::*;
-            (&&&&&::reliability_core::__private::ErrorProbe(__reliable_source))
+        #krate::__private::CategorySource::resolve({
+            use #krate::__private::probe::*;
+            (&&&&&#krate::__private::ErrorProbe(__reliable_source))
                 .__reliable_error_category()
         })
     }
@@ -390,13 +498,13 @@ fn resolve_source() -> TokenStream {
 
 /// An impl that keeps the user's calls to `category()` from adding errors
 /// of their own; it only exists next to a `compile_error!`.
-fn fallback(input: &DeriveInput) -> TokenStream {
+fn fallback(input: &DeriveInput, krate: &TokenStream) -> TokenStream {
     let name = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
     quote! {
         #[automatically_derived]
-        impl #impl_generics ::reliability_core::Classify for #name #ty_generics #where_clause {
-            fn category(&self) -> ::reliability_core::ErrorCategory {
+        impl #impl_generics #krate::Classify for #name #ty_generics #where_clause {
+            fn category(&self) -> #krate::ErrorCategory {
                 ::core::unreachable!()
             }
         }
@@ -426,7 +534,7 @@ mod tests {
     fn errors(input: &str) -> Vec<String> {
         let input: DeriveInput = syn::parse_str(input).unwrap();
         let mut errors = None;
-        let shapes = parse(&input, &mut errors);
+        let (shapes, _) = parse(&input, &mut errors);
         check(&shapes, &mut errors);
         errors
             .into_iter()
@@ -452,6 +560,47 @@ mod tests {
         assert!(found[2].starts_with("duplicate `#[retry_after]`"));
         assert!(found[3].starts_with("variant `B` has no category"));
         assert!(found[4].contains("variant `C` has 2 fields"));
+    }
+
+    #[test]
+    fn the_crate_path_goes_on_the_enum_or_struct_once() {
+        let krate = |input: &str| {
+            let input: DeriveInput = syn::parse_str(input).unwrap();
+            let mut errors = None;
+            let (_, krate) = parse(&input, &mut errors);
+            assert!(errors.is_none(), "{input:?}");
+            krate.map(|path| quote!(#path).to_string())
+        };
+        assert_eq!(
+            krate("#[category(crate = ::my::rc)] #[category(network)] struct S;").as_deref(),
+            Some(":: my :: rc")
+        );
+        assert_eq!(
+            krate("#[category(source, crate = crate::deps::rc,)] struct S(u8);").as_deref(),
+            Some("crate :: deps :: rc")
+        );
+        assert_eq!(
+            krate("#[category(crate = rc, timeout)] enum E { A }").as_deref(),
+            Some("rc")
+        );
+        assert_eq!(krate("#[category(timeout)] enum E { A }"), None);
+
+        let found = errors(
+            "#[category(crate = a, unknown)]
+            #[category(crate = b)]
+            enum E {
+                #[category(network, crate = c)] A,
+                #[category(crate)] B,
+                #[category(crate = \"d\")] C,
+                #[category(crate = e f)] D,
+            }",
+        );
+        assert_eq!(found.len(), 5, "{found:#?}");
+        assert!(found[0].starts_with("duplicate `crate = ...`"));
+        assert!(found[1].starts_with("`crate = ...` goes on the enum"));
+        assert!(found[2].starts_with("expected `=` after `crate`"));
+        assert!(found[3].starts_with("expected a path for `crate`"));
+        assert!(found[4].starts_with("expected `,` or the end after the `crate` path"));
     }
 
     #[test]

@@ -189,6 +189,7 @@ fn reliable_impl(args: TokenStream2, input: TokenStream2) -> TokenStream2 {
 /// | `#[category(network)]` | a variant, the enum, the struct | the category, by its snake_case name: `network`, `timeout`, `validation`, `configuration`, `permission`, `not_found`, `resource_exhausted`, `system`, `unknown`; on the enum, the default for variants that have none |
 /// | `#[category(source)]` | a variant or struct with exactly one field | the field's classification: its `Classify` impl if it has one, else its `source()` chain (an `io::Error` by its kind), else keywords in its text |
 /// | `#[retry_after]` | one field of a variant or struct | a `Duration` or `Option<Duration>` that `retry_after()` returns |
+/// | `#[category(crate = path)]` | the enum, the struct (alone or after the category: `#[category(network, crate = path)]`) | the path to `reliability_core` the impl is written against, as `#[reliable(crate = path)]`: for a crate that reaches the runtime through a re-export |
 ///
 /// Without `#[retry_after]`, a `source` variant forwards its field's
 /// `retry_after()`, and any other returns `None`. Generics and where clauses

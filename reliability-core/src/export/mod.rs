@@ -3,6 +3,7 @@
 
 #[cfg(feature = "http")]
 pub(crate) mod http;
+pub(crate) mod json;
 pub(crate) mod prometheus;
 pub(crate) mod report;
 pub(crate) mod snapshot;

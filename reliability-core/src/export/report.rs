@@ -38,7 +38,7 @@ pub struct ReliabilityReport {
 impl ReliabilityReport {
     /// The report as pretty-printed JSON.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        crate::export::json::to_string_pretty(self).unwrap_or_default()
     }
 }
 

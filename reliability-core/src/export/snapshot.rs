@@ -37,7 +37,7 @@ impl MetricsSnapshot {
     /// The snapshot as pretty-printed JSON.
     pub fn to_json(&self) -> String {
         // Serializing these plain data types cannot fail.
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        crate::export::json::to_string_pretty(self).unwrap_or_default()
     }
 
     pub(crate) fn new(

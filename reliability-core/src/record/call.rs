@@ -67,7 +67,7 @@ impl Drop for CallSpan {
 }
 
 /// Times one call. `finish` reports the outcome; dropping the guard without
-/// finishing reports a panic (when unwinding) or a cancellation.
+/// finishing reports a panic (when its own code panicked) or a cancellation.
 #[doc(hidden)]
 #[must_use = "a call that is not finished is reported as cancelled"]
 pub struct Call {
@@ -75,6 +75,10 @@ pub struct Call {
     /// Clock ticks (see `clock::now`).
     start: u64,
     reported: AtomicBool,
+    /// An async call's watched body returned `Pending` on its last poll: the
+    /// future is parked at an await, so whoever drops it cancels it, even
+    /// while the thread unwinds from a panic elsewhere.
+    suspended: AtomicBool,
     /// Boxed: a call without a span then moves one word, not a span.
     span: Option<Box<CallSpan>>,
 }
@@ -113,6 +117,7 @@ impl Call {
             site,
             start: clock::now(),
             reported: AtomicBool::new(false),
+            suspended: AtomicBool::new(false),
             span,
         }
     }
@@ -165,7 +170,12 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        // Unwinding while not parked at an await: the panic came from this
+        // call's own code (a sync body, or the part of an async call that
+        // `Watched` does not cover). A panic in a watched poll was reported
+        // by the poll itself; a parked future dropped by someone else's
+        // unwinding is cancelled, like any dropped future.
+        if std::thread::panicking() && !self.suspended.load(Ordering::Relaxed) {
             self.report_panic();
         } else if !self.reported.swap(true, Ordering::Relaxed) {
             self.site.record_cancelled();
@@ -209,6 +219,7 @@ impl<F: Future> Future for Watched<'_, F> {
         let sentinel = UnwindSentinel(call);
         let poll = body.poll(cx);
         std::mem::forget(sentinel);
+        call.suspended.store(poll.is_pending(), Ordering::Relaxed);
         poll
     }
 }

@@ -130,7 +130,7 @@ fn answer(path: &str) -> Response {
         "/health" => {
             let health = m.all_component_health();
             let down = health.iter().any(|h| h.status == HealthStatus::Unhealthy);
-            let body = serde_json::to_string_pretty(&health).unwrap_or_default();
+            let body = crate::export::json::to_string_pretty(&health).unwrap_or_default();
             Response::json(if down { 503 } else { 200 }, body)
         }
         _ => {
@@ -143,7 +143,7 @@ fn answer(path: &str) -> Response {
                     } else {
                         200
                     };
-                    let body = serde_json::to_string_pretty(&health).unwrap_or_default();
+                    let body = crate::export::json::to_string_pretty(&health).unwrap_or_default();
                     Response::json(status, body)
                 }
                 None => Response::text(404, &format!("no component named `{name}`")),
