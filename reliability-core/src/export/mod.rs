@@ -5,4 +5,5 @@
 pub(crate) mod http;
 pub(crate) mod prometheus;
 pub(crate) mod report;
+pub(crate) mod series;
 pub(crate) mod snapshot;
