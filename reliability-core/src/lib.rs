@@ -83,6 +83,8 @@ pub use classify::register_classify;
 pub use classify::{Classify, ErrorCategory};
 #[cfg(feature = "http")]
 pub use export::http::{serve, ServerHandle};
+#[cfg(feature = "opentelemetry")]
+pub use export::otel::register_opentelemetry;
 pub use export::report::{ReliabilityReport, ReportError};
 pub use export::snapshot::{
     ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, RecoveryStats,
