@@ -135,7 +135,8 @@ pub enum Naming {
 
 /// Every series the bridges should export for `component`, from the
 /// snapshot's fields. Latency percentiles are included; the Prometheus text
-/// leaves them out (it has the buckets) and its tests drop them.
+/// leaves them out (it has the buckets) and its tests drop them. Histogram
+/// buckets are in the Prometheus naming only.
 pub fn expected(
     snapshot: &MetricsSnapshot,
     component: &str,
@@ -174,6 +175,20 @@ pub fn expected(
             m.panics as f64,
         );
         let completed = (m.successes + m.failures) as f64;
+        if !otel {
+            // OpenTelemetry has no observable histogram: only the sum and count.
+            for (i, count) in m.latency_buckets.iter().enumerate() {
+                let le = ((1u64 << (10 + 2 * i)) as f64 / 1e9).to_string();
+                let labels = [comp, method, ("le", le.as_str())];
+                put(
+                    "reliability_call_duration_seconds_bucket",
+                    &labels,
+                    *count as f64,
+                );
+            }
+            let inf = [comp, method, ("le", "+Inf")];
+            put("reliability_call_duration_seconds_bucket", &inf, completed);
+        }
         put(
             n(
                 "reliability.call.duration.sum",

@@ -5,6 +5,8 @@
 
 #[cfg(feature = "http")]
 pub(crate) mod http;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod otel;
 pub(crate) mod prometheus;

@@ -30,10 +30,9 @@ pub(crate) enum Number {
 }
 
 /// A family of series: one name, one kind, labels that tell its series apart.
-#[cfg_attr(
-    not(any(feature = "opentelemetry", feature = "metrics")),
-    allow(dead_code)
-)]
+// Each bridge reads the fields it needs, so which are read depends on the
+// features built.
+#[allow(dead_code)]
 #[derive(Debug)]
 pub(crate) struct Family {
     pub(crate) id: Id,
@@ -266,6 +265,26 @@ pub(crate) struct Histogram<'a> {
     pub(crate) sum_seconds: f64,
 }
 
+/// The `le` label of each exported bucket edge
+/// ([`LATENCY_BUCKET_EDGES_NANOS`](crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS))
+/// in seconds, as `f64`'s `Display` writes them (a test checks it).
+pub(crate) const LE_SECONDS: [&str; 14] = [
+    "0.000001024",
+    "0.000004096",
+    "0.000016384",
+    "0.000065536",
+    "0.000262144",
+    "0.001048576",
+    "0.004194304",
+    "0.016777216",
+    "0.067108864",
+    "0.268435456",
+    "1.073741824",
+    "4.294967296",
+    "17.179869184",
+    "68.719476736",
+];
+
 /// A series' value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Value<'a> {
@@ -381,5 +400,66 @@ fn visit_methods(c: &ComponentSnapshot, family: &'static Family, sink: &mut impl
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS;
+
+    #[test]
+    fn bucket_edges_read_as_display_writes_them() {
+        for (text, edge) in LE_SECONDS.iter().zip(LATENCY_BUCKET_EDGES_NANOS) {
+            assert_eq!(*text, (edge as f64 / 1e9).to_string());
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_follow_each_convention() {
+        for (i, a) in FAMILIES.iter().enumerate() {
+            for b in &FAMILIES[i + 1..] {
+                assert_ne!(a.name, b.name);
+                assert_ne!(a.otel_name, b.otel_name);
+                assert_ne!(a.id, b.id);
+            }
+            assert!(a.name.starts_with("reliability_") && !a.name.contains('.'));
+            assert_eq!(
+                a.name.ends_with("_total"),
+                a.kind == Kind::Counter,
+                "{}",
+                a.name
+            );
+            assert!(a.otel_name.starts_with("reliability.") && !a.otel_name.ends_with("total"));
+        }
+    }
+
+    /// Counts the series of each family.
+    #[derive(Default)]
+    struct Count(Vec<(&'static str, usize)>);
+
+    impl Sink for Count {
+        fn family(&mut self, family: &'static Family) {
+            self.0.push((family.name, 0));
+        }
+        fn series(&mut self, family: &'static Family, _: Labels<'_>, _: Value<'_>) {
+            let last = self.0.last_mut().unwrap();
+            assert_eq!(last.0, family.name, "series come family by family");
+            last.1 += 1;
+        }
+    }
+
+    #[test]
+    fn every_family_is_visited_in_order() {
+        let snapshot = MetricsSnapshot::new(std::time::SystemTime::UNIX_EPOCH, Vec::new(), 1.0);
+        let mut count = Count::default();
+        visit(&snapshot, &mut count);
+        let names: Vec<_> = count.0.iter().map(|(name, _)| *name).collect();
+        let expected: Vec<_> = FAMILIES.iter().map(|f| f.name).collect();
+        assert_eq!(names, expected);
+        assert!(
+            count.0.iter().all(|(_, n)| *n == 0),
+            "no component, no series"
+        );
     }
 }
