@@ -249,6 +249,19 @@ impl std::error::Error for PublishError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::series::CALL_DURATION;
+
+    #[test]
+    fn histogram_parts_are_named_as_in_the_prometheus_text() {
+        let parts = &CALL_DURATION_PARTS;
+        for (part, suffix) in [
+            (parts.bucket, "_bucket"),
+            (parts.sum, "_sum"),
+            (parts.count, "_count"),
+        ] {
+            assert_eq!(part, format!("{}{suffix}", CALL_DURATION.name));
+        }
+    }
 
     #[test]
     fn a_zero_interval_is_refused() {
