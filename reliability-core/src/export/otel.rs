@@ -149,6 +149,8 @@ fn callback<T: 'static>(
 /// | `reliability.retry_budget.exhausted` | counter | `{retry}` | `component` |
 /// | `reliability.uptime` | gauge (f64) | `1` | `component` |
 ///
+/// The attribute key `component.id` is reserved for per-instance ids.
+///
 /// Latency is a sum/count pair and percentile gauges, not an OpenTelemetry
 /// histogram: the API has no observable histogram, and a synchronous one
 /// would record on the call path. The pair gives the mean over any window;
