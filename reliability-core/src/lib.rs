@@ -84,6 +84,10 @@ pub use classify::register_classify;
 pub use classify::{Classify, ErrorCategory};
 #[cfg(feature = "http")]
 pub use export::http::{serve, ServerConfig, ServerHandle};
+#[cfg(feature = "metrics")]
+pub use export::metrics::{publish_metrics, publish_metrics_every, MetricsPublisher, PublishError};
+#[cfg(feature = "opentelemetry")]
+pub use export::otel::register_opentelemetry;
 pub use export::report::{ReliabilityReport, ReportError};
 pub use export::snapshot::{
     ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, RecoveryStats,

@@ -1,9 +1,16 @@
-//! Ways out: the snapshot, the JSON report, Prometheus text and the HTTP
-//! endpoint. Everything here reads the runtime; nothing below calls up here.
+//! Ways out: the snapshot, the JSON report, Prometheus text, the HTTP
+//! endpoint and the OpenTelemetry and `metrics` bridges, all of whose series
+//! come from one mapping (`series`). Everything here reads the runtime;
+//! nothing below calls up here.
 
 #[cfg(feature = "http")]
 pub(crate) mod http;
 pub(crate) mod json;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod otel;
 pub(crate) mod prometheus;
 pub(crate) mod report;
+pub(crate) mod series;
 pub(crate) mod snapshot;

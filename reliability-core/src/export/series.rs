@@ -1,0 +1,465 @@
+//! The one mapping from a snapshot to named series. Prometheus text,
+//! OpenTelemetry and the `metrics` facade all read the snapshot through
+//! [`visit`], so they cannot disagree on a name, a label or a value.
+
+use crate::export::snapshot::{ComponentSnapshot, MetricsSnapshot};
+use crate::HealthStatus;
+
+/// What a family counts, which decides the instrument each bridge uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Only goes up (until a reset): a Prometheus counter, an OpenTelemetry
+    /// observable counter, a `metrics` counter set with `absolute`.
+    Counter,
+    /// A level that goes up and down.
+    Gauge,
+    /// Latency buckets with their sum and count (a Prometheus histogram; a
+    /// sum/count pair of counters elsewhere).
+    Histogram,
+}
+
+/// The number type of a family's values.
+#[cfg_attr(
+    not(any(feature = "opentelemetry", feature = "metrics")),
+    allow(dead_code)
+)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Number {
+    U64,
+    F64,
+}
+
+/// A family of series: one name, one kind, labels that tell its series apart.
+// Each bridge reads the fields it needs, so which are read depends on the
+// features built.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub(crate) struct Family {
+    pub(crate) id: Id,
+    /// The Prometheus name, which the `metrics` facade uses too.
+    pub(crate) name: &'static str,
+    /// The OpenTelemetry instrument name (dotted, no `_total`, no unit).
+    pub(crate) otel_name: &'static str,
+    /// The OpenTelemetry unit (UCUM), empty for none.
+    pub(crate) otel_unit: &'static str,
+    pub(crate) kind: Kind,
+    pub(crate) number: Number,
+    pub(crate) help: &'static str,
+    /// Whether the Prometheus text carries it. Latency percentiles are left
+    /// out there: PromQL's `histogram_quantile` derives them from the buckets.
+    pub(crate) in_prometheus_text: bool,
+}
+
+/// Which family: what [`visit_family`] matches on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Id {
+    Calls,
+    Panics,
+    CallDuration,
+    CallDurationQuantile,
+    ComponentHealth,
+    ConsecutiveFailures,
+    RecoveryAttempts,
+    RejectedCalls,
+    CircuitState,
+    NeedsAttention,
+    RecoverySessions,
+    RetryBudgetExhausted,
+    Uptime,
+}
+
+macro_rules! family {
+    ($const:ident = $id:ident, $name:literal, $otel:literal, $unit:literal, $kind:ident,
+     $number:ident, $text:literal, $help:literal) => {
+        pub(crate) const $const: Family = Family {
+            id: Id::$id,
+            name: $name,
+            otel_name: $otel,
+            otel_unit: $unit,
+            kind: Kind::$kind,
+            number: Number::$number,
+            help: $help,
+            in_prometheus_text: $text,
+        };
+    };
+}
+
+// name, OpenTelemetry name, OpenTelemetry unit, kind, number, in the text, help.
+family!(
+    CALLS = Calls,
+    "reliability_calls_total",
+    "reliability.calls",
+    "{call}",
+    Counter,
+    U64,
+    true,
+    "Calls of instrumented methods, by how they ended."
+);
+family!(
+    PANICS = Panics,
+    "reliability_panics_total",
+    "reliability.panics",
+    "{call}",
+    Counter,
+    U64,
+    true,
+    "Calls that panicked (also counted as failures)."
+);
+family!(
+    CALL_DURATION = CallDuration,
+    "reliability_call_duration_seconds",
+    "reliability.call.duration",
+    "s",
+    Histogram,
+    F64,
+    true,
+    "Latency of completed calls."
+);
+family!(
+    CALL_DURATION_QUANTILE = CallDurationQuantile,
+    "reliability_call_duration_quantile_seconds",
+    "reliability.call.duration.quantile",
+    "s",
+    Gauge,
+    F64,
+    false,
+    "Latency percentiles of completed calls (within 6.25 %)."
+);
+family!(
+    COMPONENT_HEALTH = ComponentHealth,
+    "reliability_component_health",
+    "reliability.component.health",
+    "",
+    Gauge,
+    U64,
+    true,
+    "Component health: 0 healthy, 1 degraded, 2 unhealthy."
+);
+family!(
+    CONSECUTIVE_FAILURES = ConsecutiveFailures,
+    "reliability_consecutive_failures",
+    "reliability.consecutive_failures",
+    "{call}",
+    Gauge,
+    U64,
+    true,
+    "Failed calls since the component's last success."
+);
+family!(
+    RECOVERY_ATTEMPTS = RecoveryAttempts,
+    "reliability_recovery_attempts_total",
+    "reliability.recovery.attempts",
+    "{attempt}",
+    Counter,
+    U64,
+    true,
+    "Recovery steps tried, by strategy and result."
+);
+family!(
+    REJECTED_CALLS = RejectedCalls,
+    "reliability_rejected_calls_total",
+    "reliability.rejected_calls",
+    "{call}",
+    Counter,
+    U64,
+    true,
+    "Calls refused by an open circuit."
+);
+family!(
+    CIRCUIT_STATE = CircuitState,
+    "reliability_circuit_state",
+    "reliability.circuit.state",
+    "",
+    Gauge,
+    U64,
+    true,
+    "Circuit state: 0 closed, 1 open, 2 half open."
+);
+family!(
+    NEEDS_ATTENTION = NeedsAttention,
+    "reliability_needs_attention",
+    "reliability.needs_attention",
+    "",
+    Gauge,
+    U64,
+    true,
+    "1 while an escalation of the component waits to be acknowledged."
+);
+family!(
+    RECOVERY_SESSIONS = RecoverySessions,
+    "reliability_recovery_sessions_total",
+    "reliability.recovery.sessions",
+    "{session}",
+    Counter,
+    U64,
+    true,
+    "Calls that needed recovery, by how their recovery ended."
+);
+family!(
+    RETRY_BUDGET_EXHAUSTED = RetryBudgetExhausted,
+    "reliability_retry_budget_exhausted_total",
+    "reliability.retry_budget.exhausted",
+    "{retry}",
+    Counter,
+    U64,
+    true,
+    "Retries that recovery wanted but the empty retry budget refused."
+);
+family!(
+    UPTIME = Uptime,
+    "reliability_uptime_ratio",
+    "reliability.uptime",
+    "1",
+    Gauge,
+    F64,
+    true,
+    "Share of monitored time the component was not unhealthy."
+);
+
+/// Every family, in the order the Prometheus text lists them.
+pub(crate) const FAMILIES: [&Family; 13] = [
+    &CALLS,
+    &PANICS,
+    &CALL_DURATION,
+    &CALL_DURATION_QUANTILE,
+    &COMPONENT_HEALTH,
+    &CONSECUTIVE_FAILURES,
+    &RECOVERY_ATTEMPTS,
+    &REJECTED_CALLS,
+    &CIRCUIT_STATE,
+    &NEEDS_ATTENTION,
+    &RECOVERY_SESSIONS,
+    &RETRY_BUDGET_EXHAUSTED,
+    &UPTIME,
+];
+
+/// The labels of one series. Keys follow OpenTelemetry's attribute naming
+/// (`component`, `method`, `outcome`, `strategy`, `result`, `quantile`) and
+/// are valid Prometheus label names as they are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Labels<'a> {
+    pub(crate) component: &'a str,
+    pub(crate) method: Option<&'a str>,
+    /// Labels whose values are fixed words (`outcome="success"`).
+    pub(crate) fixed: &'a [(&'static str, &'static str)],
+}
+
+impl<'a> Labels<'a> {
+    /// Every label as `(key, value)`, in order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (&'static str, &'a str)> + '_ {
+        std::iter::once(("component", self.component))
+            .chain(self.method.map(|m| ("method", m)))
+            .chain(self.fixed.iter().copied())
+    }
+}
+
+/// One method's latency, as a histogram.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Histogram<'a> {
+    /// Completed calls at most as long as each edge of
+    /// [`LATENCY_BUCKET_EDGES_NANOS`](crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS), cumulative.
+    pub(crate) cumulative: &'a [u64],
+    /// Completed calls (the `+Inf` bucket).
+    pub(crate) count: u64,
+    /// The sum of their latencies, in seconds.
+    pub(crate) sum_seconds: f64,
+}
+
+/// The `le` label of each exported bucket edge
+/// ([`LATENCY_BUCKET_EDGES_NANOS`](crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS))
+/// in seconds, as `f64`'s `Display` writes them (a test checks it).
+pub(crate) const LE_SECONDS: [&str; 14] = [
+    "0.000001024",
+    "0.000004096",
+    "0.000016384",
+    "0.000065536",
+    "0.000262144",
+    "0.001048576",
+    "0.004194304",
+    "0.016777216",
+    "0.067108864",
+    "0.268435456",
+    "1.073741824",
+    "4.294967296",
+    "17.179869184",
+    "68.719476736",
+];
+
+/// A series' value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    U64(u64),
+    F64(f64),
+    Histogram(Histogram<'a>),
+}
+
+/// Receives the series of a snapshot.
+pub(crate) trait Sink {
+    /// Called before the first series of `family` (also when it has none).
+    fn family(&mut self, _family: &'static Family) {}
+    /// One series.
+    fn series(&mut self, family: &'static Family, labels: Labels<'_>, value: Value<'_>);
+}
+
+/// Feeds every family's series of `snapshot` to `sink`, family by family.
+pub(crate) fn visit(snapshot: &MetricsSnapshot, sink: &mut impl Sink) {
+    for family in FAMILIES {
+        visit_family(snapshot, family, sink);
+    }
+}
+
+/// Feeds the series of one family to `sink`. This match is the mapping: the
+/// only place that says which figure of the snapshot a series carries.
+pub(crate) fn visit_family(
+    snapshot: &MetricsSnapshot,
+    family: &'static Family,
+    sink: &mut impl Sink,
+) {
+    sink.family(family);
+    for c in &snapshot.components {
+        let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
+            let labels = Labels {
+                component: &c.name,
+                method: None,
+                fixed,
+            };
+            sink.series(family, labels, value);
+        };
+        match family.id {
+            Id::Calls | Id::Panics | Id::CallDuration | Id::CallDurationQuantile => {
+                visit_methods(c, family, sink)
+            }
+            Id::ComponentHealth => {
+                let level = match c.health.status {
+                    HealthStatus::Healthy => 0,
+                    HealthStatus::Degraded => 1,
+                    HealthStatus::Unhealthy => 2,
+                };
+                one(&[], Value::U64(level));
+            }
+            Id::ConsecutiveFailures => one(&[], Value::U64(c.health.consecutive_failures)),
+            Id::RecoveryAttempts => {
+                for s in &c.strategies {
+                    let strategy = ("strategy", s.strategy.as_str());
+                    let failed = s.attempts.saturating_sub(s.successes);
+                    one(&[strategy, ("result", "success")], Value::U64(s.successes));
+                    one(&[strategy, ("result", "failure")], Value::U64(failed));
+                }
+            }
+            Id::RejectedCalls => one(&[], Value::U64(c.rejected)),
+            Id::CircuitState => {
+                if let Some(state) = c.health.circuit {
+                    one(&[], Value::U64(state.as_number().into()));
+                }
+            }
+            Id::NeedsAttention => one(&[], Value::U64(c.health.needs_attention.into())),
+            Id::RecoverySessions => {
+                let r = &c.recovery;
+                let failed = r.sessions.saturating_sub(r.recovered + r.escalated);
+                one(&[("outcome", "recovered")], Value::U64(r.recovered));
+                one(&[("outcome", "escalated")], Value::U64(r.escalated));
+                one(&[("outcome", "failed")], Value::U64(failed));
+            }
+            Id::RetryBudgetExhausted => one(&[], Value::U64(c.recovery.budget_exhausted)),
+            Id::Uptime => one(&[], Value::F64(c.uptime)),
+        }
+    }
+}
+
+/// The series of the per-method families.
+fn visit_methods(c: &ComponentSnapshot, family: &'static Family, sink: &mut impl Sink) {
+    for m in &c.methods {
+        let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
+            let labels = Labels {
+                component: &c.name,
+                method: Some(&m.name),
+                fixed,
+            };
+            sink.series(family, labels, value);
+        };
+        match family.id {
+            Id::Calls => {
+                one(&[("outcome", "success")], Value::U64(m.successes));
+                one(&[("outcome", "failure")], Value::U64(m.failures));
+                one(&[("outcome", "cancelled")], Value::U64(m.cancelled));
+            }
+            Id::Panics => one(&[], Value::U64(m.panics)),
+            Id::CallDuration => one(
+                &[],
+                Value::Histogram(Histogram {
+                    cumulative: &m.latency_buckets,
+                    count: m.successes + m.failures,
+                    sum_seconds: m.total_latency.as_secs_f64(),
+                }),
+            ),
+            Id::CallDurationQuantile => {
+                let l = &m.latency;
+                one(&[("quantile", "0.5")], Value::F64(l.p50.as_secs_f64()));
+                one(&[("quantile", "0.95")], Value::F64(l.p95.as_secs_f64()));
+                one(&[("quantile", "0.99")], Value::F64(l.p99.as_secs_f64()));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS;
+
+    #[test]
+    fn bucket_edges_read_as_display_writes_them() {
+        for (text, edge) in LE_SECONDS.iter().zip(LATENCY_BUCKET_EDGES_NANOS) {
+            assert_eq!(*text, (edge as f64 / 1e9).to_string());
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_follow_each_convention() {
+        for (i, a) in FAMILIES.iter().enumerate() {
+            for b in &FAMILIES[i + 1..] {
+                assert_ne!(a.name, b.name);
+                assert_ne!(a.otel_name, b.otel_name);
+                assert_ne!(a.id, b.id);
+            }
+            assert!(a.name.starts_with("reliability_") && !a.name.contains('.'));
+            assert_eq!(
+                a.name.ends_with("_total"),
+                a.kind == Kind::Counter,
+                "{}",
+                a.name
+            );
+            assert!(a.otel_name.starts_with("reliability.") && !a.otel_name.ends_with("total"));
+        }
+    }
+
+    /// Counts the series of each family.
+    #[derive(Default)]
+    struct Count(Vec<(&'static str, usize)>);
+
+    impl Sink for Count {
+        fn family(&mut self, family: &'static Family) {
+            self.0.push((family.name, 0));
+        }
+        fn series(&mut self, family: &'static Family, _: Labels<'_>, _: Value<'_>) {
+            let last = self.0.last_mut().unwrap();
+            assert_eq!(last.0, family.name, "series come family by family");
+            last.1 += 1;
+        }
+    }
+
+    #[test]
+    fn every_family_is_visited_in_order() {
+        let snapshot = MetricsSnapshot::new(std::time::SystemTime::UNIX_EPOCH, Vec::new(), 1.0);
+        let mut count = Count::default();
+        visit(&snapshot, &mut count);
+        let names: Vec<_> = count.0.iter().map(|(name, _)| *name).collect();
+        let expected: Vec<_> = FAMILIES.iter().map(|f| f.name).collect();
+        assert_eq!(names, expected);
+        assert!(
+            count.0.iter().all(|(_, n)| *n == 0),
+            "no component, no series"
+        );
+    }
+}
