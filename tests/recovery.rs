@@ -632,3 +632,75 @@ fn a_call_whose_recovery_fails_counts_as_one_failure_in_a_row() {
     assert_eq!(health.consecutive_failures, 1);
     assert_eq!(health.failures, 3);
 }
+
+struct Contended {
+    primary: Scripted,
+    mirror: Scripted,
+}
+
+#[reliable(component = "recovery_run_counted_when_recorded", alternatives = [mirror], fallback = cached)]
+impl Contended {
+    fn fetch(&self, name: &str) -> Result<String, FetchError> {
+        self.primary.next(name)
+    }
+
+    fn mirror(&self, name: &str) -> Result<String, FetchError> {
+        self.mirror.next(name)
+    }
+
+    fn cached(&self, _name: &str) -> Result<String, FetchError> {
+        Err(FetchError::Missing)
+    }
+
+    #[reliable(no_recovery)]
+    fn ping(&self, ok: bool) -> Result<(), FetchError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(FetchError::Reset)
+        }
+    }
+}
+
+/// Other calls of the component land while one call is in recovery (here
+/// from a listener, on the same thread, between the alternative and the
+/// fallback): a success ends the run, a failure starts a new one, and the
+/// recovering call adds one when it ends. Correcting the count after the
+/// fact (taking the recovery's own steps back at the end) would have taken
+/// the other call's failure back too.
+#[test]
+fn calls_made_during_a_recovery_keep_their_place_in_the_run_of_failures() {
+    let _turn = serial();
+    let _ = clock();
+    let contended = Arc::new(Contended {
+        primary: Scripted::new(vec![FetchError::Missing]),
+        mirror: Scripted::new(vec![FetchError::Missing]),
+    });
+    let subscription = {
+        let contended = Arc::clone(&contended);
+        manager().subscribe(move |event| {
+            if let reliability_core::ReliabilityEvent::RecoveryAttempt {
+                component,
+                strategy: Strategy::Fallback,
+                ..
+            } = event
+            {
+                if component == "recovery_run_counted_when_recorded" {
+                    let _ = contended.ping(true);
+                    let _ = contended.ping(false);
+                }
+            }
+        })
+    };
+    assert!(contended.fetch("x").is_err());
+    drop(subscription);
+    let health = manager()
+        .component_health("recovery_run_counted_when_recorded")
+        .unwrap();
+    // ping's failure, then fetch's: two in a row.
+    assert_eq!(health.consecutive_failures, 2);
+    assert_eq!(
+        method("recovery_run_counted_when_recorded", "ping").calls,
+        2
+    );
+}

@@ -3,9 +3,13 @@
 //! cold look-up by component name here. Nothing in it reaches up into the
 //! runtime; the runtime reads it.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::LazyLock;
+use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use parking_lot::{Mutex, RwLock};
@@ -65,10 +69,15 @@ impl ComponentRecord {
         }
     }
 
-    /// A failed call: counts it in the run and keeps its text, which it returns.
+    /// A failed call: counts it in the run and keeps its text, which it
+    /// returns. A call made by this component's own recovery (its repair,
+    /// an alternative, the fallback) is not a failure in a row of its own:
+    /// the call it recovers counts once, when it ends.
     pub(crate) fn record_failure(&self, error: ErrorRef<'_>) -> Box<str> {
         let text: Box<str> = self.error_text.of(error).into();
-        self.consecutive_failures.fetch_add(1, Relaxed);
+        if !self.is_recovering_here() {
+            self.consecutive_failures.fetch_add(1, Relaxed);
+        }
         *self.last_failure.lock() = LastFailure {
             error: Some(text.clone()),
             at: Some(SystemTime::now()),
@@ -80,13 +89,23 @@ impl ComponentRecord {
         self.categories[category as usize].fetch_add(1, Relaxed);
     }
 
-    /// Takes back `count` failures from the run of consecutive failures.
-    pub(crate) fn forgive_failures(&self, count: u64) {
-        if count > 0 {
-            let _ = self
-                .consecutive_failures
-                .fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(count)));
+    /// Runs `f`, a step of this component's own recovery, on this thread.
+    pub(crate) fn recovering<R>(&'static self, f: impl FnOnce() -> R) -> R {
+        let _scope = RecoveringScope::enter(self);
+        f()
+    }
+
+    /// Wraps `future`, a step of this component's own recovery: each of its
+    /// polls runs as [`recovering`](Self::recovering) does.
+    pub(crate) fn recovering_future<F: Future>(&'static self, future: F) -> Recovering<F> {
+        Recovering {
+            component: self,
+            future,
         }
+    }
+
+    fn is_recovering_here(&self) -> bool {
+        RECOVERING.with(|current| std::ptr::eq(current.get(), self))
     }
 
     pub(crate) fn consecutive_failures(&self) -> u64 {
@@ -112,6 +131,47 @@ impl ComponentRecord {
         for counter in &self.categories {
             counter.store(0, Relaxed);
         }
+    }
+}
+
+thread_local! {
+    /// The component whose recovery step runs on this thread, if any.
+    static RECOVERING: Cell<*const ComponentRecord> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Marks this thread as running a recovery step of one component, until dropped.
+struct RecoveringScope(*const ComponentRecord);
+
+impl RecoveringScope {
+    fn enter(component: &'static ComponentRecord) -> Self {
+        RecoveringScope(RECOVERING.with(|current| current.replace(component)))
+    }
+}
+
+impl Drop for RecoveringScope {
+    fn drop(&mut self) {
+        RECOVERING.with(|current| current.set(self.0));
+    }
+}
+
+/// A recovery step's future: polled inside its component's recovering scope.
+#[doc(hidden)]
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Recovering<F> {
+    component: &'static ComponentRecord,
+    future: F,
+}
+
+impl<F: Future> Future for Recovering<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `future` is structurally pinned: never moved out, no
+        // `Drop` impl here, `Unpin` only when `F` is.
+        let this = unsafe { self.get_unchecked_mut() };
+        let future = unsafe { Pin::new_unchecked(&mut this.future) };
+        this.component.recovering(|| future.poll(cx))
     }
 }
 
@@ -222,6 +282,29 @@ mod tests {
         assert!(std::ptr::eq(joined, a));
         assert_eq!(a.sites().len(), 1);
         assert!(registry.find("registry_tests_other").is_none());
+    }
+
+    #[test]
+    fn a_recovery_step_does_not_add_to_the_run_of_failures() {
+        let registry = Registry::leaked();
+        let record = registry.component("registry_tests_recovering");
+        let other = registry.component("registry_tests_recovering_other");
+        record.record_failure(ErrorRef::Display(&"attempt"));
+        record.recovering(|| {
+            record.record_failure(ErrorRef::Display(&"fallback"));
+            // Only this component's steps are exempt.
+            other.record_failure(ErrorRef::Display(&"elsewhere"));
+        });
+        assert_eq!(record.consecutive_failures(), 1);
+        assert_eq!(other.consecutive_failures(), 1);
+        assert_eq!(
+            record.last_failure().error.as_deref(),
+            Some("fallback"),
+            "the step's failure is still its last error"
+        );
+        // The scope ends with the step.
+        record.record_failure(ErrorRef::Display(&"next call"));
+        assert_eq!(record.consecutive_failures(), 2);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::classify::{Classification, ErrorCategory};
 use crate::record::call::{Call, Observed};
 use crate::record::clock::Clock;
 use crate::record::outcome::ErrorRef;
-use crate::record::registry::registry;
+use crate::record::registry::{registry, Recovering};
 use crate::record::site::CallSite;
 use crate::recovery::circuit::{CircuitBreaker, CircuitState, Permit};
 use crate::recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
@@ -515,23 +515,6 @@ impl Driver {
             _ => None,
         };
         session.duration = self.clock.now().saturating_duration_since(self.started);
-        // The alternatives, repair method and fallback are instrumented
-        // methods of the component: each failed one counted as a failure in
-        // a row. Within one call they are not separate failures of the
-        // component; the call's own outcome is counted when it finishes.
-        let method = self.site.meta().method;
-        let nested = session
-            .steps
-            .iter()
-            .filter(|step| step.target != method && step.outcome == StepOutcome::Failed)
-            .filter(|step| {
-                matches!(
-                    step.strategy,
-                    Strategy::Alternatives | Strategy::Fallback | Strategy::Repair
-                )
-            })
-            .count();
-        self.component.record().forgive_failures(nested as u64);
         self.component.finish_session(session);
     }
 }
@@ -631,6 +614,21 @@ impl<R> Recovery<R> {
             .config
             .strategies()
             .contains(Strategy::CircuitBreaker)
+    }
+
+    /// Runs a step of this call's recovery that calls another method of the
+    /// component (the repair method, an alternative, the fallback): its
+    /// failure is that method's, not another failure in a row of the
+    /// component, which counts this call once, when it ends.
+    #[inline]
+    pub fn step<T>(&self, call: impl FnOnce() -> T) -> T {
+        self.site.component().recovering(call)
+    }
+
+    /// [`step`](Self::step) for an async method's future.
+    #[inline]
+    pub fn step_async<F: std::future::Future>(&self, future: F) -> Recovering<F> {
+        self.site.component().recovering_future(future)
     }
 
     #[inline]

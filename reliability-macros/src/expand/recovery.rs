@@ -118,10 +118,12 @@ pub(crate) fn body(
         } else {
             quote_spanned!(span=> Self::#name(#(#args),*))
         };
+        // A step of this call's recovery: its failure is the method's own,
+        // not another failure in a row of the component.
         if is_async {
-            quote_spanned!(span=> #call.await)
+            quote_spanned!(span=> __reliable_recovery.step_async(#call).await)
         } else {
-            call
+            quote_spanned!(span=> __reliable_recovery.step(|| #call))
         }
     };
 
