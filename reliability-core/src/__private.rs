@@ -10,9 +10,13 @@ pub use crate::record::call::{call_once, Call, Observed, Watched};
 pub use crate::record::outcome::ErrorRef;
 pub use crate::record::probe::Probe;
 pub use crate::record::site::{CallSite, SiteMeta};
+pub use crate::recovery::bulkhead::BulkheadConfig;
 pub use crate::recovery::driver::{
     judge, reject, rerun_arg, Op, Recovery, Rejectable, RerunArgument, Verdict,
 };
+pub use crate::recovery::hedge::{HedgeAfter, HedgeConfig};
+pub use crate::recovery::limits::{refuse, Deadline, Limits, Refusable, Refused};
+pub use crate::recovery::rate_limit::RateLimitConfig;
 pub use crate::recovery::strategy::{
     Backoff, CircuitConfig, RecoveryMeta, RetryBudget, Strategy, StrategyConfig,
 };
@@ -40,7 +44,8 @@ pub mod probe {
 /// After the names, optionally `thresholds(EXPR)`, then optionally
 /// `recovery [Retry Network …] (.with_max_attempts(3) …)` followed by
 /// `repair("m")`, `alternatives("a" "b")`, `fallback("f")`,
-/// `budget(.with_ratio(0.2) …)`, each optional, in this order.
+/// `budget(.with_ratio(0.2) …)`, `limits(.with_timeout(…) …)`, each
+/// optional, in this order.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __reliable_start {
@@ -51,6 +56,7 @@ macro_rules! __reliable_start {
             $(alternatives($($alternative:literal)*))?
             $(fallback($fallback:literal))?
             $(budget($($budget:tt)*))?
+            $(limits($($limit:tt)*))?
         )?
     ) => {{
         static __RELIABLE_SITE: $crate::__private::CallSite =
@@ -68,6 +74,7 @@ macro_rules! __reliable_start {
                     budget: $crate::__reliable_option!(
                         $($crate::__private::RetryBudget::new() $($budget)*)?
                     ),
+                    limits: $crate::__private::Limits::new() $($($limit)*)?,
                 })?),
             });
         $crate::__private::Call::$start(&__RELIABLE_SITE)

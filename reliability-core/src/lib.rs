@@ -103,6 +103,7 @@ pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, Bulkhead
 pub use recovery::circuit::CircuitState;
 pub use recovery::hedge::{hedge, Hedge, HedgeAfter, HedgeConfig, HedgeOutcome};
 pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+pub use recovery::limits::RejectReason;
 pub use recovery::plan::{select_strategy, RecoveryAction, RecoveryContext, RecoveryPlan};
 pub use recovery::rate_limit::{RateLimitAcquire, RateLimitConfig, RateLimiter};
 pub use recovery::strategy::{

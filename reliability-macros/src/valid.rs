@@ -256,6 +256,22 @@ fn method_recovery(
         return Ok(None);
     }
     let returns_result = returns_result(func);
+    let is_async = Shape::of(func).is_async;
+    let mut merged = merged;
+    if !is_async {
+        for (name, setting) in [
+            ("timeout", place(&merged.timeout)),
+            ("hedge", place(&merged.hedge)),
+        ] {
+            match setting {
+                Some((span, true)) => return Err(sync_error(name, span)),
+                // The impl's `timeout` and `hedge` apply to its `async fn`s.
+                Some((_, false)) if name == "timeout" => merged.timeout = None,
+                Some((_, false)) => merged.hedge = None,
+                None => {}
+            }
+        }
+    }
     let recovery = if on_method {
         if !returns_result {
             return Err(syn::Error::new(
@@ -269,18 +285,33 @@ fn method_recovery(
         if !returns_result || context.targets.contains(&name) {
             return Ok(None);
         }
-        let merged = fitting(merged, &Shape::of(func), context);
+        let mut merged = fitting(merged, &Shape::of(func), context);
+        if merged.alternatives.is_none() {
+            merged.hedge = None;
+        }
         // The impl's settings were checked once, on the impl.
         match check_recovery(&merged, false) {
             Ok(recovery) => recovery,
             Err(_) => return Ok(None),
         }
     };
-    if recovery.strategies.is_empty() {
+    if recovery.strategies.is_empty() && !recovery.args.has_limits() {
         return Ok(None);
     }
     check_rerunnable(func, &recovery)?;
     Ok(Some(recovery))
+}
+
+/// `timeout` or `hedge` on a method that is not `async`.
+fn sync_error(name: &str, span: Span) -> syn::Error {
+    let message = if name == "timeout" {
+        "`timeout` needs an `async fn`: a running thread cannot be interrupted; \
+         on a sync method, bound the retries with `max_elapsed = \"2s\"` and flag slow calls \
+         with `thresholds(slow_call = \"2s\")` on the impl block"
+    } else {
+        "`hedge` needs an `async fn`: it runs the alternatives beside the slow attempt in the same future"
+    };
+    syn::Error::new(span, message)
 }
 
 /// Whether a method's value is a `Result` (by its type's last path
@@ -456,6 +487,17 @@ fn check_recovery(args: &RecoveryArgs, method_only: bool) -> syn::Result<ast::Re
                     );
                 }
             }
+        }
+    }
+    if let Some((span, on_method)) = place(&args.hedge) {
+        if !listed(Strategy::Alternatives, &strategies) && report(on_method) {
+            push_error(
+                &mut errors,
+                syn::Error::new(
+                    span,
+                    "`hedge` needs `alternatives = [...]`: it starts the next alternative beside a slow attempt",
+                ),
+            );
         }
     }
     if let (Some(base), Some(max)) = (&args.base_delay, &args.max_delay) {

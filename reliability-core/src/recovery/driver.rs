@@ -17,8 +17,10 @@ use crate::record::clock::Clock;
 use crate::record::outcome::ErrorRef;
 use crate::record::registry::registry;
 use crate::record::site::CallSite;
+use crate::recovery::bulkhead::BulkheadPermit;
 use crate::recovery::circuit::{CircuitBreaker, CircuitState, Permit};
 use crate::recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+use crate::recovery::limits::{Limits, Refused, RejectReason};
 use crate::recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
 use crate::recovery::strategy::{RecoveryMeta, Strategy, StrategyConfig};
 use crate::runtime::component::ComponentState;
@@ -207,6 +209,7 @@ impl Driver {
             .emit(|| ReliabilityEvent::CallRejected {
                 component: self.site.meta().component.to_owned(),
                 method: self.site.meta().method.to_owned(),
+                reason: RejectReason::CircuitOpen,
             });
         let failure = self.last_failure.clone().unwrap_or(Failure {
             text: "circuit open: the call was not made".into(),
@@ -224,6 +227,50 @@ impl Driver {
         );
         self.last_failure = Some(failure);
         self.plan()
+    }
+
+    /// The rate limit or the bulkhead refused the call before it ran: the
+    /// fallback, if there is one, else the refusal as the caller's error.
+    /// Never a retry: it would run the body without what refused it.
+    fn refused(&mut self, reason: RejectReason, text: String) -> Next {
+        let now = self.clock.now();
+        self.site.record_rejected();
+        let meta = self.site.meta();
+        self.component
+            .env()
+            .emit(|| ReliabilityEvent::CallRejected {
+                component: meta.component.to_owned(),
+                method: meta.method.to_owned(),
+                reason,
+            });
+        let failure = Failure {
+            text,
+            category: ErrorCategory::ResourceExhausted,
+            retry_after: None,
+        };
+        self.open_session(&failure);
+        self.push_step(
+            Strategy::CircuitBreaker,
+            meta.method,
+            StepOutcome::Rejected,
+            None,
+            now,
+        );
+        self.last_failure = Some(failure);
+        if self.config().strategies().contains(Strategy::Fallback) {
+            self.announce(Strategy::Fallback, 0, Duration::ZERO);
+            self.context.note_fallback();
+            self.pending = Pending {
+                strategy: Some(Strategy::Fallback),
+                target: self.recovery.fallback.unwrap_or("fallback"),
+                delay: Duration::ZERO,
+                began: now,
+            };
+            return Next::Run(Op::Fallback);
+        }
+        self.ending = Some(RecoveryOutcome::Failed);
+        self.pending.strategy = None;
+        Next::Run(Op::Reject)
     }
 
     fn open_session(&mut self, failure: &Failure) {
@@ -583,6 +630,13 @@ pub struct Recovery<R> {
     driver: Option<Box<Driver>>,
     next: Next,
     last: Option<(R, Verdict)>,
+    /// The bulkhead place this call holds until it ends (dropped with the
+    /// recovery: on return, panic or cancellation alike).
+    permit: Option<BulkheadPermit<'static>>,
+    /// What refused the call, when the next operation is `Reject`.
+    refused: Refused,
+    /// The value reported next is a timed-out attempt's.
+    timed_out: bool,
 }
 
 impl<R> std::fmt::Debug for Recovery<R> {
@@ -601,6 +655,7 @@ static NO_RECOVERY: RecoveryMeta = RecoveryMeta {
     alternatives: &[],
     fallback: None,
     budget: None,
+    limits: Limits::new(),
 };
 
 impl<R> Recovery<R> {
@@ -610,20 +665,92 @@ impl<R> Recovery<R> {
     /// grants a probe or refuses the call.
     #[inline]
     pub fn new(call: &Call) -> Self {
+        let mut this = Recovery::unchecked(call);
+        this.check_circuit();
+        this
+    }
+
+    /// The recovery before any check of the circuit or the limits.
+    #[inline]
+    pub(super) fn unchecked(call: &Call) -> Self {
         let site = call.site();
-        let recovery = site.meta().recovery.unwrap_or(&NO_RECOVERY);
-        let mut this = Recovery {
+        Recovery {
             site,
-            recovery,
+            recovery: site.meta().recovery.unwrap_or(&NO_RECOVERY),
             call_start: call.started(),
             driver: None,
             next: Next::Run(Op::Attempt),
             last: None,
-        };
-        if this.has_circuit() && !this.circuit_closed() {
-            this.drive_from_the_start();
+            permit: None,
+            refused: Refused::CircuitOpen,
+            timed_out: false,
         }
-        this
+    }
+
+    /// An open or half-open circuit makes the driver, which grants a probe
+    /// or refuses the call.
+    #[inline]
+    pub(super) fn check_circuit(&mut self) {
+        if self.has_circuit() && !self.circuit_closed() {
+            self.drive_from_the_start();
+        }
+    }
+
+    pub(super) fn site(&self) -> &'static CallSite {
+        self.site
+    }
+
+    pub(super) fn limits(&self) -> &'static Limits {
+        &self.recovery.limits
+    }
+
+    pub(super) fn hold(&mut self, permit: BulkheadPermit<'static>) {
+        self.permit = Some(permit);
+    }
+
+    /// The rate limit or the bulkhead refused the call.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn refuse(&mut self, refused: Refused) {
+        let (reason, text) = match refused {
+            Refused::RateLimited(e) => (RejectReason::RateLimited, e.to_string()),
+            Refused::BulkheadFull(e) => (RejectReason::BulkheadFull, e.to_string()),
+            Refused::CircuitOpen => (RejectReason::CircuitOpen, String::new()),
+        };
+        self.refused = refused;
+        let mut driver = Box::new(Driver::new(self.site, self.recovery));
+        self.next = driver.refused(reason, text);
+        self.driver = Some(driver);
+    }
+
+    /// What refused the call, for the error of the `Reject` operation.
+    #[inline]
+    pub fn refusal(&self) -> Refused {
+        self.refused
+    }
+
+    /// An attempt ran past its timeout: counted, and its failure's category
+    /// is `timeout` whatever the error type makes of it.
+    #[cold]
+    pub(super) fn note_timeout(&mut self, timed_out: &crate::classify::refused::TimedOut) {
+        let _ = timed_out;
+        self.timed_out = true;
+    }
+
+    /// A failed attempt that produced no value for the caller.
+    #[cold]
+    pub(super) fn report_without_value(&mut self, text: String) {
+        self.timed_out = false;
+        let verdict = Verdict(Some(Failure {
+            text,
+            category: ErrorCategory::Timeout,
+            retry_after: None,
+        }));
+        let op = self.op();
+        self.next = match &mut self.driver {
+            Some(driver) => driver.after_value(op, &verdict),
+            None => self.drive_after_failure(&verdict),
+        };
     }
 
     fn has_circuit(&self) -> bool {
@@ -734,7 +861,13 @@ impl<R> Recovery<R> {
 
     /// The value the operation produced, and how it went.
     #[inline]
-    pub fn report(&mut self, verdict: Verdict, value: R) {
+    pub fn report(&mut self, mut verdict: Verdict, value: R) {
+        if self.timed_out {
+            self.timed_out = false;
+            if let Some(failure) = &mut verdict.0 {
+                failure.category = ErrorCategory::Timeout;
+            }
+        }
         let op = self.op();
         self.next = match &mut self.driver {
             Some(driver) => driver.after_value(op, &verdict),

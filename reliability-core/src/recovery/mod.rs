@@ -58,6 +58,7 @@ pub(crate) mod circuit;
 pub(crate) mod driver;
 pub(crate) mod hedge;
 pub(crate) mod history;
+pub(crate) mod limits;
 pub(crate) mod plan;
 pub(crate) mod rate_limit;
 pub(crate) mod strategy;

@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::recovery::rate_limit::{RateLimitConfig, RateLimiter};
+
 use super::env::Env;
 use super::events::ReliabilityEvent;
 use crate::classify::ErrorCategory;
@@ -89,6 +92,10 @@ pub(crate) struct ComponentState {
     env: &'static Env,
     detail: Mutex<Detail>,
     breaker: OnceLock<CircuitBreaker>,
+    /// Made from the first configuration seen, as the breaker is; owned
+    /// here, so the limits are per component (per instance: owned there).
+    bulkhead: OnceLock<Bulkhead>,
+    rate_limiter: OnceLock<RateLimiter>,
     needs_attention: AtomicBool,
     recovery: Mutex<RecoveryState>,
 }
@@ -104,6 +111,8 @@ impl ComponentState {
                 window: Window::new(now),
             }),
             breaker: OnceLock::new(),
+            bulkhead: OnceLock::new(),
+            rate_limiter: OnceLock::new(),
             needs_attention: AtomicBool::new(false),
             recovery: Mutex::new(RecoveryState::new(now)),
         }
@@ -124,6 +133,18 @@ impl ComponentState {
     /// The component's circuit breaker, made with `config` on first use.
     pub(crate) fn breaker(&self, config: &CircuitConfig) -> &CircuitBreaker {
         self.breaker.get_or_init(|| CircuitBreaker::new(*config))
+    }
+
+    /// The component's bulkhead, made with `config` on first use.
+    pub(crate) fn bulkhead(&self, config: &BulkheadConfig) -> &Bulkhead {
+        self.bulkhead
+            .get_or_init(|| Bulkhead::new(self.name(), *config))
+    }
+
+    /// The component's rate limiter, made with `config` on first use.
+    pub(crate) fn rate_limiter(&self, config: &RateLimitConfig) -> &RateLimiter {
+        self.rate_limiter
+            .get_or_init(|| RateLimiter::new(self.name(), *config))
     }
 
     pub(crate) fn circuit_changed(&self, state: CircuitState) {

@@ -105,12 +105,15 @@ pub enum ReliabilityEvent {
         /// The new state.
         state: CircuitState,
     },
-    /// An open circuit refused a call.
+    /// A call was refused before its body ran: by an open circuit, a full
+    /// bulkhead or the rate limit.
     CallRejected {
         /// The component.
         component: String,
         /// The method.
         method: String,
+        /// What refused it.
+        reason: crate::recovery::limits::RejectReason,
     },
 }
 
@@ -204,8 +207,12 @@ impl ReliabilityEvent {
                     tracing::info!(target: T, component = component.as_str(), strategy = "circuit_breaker", status = state.as_str(), "circuit changed")
                 }
             },
-            ReliabilityEvent::CallRejected { component, method } => {
-                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), strategy = "circuit_breaker", status = "rejected", "call rejected by an open circuit")
+            ReliabilityEvent::CallRejected {
+                component,
+                method,
+                reason,
+            } => {
+                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), reason = reason.as_str(), status = "rejected", "call rejected")
             }
         }
     }

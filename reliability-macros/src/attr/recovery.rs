@@ -32,6 +32,32 @@ pub(crate) struct RecoveryArgs {
     pub cool_down: Option<Setting<u64>>,
     pub half_open_probes: Option<Setting<u32>>,
     pub retry_budget: Option<Setting<BudgetArgs>>,
+    pub timeout: Option<Setting<u64>>,
+    pub bulkhead: Option<Setting<BulkheadArgs>>,
+    pub rate_limit: Option<Setting<RateLimitArgs>>,
+    pub hedge: Option<Setting<HedgeArgs>>,
+}
+
+/// `bulkhead(max_concurrent = 8, max_wait = "50ms")`.
+#[derive(Clone)]
+pub(crate) struct BulkheadArgs {
+    pub max_concurrent: u32,
+    pub max_wait: Option<u64>,
+}
+
+/// `rate_limit(per_second = 100, burst = 20, max_wait = "0ms")`.
+#[derive(Clone)]
+pub(crate) struct RateLimitArgs {
+    pub per_second: u32,
+    pub burst: Option<u32>,
+    pub max_wait: Option<u64>,
+}
+
+/// `hedge(after = "50ms", max_extra = 1)`; `after = "p95"` is `None`.
+#[derive(Clone)]
+pub(crate) struct HedgeArgs {
+    pub after: Option<u64>,
+    pub max_extra: Option<u32>,
 }
 
 /// `retry_budget(ratio = 0.2, per_second = 10, window = "10s")`.
@@ -150,7 +176,7 @@ pub(crate) fn parse_recovery_option(
     args: &mut RecoveryArgs,
     on_method: bool,
 ) -> Option<syn::Result<()>> {
-    const KEYS: [&str; 17] = [
+    const KEYS: [&str; 21] = [
         "strategies",
         "max_attempts",
         "backoff",
@@ -168,6 +194,10 @@ pub(crate) fn parse_recovery_option(
         "window",
         "failure_rate",
         "retry_budget",
+        "timeout",
+        "bulkhead",
+        "rate_limit",
+        "hedge",
     ];
     if !KEYS.contains(&key.to_string().as_str()) {
         return None;
@@ -299,11 +329,235 @@ fn parse_known(
             let budget = parse_budget(&content, parens.span.join())?;
             set_once(&mut args.retry_budget, key, budget, parens.span.join())
         }
+        "timeout" => {
+            let (nanos, span) = parse_duration(key, input)?;
+            if nanos == 0 {
+                return Err(syn::Error::new(span, "`timeout` must be longer than zero"));
+            }
+            set_once(&mut args.timeout, key, nanos, span)?;
+            mark(&mut args.timeout, on_method);
+            Ok(())
+        }
+        "bulkhead" => {
+            let (sub, span) = parse_sub_options(key, input, BULKHEAD)?;
+            let Some(max_concurrent) = sub.number("max_concurrent") else {
+                return Err(missing(key, span, "max_concurrent = 8"));
+            };
+            let value = BulkheadArgs {
+                max_concurrent,
+                max_wait: sub.duration("max_wait"),
+            };
+            set_once(&mut args.bulkhead, key, value, span)?;
+            mark(&mut args.bulkhead, on_method);
+            Ok(())
+        }
+        "rate_limit" => {
+            let (sub, span) = parse_sub_options(key, input, RATE_LIMIT)?;
+            let Some(per_second) = sub.number("per_second") else {
+                return Err(missing(key, span, "per_second = 100"));
+            };
+            let value = RateLimitArgs {
+                per_second,
+                burst: sub.number("burst"),
+                max_wait: sub.duration("max_wait"),
+            };
+            set_once(&mut args.rate_limit, key, value, span)?;
+            mark(&mut args.rate_limit, on_method);
+            Ok(())
+        }
+        "hedge" => {
+            let (mut sub, span) = parse_sub_options(key, input, HEDGE)?;
+            let Some(after) = sub.after.take() else {
+                return Err(missing(key, span, "after = \"50ms\""));
+            };
+            let value = HedgeArgs {
+                after,
+                max_extra: sub.number("max_extra"),
+            };
+            set_once(&mut args.hedge, key, value, span)?;
+            mark(&mut args.hedge, on_method);
+            Ok(())
+        }
         _ => Err(syn::Error::new(
             key.span(),
             format!("unknown option `{key}`"),
         )),
     }
+}
+
+/// A sub-option of `bulkhead(...)`, `rate_limit(...)` or `hedge(...)`: its
+/// name, and whether it is a count (with its least value) or a duration.
+enum SubKind {
+    Count {
+        min: u32,
+        max: u32,
+    },
+    Duration,
+    /// `after`: a duration above zero, or `"p95"`.
+    After,
+}
+
+const BULKHEAD: (&str, &[(&str, SubKind)]) = (
+    "bulkhead(max_concurrent = 8, max_wait = \"50ms\")",
+    &[
+        (
+            "max_concurrent",
+            SubKind::Count {
+                min: 1,
+                max: 1_000_000,
+            },
+        ),
+        ("max_wait", SubKind::Duration),
+    ],
+);
+const RATE_LIMIT: (&str, &[(&str, SubKind)]) = (
+    "rate_limit(per_second = 100, burst = 20, max_wait = \"0ms\")",
+    &[
+        (
+            "per_second",
+            SubKind::Count {
+                min: 1,
+                max: 1_000_000_000,
+            },
+        ),
+        (
+            "burst",
+            SubKind::Count {
+                min: 1,
+                max: 1_000_000_000,
+            },
+        ),
+        ("max_wait", SubKind::Duration),
+    ],
+);
+const HEDGE: (&str, &[(&str, SubKind)]) = (
+    "hedge(after = \"50ms\", max_extra = 1)",
+    &[
+        ("after", SubKind::After),
+        ("max_extra", SubKind::Count { min: 1, max: 16 }),
+    ],
+);
+
+/// The values of one parenthesized option, by sub-option name.
+#[derive(Default)]
+struct SubOptions {
+    numbers: Vec<(&'static str, u32)>,
+    durations: Vec<(&'static str, u64)>,
+    /// `after`: `Some(None)` for `"p95"`.
+    after: Option<Option<u64>>,
+}
+
+impl SubOptions {
+    fn number(&self, name: &str) -> Option<u32> {
+        self.numbers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+
+    fn duration(&self, name: &str) -> Option<u64> {
+        self.durations
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+fn missing(key: &Ident, span: Span, example: &str) -> syn::Error {
+    let name = example.split(' ').next().unwrap_or(example);
+    syn::Error::new(
+        span,
+        format!("`{key}(...)` needs `{name}`, like `{key}({example})`"),
+    )
+}
+
+/// Parses `key(name = value, ...)` against the sub-options `spec` lists:
+/// each at most once, each value checked where it stands.
+fn parse_sub_options(
+    key: &Ident,
+    input: ParseStream,
+    (example, spec): (&str, &'static [(&'static str, SubKind)]),
+) -> syn::Result<(SubOptions, Span)> {
+    let names = spec
+        .iter()
+        .map(|(name, _)| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !input.peek(syn::token::Paren) {
+        return Err(syn::Error::new(
+            key.span(),
+            format!("expected `{key}(...)`, like `{example}`"),
+        ));
+    }
+    let content;
+    let parens = syn::parenthesized!(content in input);
+    let span = parens.span.join();
+    let parsed = parse_sub_values(key, &content, spec, &names);
+    if parsed.is_err() {
+        // Consumed, so that the error is the only one for this option.
+        content.parse::<proc_macro2::TokenStream>()?;
+    }
+    Ok((parsed?, span))
+}
+
+fn parse_sub_values(
+    key: &Ident,
+    content: ParseStream,
+    spec: &'static [(&'static str, SubKind)],
+    names: &str,
+) -> syn::Result<SubOptions> {
+    let mut sub = SubOptions::default();
+    let mut seen: Vec<String> = Vec::new();
+    while !content.is_empty() {
+        let name: Ident = content.parse()?;
+        let Some((spec_name, kind)) = spec.iter().find(|(n, _)| name == n) else {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("unknown option `{name}` in `{key}`, expected one of {names}"),
+            ));
+        };
+        if seen.contains(&name.to_string()) {
+            return Err(syn::Error::new(
+                name.span(),
+                format!("duplicate option `{name}` in `{key}`"),
+            ));
+        }
+        seen.push(name.to_string());
+        match kind {
+            SubKind::Count { min, max } => {
+                let (n, _) = parse_u32(&name, content, *min, *max)?;
+                sub.numbers.push((spec_name, n));
+            }
+            SubKind::Duration => {
+                let (nanos, _) = parse_duration(&name, content)?;
+                sub.durations.push((spec_name, nanos));
+            }
+            SubKind::After => {
+                expect_eq(&name, content, "after = \"50ms\"")?;
+                let lit: LitStr = parse_value(content, || {
+                    "expected a duration string or `\"p95\"` for `after`, like `after = \"50ms\"`"
+                        .into()
+                })?;
+                if lit.value().trim() == "p95" {
+                    sub.after = Some(None);
+                } else {
+                    let nanos = parse_nanos(&lit.value())
+                        .map_err(|message| syn::Error::new(lit.span(), message))?;
+                    if nanos == 0 {
+                        return Err(syn::Error::new(
+                            lit.span(),
+                            "`after` must be longer than zero (or `\"p95\"`)",
+                        ));
+                    }
+                    sub.after = Some(Some(nanos));
+                }
+            }
+        }
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    Ok(sub)
 }
 
 fn parse_budget(input: ParseStream, parens: Span) -> syn::Result<BudgetArgs> {
@@ -379,7 +633,11 @@ macro_rules! with_settings {
             min_calls,
             cool_down,
             half_open_probes,
-            retry_budget
+            retry_budget,
+            timeout,
+            bulkhead,
+            rate_limit,
+            hedge
         )
     };
 }
@@ -401,6 +659,15 @@ impl RecoveryArgs {
             && self.repair.is_none()
             && self.alternatives.is_none()
             && self.fallback.is_none()
+            && !self.has_limits()
+    }
+
+    /// Whether a `timeout`, `bulkhead`, `rate_limit` or `hedge` is set.
+    pub(crate) fn has_limits(&self) -> bool {
+        self.timeout.is_some()
+            || self.bulkhead.is_some()
+            || self.rate_limit.is_some()
+            || self.hedge.is_some()
     }
 
     /// Whether any setting came from a method's attribute.

@@ -1,0 +1,261 @@
+//! The attribute's `timeout`, `bulkhead`, `rate_limit` and `hedge`, wired
+//! into one call's [`Recovery`]: admission before the first attempt (rate
+//! limit, then bulkhead, then the circuit), the per-attempt timeout of an
+//! `async fn`, and the value a refusal turns into.
+//!
+//! A method whose attribute sets none of them never reaches this file: the
+//! expansion calls [`Recovery::new`] and writes no timeout.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::classify::refused::{BulkheadFull, RateLimited, TimedOut};
+use crate::record::call::Call;
+use crate::record::site::CallSite;
+use crate::recovery::bulkhead::BulkheadConfig;
+use crate::recovery::driver::Recovery;
+use crate::recovery::hedge::HedgeConfig;
+use crate::recovery::rate_limit::RateLimitConfig;
+use crate::runtime::registry::runtime;
+
+/// What refused a call before its body ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The circuit breaker is open (or its half-open probes are taken).
+    CircuitOpen,
+    /// The bulkhead stayed full for `max_wait`.
+    BulkheadFull,
+    /// The rate limit had no token within `max_wait`.
+    RateLimited,
+}
+
+impl RejectReason {
+    /// Every reason, in the order of the chain's checks.
+    pub const ALL: [RejectReason; 3] = [
+        RejectReason::RateLimited,
+        RejectReason::BulkheadFull,
+        RejectReason::CircuitOpen,
+    ];
+
+    /// `circuit_open`, `bulkhead_full` or `rate_limited`: the `reason` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::CircuitOpen => "circuit_open",
+            RejectReason::BulkheadFull => "bulkhead_full",
+            RejectReason::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// A method's `timeout`, `bulkhead`, `rate_limit` and `hedge`, as the
+/// attribute set them; each `None` when not set.
+///
+/// # Default
+///
+/// None of them.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Per attempt, on an `async fn`.
+    pub timeout: Option<Duration>,
+    /// The component's bulkhead.
+    pub bulkhead: Option<BulkheadConfig>,
+    /// The component's rate limit.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// Hedging among the alternatives, on an `async fn`.
+    pub hedge: Option<HedgeConfig>,
+}
+
+impl Limits {
+    /// None set.
+    pub const fn new() -> Self {
+        Limits {
+            timeout: None,
+            bulkhead: None,
+            rate_limit: None,
+            hedge: None,
+        }
+    }
+
+    /// `timeout = "…"`.
+    #[must_use]
+    pub const fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// `bulkhead(…)`.
+    #[must_use]
+    pub const fn with_bulkhead(mut self, bulkhead: BulkheadConfig) -> Self {
+        self.bulkhead = Some(bulkhead);
+        self
+    }
+
+    /// `rate_limit(…)`.
+    #[must_use]
+    pub const fn with_rate_limit(mut self, rate_limit: RateLimitConfig) -> Self {
+        self.rate_limit = Some(rate_limit);
+        self
+    }
+
+    /// `hedge(…)`.
+    #[must_use]
+    pub const fn with_hedge(mut self, hedge: HedgeConfig) -> Self {
+        self.hedge = Some(hedge);
+        self
+    }
+}
+
+/// Why a call was refused before it ran: the error a method without a
+/// fallback returns, built with `E::from(..)`.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum Refused {
+    /// By the circuit breaker.
+    CircuitOpen,
+    /// By the bulkhead.
+    BulkheadFull(BulkheadFull),
+    /// By the rate limit.
+    RateLimited(RateLimited),
+}
+
+/// The per-attempt timeout of one call: `Copy`, so an attempt's future
+/// does not borrow the call's [`Recovery`] across its `.await`.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    site: &'static CallSite,
+    after: Duration,
+}
+
+impl Deadline {
+    /// Runs `attempt` for at most the method's `timeout`, on the
+    /// component's clock; its future is dropped when the time is up.
+    pub async fn run<F: Future>(self, attempt: F) -> Result<F::Output, TimedOut> {
+        let clock = runtime()
+            .state_of(self.site.component())
+            .env()
+            .policy
+            .clock();
+        let component = self.site.meta().component;
+        crate::recovery::timeout::timeout(component, self.after, &*clock, attempt).await
+    }
+}
+
+impl<R> Recovery<R> {
+    /// Starts a call's recovery behind its rate limit and bulkhead, each
+    /// waiting up to its `max_wait` (a sync caller blocks its thread), then
+    /// asks the circuit as [`Recovery::new`] does.
+    pub fn admit(call: &Call) -> Self {
+        let mut this = Recovery::unchecked(call);
+        let state = runtime().state_of(this.site().component());
+        let limits = this.limits();
+        if let Some(config) = limits.rate_limit {
+            let clock = state.env().policy.clock();
+            if let Err(refused) = state.rate_limiter(&config).acquire(&*clock) {
+                this.refuse(Refused::RateLimited(refused));
+                return this;
+            }
+        }
+        if let Some(config) = limits.bulkhead {
+            match state.bulkhead(&config).acquire() {
+                Ok(permit) => this.hold(permit),
+                Err(full) => {
+                    this.refuse(Refused::BulkheadFull(full));
+                    return this;
+                }
+            }
+        }
+        this.check_circuit();
+        this
+    }
+
+    /// [`Recovery::admit`] for an `async fn`: the waits are delays of the
+    /// clock, which do not block the executor; a caller dropped while it
+    /// waits gives its token and its place back.
+    pub async fn admit_async(call: &Call) -> Self {
+        let mut this = Recovery::unchecked(call);
+        let state = runtime().state_of(this.site().component());
+        let limits = this.limits();
+        if let Some(config) = limits.rate_limit {
+            let clock = state.env().policy.clock();
+            let acquired = state.rate_limiter(&config).acquire_async(&*clock).await;
+            if let Err(refused) = acquired {
+                this.refuse(Refused::RateLimited(refused));
+                return this;
+            }
+        }
+        if let Some(config) = limits.bulkhead {
+            let clock = state.env().policy.clock();
+            let acquired = state.bulkhead(&config).acquire_async(&*clock).await;
+            match acquired {
+                Ok(permit) => this.hold(permit),
+                Err(full) => {
+                    this.refuse(Refused::BulkheadFull(full));
+                    return this;
+                }
+            }
+        }
+        this.check_circuit();
+        this
+    }
+
+    /// The attempt's timeout.
+    #[inline]
+    pub fn deadline(&self) -> Deadline {
+        Deadline {
+            site: self.site(),
+            after: self.limits().timeout.unwrap_or(Duration::MAX),
+        }
+    }
+
+    /// The attempt's value, or the error its timeout turns into.
+    pub fn timed(&mut self, attempt: Result<R, TimedOut>) -> R
+    where
+        R: Refusable<TimedOut>,
+    {
+        match attempt {
+            Ok(value) => value,
+            Err(timed_out) => {
+                self.note_timeout(&timed_out);
+                R::refused(timed_out)
+            }
+        }
+    }
+
+    /// An attempt timed out and the error type cannot hold a `TimedOut`:
+    /// the failure is reported without a value (a fallback gives one).
+    pub fn timed_out(&mut self, timed_out: TimedOut) {
+        self.note_timeout(&timed_out);
+        self.report_without_value(timed_out.to_string());
+    }
+}
+
+/// A `Result` whose error can be built from the refusal `X`.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the error type of `{Self}` needs a `From<{X}>`",
+    label = "this option returns an error built from `{X}` when there is no `fallback`",
+    note = "add a variant holding `{X}` with a `From` impl, or configure a `fallback`"
+)]
+pub trait Refusable<X> {
+    /// `Err(E::from(refusal))`.
+    fn refused(refusal: X) -> Self;
+}
+
+impl<T, E: From<X>, X> Refusable<X> for Result<T, E> {
+    fn refused(refusal: X) -> Self {
+        Err(E::from(refusal))
+    }
+}
+
+/// The error a refusal by the bulkhead or rate limit returns.
+#[doc(hidden)]
+#[inline]
+pub fn refuse<X, R: Refusable<X>>(refusal: X) -> R {
+    R::refused(refusal)
+}
