@@ -397,3 +397,95 @@ fn on_tokio_a_timeout_and_a_bulkhead_keep_the_future_send() {
         assert_eq!(tokio::spawn(get).await.unwrap(), Ok(2));
     });
 }
+
+struct Search {
+    gate: Gate,
+    primary_dropped: Arc<AtomicBool>,
+    mirrors: AtomicUsize,
+}
+
+impl Search {
+    fn new() -> Self {
+        Search {
+            gate: Gate::default(),
+            primary_dropped: Arc::new(AtomicBool::new(false)),
+            mirrors: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[reliable(component = "prim_hedge")]
+impl Search {
+    #[reliable(hedge(after = "50ms"), alternatives = [mirror])]
+    async fn find(&self, query: u8) -> Result<u8, Error> {
+        let _flag = DropFlag(self.primary_dropped.clone());
+        self.gate.wait().await;
+        Ok(query)
+    }
+
+    #[reliable(skip)]
+    async fn mirror(&self, query: u8) -> Result<u8, Error> {
+        self.mirrors.fetch_add(1, SeqCst);
+        Ok(query + 10)
+    }
+
+    #[reliable(hedge(after = "50ms"), alternatives = [broken_mirror], fallback = cached)]
+    async fn find_or_cached(&self, _query: u8) -> Result<u8, Error> {
+        self.gate.wait().await;
+        Err(Error::Full)
+    }
+
+    #[reliable(skip)]
+    async fn broken_mirror(&self, _query: u8) -> Result<u8, Error> {
+        self.mirrors.fetch_add(1, SeqCst);
+        Err(Error::Limited)
+    }
+
+    #[reliable(skip)]
+    async fn cached(&self, _query: u8) -> Result<u8, Error> {
+        Ok(99)
+    }
+}
+
+#[test]
+fn a_slow_primary_is_hedged_by_a_fast_alternative_which_wins() {
+    let (_serial, clock) = serial();
+    let search = Search::new();
+    let mut call = pin!(search.find(3));
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(search.mirrors.load(SeqCst), 0, "no hedge before `after`");
+    clock.advance(Duration::from_millis(50));
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(13)));
+    assert_eq!(search.mirrors.load(SeqCst), 1);
+    assert!(
+        search.primary_dropped.load(SeqCst),
+        "the losing primary was dropped"
+    );
+}
+
+#[test]
+fn a_fast_primary_is_not_hedged() {
+    let (_serial, _clock) = serial();
+    let search = Search::new();
+    search.gate.0.store(true, SeqCst);
+    assert_eq!(common::block_on(search.find(4)), Ok(4));
+    assert_eq!(search.mirrors.load(SeqCst), 0);
+}
+
+#[test]
+fn when_the_primary_and_its_hedges_all_fail_the_fallback_answers_once() {
+    let (_serial, clock) = serial();
+    let search = Search::new();
+    let mut call = pin!(search.find_or_cached(1));
+    assert!(poll(call.as_mut()).is_pending());
+    clock.advance(Duration::from_millis(50));
+    // The mirror failed; the primary still runs.
+    assert!(poll(call.as_mut()).is_pending());
+    search.gate.0.store(true, SeqCst);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(99)));
+    assert_eq!(
+        search.mirrors.load(SeqCst),
+        1,
+        "the alternative is not run again"
+    );
+}

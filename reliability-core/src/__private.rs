@@ -15,7 +15,9 @@ pub use crate::recovery::driver::{
     judge, reject, rerun_arg, Op, Recovery, Rejectable, RerunArgument, Verdict,
 };
 pub use crate::recovery::hedge::{HedgeAfter, HedgeConfig};
-pub use crate::recovery::limits::{refuse, Deadline, Limits, Refusable, Refused};
+pub use crate::recovery::limits::{
+    hedge_future, refuse, Deadline, HedgeFuture, Limits, Refusable, Refused,
+};
 pub use crate::recovery::rate_limit::RateLimitConfig;
 pub use crate::recovery::strategy::{
     Backoff, CircuitConfig, RecoveryMeta, RetryBudget, Strategy, StrategyConfig,

@@ -299,7 +299,35 @@ fn method_recovery(
         return Ok(None);
     }
     check_rerunnable(func, &recovery)?;
+    check_hedge(func, &recovery)?;
     Ok(Some(recovery))
+}
+
+/// A hedge runs the attempt and its alternatives at once: they share `self`.
+fn check_hedge(func: &ImplItemFn, recovery: &ast::Recovery) -> syn::Result<()> {
+    let Some(hedge) = &recovery.args.hedge else {
+        return Ok(());
+    };
+    if let Some(timeout) = &recovery.args.timeout {
+        return Err(syn::Error::new(
+            if hedge.on_method {
+                hedge.key_span
+            } else {
+                timeout.key_span
+            },
+            "`hedge` and `timeout` on one method are not supported yet: \
+             the hedged attempt would need a timeout of its own; drop one of them",
+        ));
+    }
+    if let Some(FnArg::Receiver(receiver)) = func.sig.inputs.first() {
+        if receiver.mutability.is_some() {
+            return Err(syn::Error::new(
+                hedge.key_span,
+                "`hedge` runs the attempt and its alternatives at once, which `&mut self` does not allow; take `&self`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `timeout` or `hedge` on a method that is not `async`.

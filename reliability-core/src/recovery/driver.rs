@@ -737,6 +737,34 @@ impl<R> Recovery<R> {
         self.timed_out = true;
     }
 
+    /// Whether no attempt has been made yet but the first.
+    #[inline]
+    pub(super) fn is_first_attempt(&self) -> bool {
+        self.driver.is_none() && matches!(self.next, Next::Run(Op::Attempt))
+    }
+
+    /// A hedge ran: `hedged` futures started beside the attempt; whether
+    /// one of them won; how many were dropped as losers.
+    #[cold]
+    pub(super) fn note_hedge(&mut self, hedged: usize, won_by_hedge: bool, losers: usize) {
+        let _ = (hedged, won_by_hedge, losers);
+    }
+
+    /// The hedge ran `tried` alternatives and all failed: the driver that
+    /// takes the attempt's failure does not run them again.
+    #[cold]
+    pub(super) fn note_alternatives_tried(&mut self, tried: u32) {
+        let driver = self.driver.get_or_insert_with(|| {
+            let mut driver = Box::new(Driver::new(self.site, self.recovery));
+            let took = Duration::from_nanos(crate::record::clock::nanos_since(self.call_start));
+            driver.started = driver.started.checked_sub(took).unwrap_or(driver.started);
+            driver
+        });
+        for _ in 0..tried {
+            driver.context.note_alternative();
+        }
+    }
+
     /// A failed attempt that produced no value for the caller.
     #[cold]
     pub(super) fn report_without_value(&mut self, text: String) {

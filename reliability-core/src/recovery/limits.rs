@@ -7,6 +7,7 @@
 //! expansion calls [`Recovery::new`] and writes no timeout.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -258,4 +259,82 @@ impl<T, E: From<X>, X> Refusable<X> for Result<T, E> {
 #[inline]
 pub fn refuse<X, R: Refusable<X>>(refusal: X) -> R {
     R::refused(refusal)
+}
+
+/// An alternative's future, as hedging runs it beside the attempt.
+#[doc(hidden)]
+pub type HedgeFuture<'a, R> = Pin<Box<dyn Future<Output = R> + Send + 'a>>;
+
+/// An alternative's future, boxed for [`Recovery::hedge`].
+#[doc(hidden)]
+#[inline]
+pub fn hedge_future<'a, R>(future: impl Future<Output = R> + Send + 'a) -> HedgeFuture<'a, R> {
+    Box::pin(future)
+}
+
+impl<T, E> Recovery<Result<T, E>> {
+    /// Whether this attempt is hedged: the first one, of a method with `hedge`.
+    #[inline]
+    pub fn hedging(&self) -> bool {
+        self.limits().hedge.is_some() && self.is_first_attempt()
+    }
+
+    /// Runs the first attempt with the alternatives started beside it when
+    /// it is slow (see [`hedge`](crate::hedge)): the first `Ok`, or, when
+    /// all failed, the last error, with the alternatives counted as tried so
+    /// that the chain goes on to the fallback or escalation.
+    pub async fn hedge<'a, F>(
+        &mut self,
+        first: F,
+        alternatives: impl IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
+    ) -> Result<T, E>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        let Some(config) = self.limits().hedge else {
+            return first.await;
+        };
+        let site = self.site();
+        let state = runtime().state_of(site.component());
+        let clock = state.env().policy.clock();
+        let after = config.delay(recent_p95(site));
+        let alternatives: Vec<_> = alternatives.into_iter().collect();
+        let count = alternatives.len();
+        let outcome = crate::recovery::hedge::hedge(
+            first,
+            alternatives.into_iter(),
+            after,
+            config.max_extra() as usize,
+            &*clock,
+        )
+        .await;
+        self.note_hedge(outcome.hedged, outcome.won_by_hedge, outcome.losers);
+        let tried = outcome.started.saturating_sub(1).min(count);
+        match outcome.winner {
+            Some((_, value)) => Ok(value),
+            None => {
+                self.note_alternatives_tried(tried as u32);
+                match outcome.errors.into_iter().last() {
+                    Some(error) => Err(error),
+                    // `hedge` ends with a winner or with every error.
+                    None => unreachable!("reliability: a hedge ended without a value"),
+                }
+            }
+        }
+    }
+}
+
+/// The method's recent 95th-percentile latency, once it has enough calls
+/// for one (20: one in twenty is then slower).
+fn recent_p95(site: &'static CallSite) -> Option<Duration> {
+    let reading = site.read();
+    let completed: u64 = reading.buckets.iter().sum();
+    (completed >= 20).then(|| {
+        Duration::from_nanos(crate::record::histogram::quantile(
+            &reading.buckets,
+            completed,
+            0.95,
+            reading.max_nanos,
+        ))
+    })
 }

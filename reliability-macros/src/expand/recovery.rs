@@ -175,7 +175,27 @@ pub(crate) fn body(
     };
     // Each arm assigns the value, so a mismatch is reported against the
     // signature's type, not as arms of different types.
-    let mut arms = quote!(#private::Op::Attempt => __reliable_ret = #attempt,);
+    let mut arms = TokenStream::new();
+    if let (Some(_), Some(list)) = (&args.hedge, &args.alternatives) {
+        // The first attempt, with the alternatives started beside it when slow.
+        let alternatives = list.value.iter().map(|name| {
+            let call = if has_receiver {
+                quote!(self.#name(#(#call_args),*))
+            } else {
+                quote!(Self::#name(#(#call_args),*))
+            };
+            quote!(#private::hedge_future(#call))
+        });
+        arms.extend(quote! {
+            #private::Op::Attempt if __reliable_recovery.hedging() => {
+                let __reliable_alternatives = [#(#alternatives),*];
+                __reliable_ret = __reliable_recovery
+                    .hedge(async { #rebind async #block.await }, __reliable_alternatives)
+                    .await;
+            }
+        });
+    }
+    arms.extend(quote!(#private::Op::Attempt => __reliable_ret = #attempt,));
     if let Some(repair) = &recovery.args.repair {
         let repaired = call_method(&repair.value, &[]);
         arms.extend(quote! {
