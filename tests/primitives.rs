@@ -15,8 +15,24 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use reliability_core::{
-    manager, reliable, BulkheadFull, ManualClock, RateLimited, StepOutcome, TimedOut,
+    manager, reliable, BulkheadFull, ManualClock, RateLimited, RejectReason, ReliabilityEvent,
+    StepOutcome, TimedOut,
 };
+
+/// The events about `component` while `run` runs.
+fn events_of(component: &'static str, run: impl FnOnce()) -> Vec<ReliabilityEvent> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let subscription = manager().subscribe(move |event| {
+        if event.component() == component {
+            sink.lock().unwrap().push(event.clone());
+        }
+    });
+    run();
+    drop(subscription);
+    let events = seen.lock().unwrap().clone();
+    events
+}
 
 /// One manual clock with held delays for the whole binary, and one test at
 /// a time: a test that advances the clock would refill another's bucket.
@@ -127,19 +143,26 @@ impl Slow {
 fn a_never_completing_attempt_times_out_and_falls_back() {
     let (_serial, clock) = serial();
     let slow = Slow::new();
-    let mut call = pin!(slow.fetch());
-    assert!(poll(call.as_mut()).is_pending());
-    assert!(!slow.dropped.load(SeqCst));
-    clock.advance(Duration::from_millis(1999));
-    assert!(poll(call.as_mut()).is_pending(), "not yet two seconds");
-    clock.advance(Duration::from_millis(1));
-    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(7)));
+    let (before, ..) = common::method_or_default("prim_timeout", "fetch");
+    let events = events_of("prim_timeout", || {
+        let mut call = pin!(slow.fetch());
+        assert!(poll(call.as_mut()).is_pending());
+        assert!(!slow.dropped.load(SeqCst));
+        clock.advance(Duration::from_millis(1999));
+        assert!(poll(call.as_mut()).is_pending(), "not yet two seconds");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(7)));
+    });
     assert!(
         slow.dropped.load(SeqCst),
         "the attempt's future was dropped"
     );
     let method = common::method("prim_timeout", "fetch");
     assert_eq!(method.cancelled, 0, "a timeout is not a cancellation");
+    assert_eq!(method.timeouts, before + 1);
+    assert!(events.iter().any(|e| matches!(e,
+        ReliabilityEvent::TimedOut { method, after, .. }
+            if method == "fetch" && *after == Duration::from_secs(2))));
     let session = manager()
         .recovery_history()
         .into_iter()
@@ -231,6 +254,9 @@ fn six_callers_against_two_places_two_inside_four_refused() {
         .collect();
     inside.recv().unwrap();
     inside.recv().unwrap();
+    let snapshot = reliability_core::snapshot();
+    let component = snapshot.component("prim_bulkhead").unwrap();
+    assert_eq!(component.in_flight, 2, "two calls inside now");
     let refused: Vec<_> = (0..4)
         .map(|_| {
             let pool = pool.clone();
@@ -258,7 +284,12 @@ fn six_callers_against_two_places_two_inside_four_refused() {
     pool.release.wait();
     assert_eq!(again.join().unwrap(), Ok(1));
     assert_eq!(also.join().unwrap(), Ok(1));
-    assert_eq!(common::method("prim_bulkhead", "query").rejected, 4);
+    let query = common::method("prim_bulkhead", "query");
+    assert_eq!(query.rejected, 4);
+    assert_eq!(query.rejected_by.bulkhead_full, 4);
+    assert_eq!(query.rejected_by.circuit_open, 0);
+    let snapshot = reliability_core::snapshot();
+    assert_eq!(snapshot.component("prim_bulkhead").unwrap().in_flight, 0);
 }
 
 struct Mailer {
@@ -280,7 +311,34 @@ fn back_to_back_calls_against_a_burst_of_two_two_pass() {
     let mailer = Mailer {
         sent: AtomicUsize::new(0),
     };
-    let results: Vec<_> = (0..4).map(|_| mailer.send()).collect();
+    let mut results = Vec::new();
+    let events = events_of("prim_rate", || {
+        results = (0..4).map(|_| mailer.send()).collect();
+    });
+    let reasons: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            ReliabilityEvent::CallRejected { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, [RejectReason::RateLimited; 2]);
+    let session = manager()
+        .recovery_history()
+        .into_iter()
+        .rev()
+        .find(|s| s.component == "prim_rate")
+        .expect("the refusal's session");
+    assert_eq!(session.steps.len(), 1);
+    assert_eq!(session.steps[0].outcome, StepOutcome::Rejected);
+    assert_eq!(
+        session.steps[0].attempt, None,
+        "a refused call made no attempt"
+    );
+    assert_eq!(
+        session.steps[0].rejected_by,
+        Some(RejectReason::RateLimited)
+    );
     assert_eq!(
         results,
         vec![Ok(1), Ok(1), Err(Error::Limited), Err(Error::Limited)]
@@ -294,6 +352,9 @@ fn back_to_back_calls_against_a_burst_of_two_two_pass() {
     clock.advance(Duration::from_millis(200));
     assert_eq!(mailer.send(), Ok(1));
     assert_eq!(mailer.send(), Err(Error::Limited));
+    let send = common::method("prim_rate", "send");
+    assert_eq!(send.rejected_by.rate_limited, 3);
+    assert_eq!(send.attempts, 3, "the refused calls are not attempts");
 }
 
 /// Opens when told to: an async body the test finishes by hand.
@@ -451,11 +512,24 @@ impl Search {
 fn a_slow_primary_is_hedged_by_a_fast_alternative_which_wins() {
     let (_serial, clock) = serial();
     let search = Search::new();
-    let mut call = pin!(search.find(3));
-    assert!(poll(call.as_mut()).is_pending());
-    assert_eq!(search.mirrors.load(SeqCst), 0, "no hedge before `after`");
-    clock.advance(Duration::from_millis(50));
-    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(13)));
+    let (_, won, lost, _) = common::method_or_default("prim_hedge", "find");
+    let events = events_of("prim_hedge", || {
+        let mut call = pin!(search.find(3));
+        assert!(poll(call.as_mut()).is_pending());
+        assert_eq!(search.mirrors.load(SeqCst), 0, "no hedge before `after`");
+        clock.advance(Duration::from_millis(50));
+        assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(13)));
+    });
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ReliabilityEvent::Hedged {
+            hedged: 1,
+            won_by_hedge: true,
+            ..
+        }
+    )));
+    let find = common::method("prim_hedge", "find");
+    assert_eq!((find.hedges_won, find.hedges_lost), (won + 1, lost));
     assert_eq!(search.mirrors.load(SeqCst), 1);
     assert!(
         search.primary_dropped.load(SeqCst),
@@ -488,4 +562,6 @@ fn when_the_primary_and_its_hedges_all_fail_the_fallback_answers_once() {
         1,
         "the alternative is not run again"
     );
+    let method = common::method("prim_hedge", "find_or_cached");
+    assert_eq!((method.hedges_won, method.hedges_lost), (0, 1));
 }

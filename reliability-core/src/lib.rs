@@ -91,7 +91,7 @@ pub use export::otel::register_opentelemetry;
 pub use export::report::{ReliabilityReport, ReportError};
 pub use export::snapshot::{
     ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, RecoveryStats,
-    StrategyStats, SystemMetrics,
+    RejectedCalls, StrategyStats, SystemMetrics,
 };
 pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
 pub use manager::{manager, snapshot, ReliabilityManager};

@@ -138,6 +138,8 @@ struct Driver {
     has_value: bool,
     /// A half-open probe was granted and its outcome not yet recorded.
     probe_outstanding: bool,
+    /// What refused the call, for a `Rejected` step.
+    rejected_by: RejectReason,
 }
 
 impl Driver {
@@ -165,6 +167,7 @@ impl Driver {
             ending: None,
             has_value: false,
             probe_outstanding: false,
+            rejected_by: RejectReason::CircuitOpen,
         }
     }
 
@@ -203,6 +206,7 @@ impl Driver {
         if permit != Permit::Rejected {
             return Next::Run(Op::Attempt);
         }
+        self.rejected_by = RejectReason::CircuitOpen;
         self.site.record_rejected();
         self.component
             .env()
@@ -234,7 +238,13 @@ impl Driver {
     /// Never a retry: it would run the body without what refused it.
     fn refused(&mut self, reason: RejectReason, text: String) -> Next {
         let now = self.clock.now();
+        self.rejected_by = reason;
         self.site.record_rejected();
+        self.component
+            .count_limit(self.site.meta().method, |counts| match reason {
+                RejectReason::RateLimited => counts.rejected_rate_limit += 1,
+                _ => counts.rejected_bulkhead += 1,
+            });
         let meta = self.site.meta();
         self.component
             .env()
@@ -310,10 +320,12 @@ impl Driver {
         let attempt = self.context.attempts();
         let delay = self.pending.delay;
         if let Some(session) = &mut self.session {
+            let rejected = outcome == StepOutcome::Rejected;
             session.steps.push(RecoveryStep {
                 strategy,
                 target: target.to_owned(),
-                attempt,
+                attempt: (!rejected).then_some(attempt),
+                rejected_by: rejected.then_some(self.rejected_by),
                 delay: if outcome == StepOutcome::Rejected {
                     Duration::ZERO
                 } else {
@@ -733,8 +745,15 @@ impl<R> Recovery<R> {
     /// is `timeout` whatever the error type makes of it.
     #[cold]
     pub(super) fn note_timeout(&mut self, timed_out: &crate::classify::refused::TimedOut) {
-        let _ = timed_out;
         self.timed_out = true;
+        let meta = self.site.meta();
+        let component = runtime().state_of(self.site.component());
+        component.count_limit(meta.method, |counts| counts.timeouts += 1);
+        component.env().emit(|| ReliabilityEvent::TimedOut {
+            component: meta.component.to_owned(),
+            method: meta.method.to_owned(),
+            after: timed_out.after(),
+        });
     }
 
     /// Whether no attempt has been made yet but the first.
@@ -743,11 +762,28 @@ impl<R> Recovery<R> {
         self.driver.is_none() && matches!(self.next, Next::Run(Op::Attempt))
     }
 
-    /// A hedge ran: `hedged` futures started beside the attempt; whether
-    /// one of them won; how many were dropped as losers.
+    /// A hedge ran: `hedged` futures started beside the attempt, and
+    /// whether one of them won (the others lost: they failed, or were
+    /// dropped unfinished).
     #[cold]
-    pub(super) fn note_hedge(&mut self, hedged: usize, won_by_hedge: bool, losers: usize) {
-        let _ = (hedged, won_by_hedge, losers);
+    pub(super) fn note_hedge(&mut self, hedged: usize, won_by_hedge: bool) {
+        if hedged == 0 {
+            return;
+        }
+        let won = u64::from(won_by_hedge);
+        let lost = hedged as u64 - won;
+        let meta = self.site.meta();
+        let component = runtime().state_of(self.site.component());
+        component.count_limit(meta.method, |counts| {
+            counts.hedges_won += won;
+            counts.hedges_lost += lost;
+        });
+        component.env().emit(|| ReliabilityEvent::Hedged {
+            component: meta.component.to_owned(),
+            method: meta.method.to_owned(),
+            hedged: hedged as u32,
+            won_by_hedge,
+        });
     }
 
     /// The hedge ran `tried` alternatives and all failed: the driver that

@@ -308,7 +308,7 @@ impl<T, E> Recovery<Result<T, E>> {
             &*clock,
         )
         .await;
-        self.note_hedge(outcome.hedged, outcome.won_by_hedge, outcome.losers);
+        self.note_hedge(outcome.hedged, outcome.won_by_hedge);
         let tried = outcome.started.saturating_sub(1).min(count);
         match outcome.winner {
             Some((_, value)) => Ok(value),

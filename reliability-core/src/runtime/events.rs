@@ -115,6 +115,26 @@ pub enum ReliabilityEvent {
         /// What refused it.
         reason: crate::recovery::limits::RejectReason,
     },
+    /// An attempt ran past its `timeout` and was dropped.
+    TimedOut {
+        /// The component.
+        component: String,
+        /// The method.
+        method: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// A slow attempt was hedged: alternatives started beside it.
+    Hedged {
+        /// The component.
+        component: String,
+        /// The method.
+        method: String,
+        /// Alternatives started beside the attempt.
+        hedged: u32,
+        /// Whether one of them won (else the attempt won, or all failed).
+        won_by_hedge: bool,
+    },
 }
 
 impl ReliabilityEvent {
@@ -129,7 +149,9 @@ impl ReliabilityEvent {
             | ReliabilityEvent::Escalated { component, .. }
             | ReliabilityEvent::RecoveryFailed { component, .. }
             | ReliabilityEvent::CircuitChanged { component, .. }
-            | ReliabilityEvent::CallRejected { component, .. } => component,
+            | ReliabilityEvent::CallRejected { component, .. }
+            | ReliabilityEvent::TimedOut { component, .. }
+            | ReliabilityEvent::Hedged { component, .. } => component,
         }
     }
 
@@ -213,6 +235,21 @@ impl ReliabilityEvent {
                 reason,
             } => {
                 tracing::info!(target: T, component = component.as_str(), method = method.as_str(), reason = reason.as_str(), status = "rejected", "call rejected")
+            }
+            ReliabilityEvent::TimedOut {
+                component,
+                method,
+                after,
+            } => {
+                tracing::warn!(target: T, component = component.as_str(), method = method.as_str(), timeout_ms = after.as_millis() as u64, status = "timed_out", "attempt timed out")
+            }
+            ReliabilityEvent::Hedged {
+                component,
+                method,
+                hedged,
+                won_by_hedge,
+            } => {
+                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), hedged = *hedged, won_by_hedge = *won_by_hedge, "attempt hedged")
             }
         }
     }
