@@ -273,32 +273,33 @@ pub fn hedge_future<'a, R>(future: impl Future<Output = R> + Send + 'a) -> Hedge
 }
 
 impl<T, E> Recovery<Result<T, E>> {
-    /// Whether this attempt is hedged: the first one, of a method with `hedge`.
-    #[inline]
-    pub fn hedging(&self) -> bool {
-        self.limits().hedge.is_some() && self.is_first_attempt()
-    }
-
     /// Runs the first attempt with the alternatives started beside it when
     /// it is slow (see [`hedge`](crate::hedge)): the first `Ok`, or, when
     /// all failed, the last error, with the alternatives counted as tried so
     /// that the chain goes on to the fallback or escalation.
-    pub async fn hedge<'a, F>(
+    ///
+    /// A later attempt (a retry), or one of a method with no p95 yet under
+    /// `after = "p95"`, runs alone: its alternatives are not even made.
+    pub async fn hedge<'a, F, A>(
         &mut self,
         first: F,
-        alternatives: impl IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
+        alternatives: impl FnOnce() -> A,
     ) -> Result<T, E>
     where
         F: Future<Output = Result<T, E>>,
+        A: IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
     {
-        let Some(config) = self.limits().hedge else {
+        let (Some(config), true) = (self.limits().hedge, self.is_first_attempt()) else {
             return first.await;
         };
         let site = self.site();
+        let Some(after) = config.delay(recent_p95(site)) else {
+            return first.await;
+        };
         let state = runtime().state_of(site.component());
         let clock = state.env().policy.clock();
-        let after = config.delay(recent_p95(site));
-        let alternatives: Vec<_> = alternatives.into_iter().collect();
+        let after = Some(after);
+        let alternatives: Vec<_> = alternatives().into_iter().collect();
         let count = alternatives.len();
         let outcome = crate::recovery::hedge::hedge(
             first,

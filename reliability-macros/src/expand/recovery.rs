@@ -175,26 +175,27 @@ pub(crate) fn body(
     };
     // Each arm assigns the value, so a mismatch is reported against the
     // signature's type, not as arms of different types.
-    let mut arms = TokenStream::new();
-    if let (Some(_), Some(list)) = (&args.hedge, &args.alternatives) {
-        // The first attempt, with the alternatives started beside it when slow.
-        let alternatives = list.value.iter().map(|name| {
-            let call = if has_receiver {
-                quote!(self.#name(#(#call_args),*))
-            } else {
-                quote!(Self::#name(#(#call_args),*))
-            };
-            quote!(#private::hedge_future(#call))
-        });
-        arms.extend(quote! {
-            #private::Op::Attempt if __reliable_recovery.hedging() => {
-                let __reliable_alternatives = [#(#alternatives),*];
-                __reliable_ret = __reliable_recovery
-                    .hedge(async { #rebind async #block.await }, __reliable_alternatives)
-                    .await;
+    // With `hedge`, the first attempt races its alternatives (made only
+    // when the hedge delay passes); a later attempt runs alone.
+    let attempt = match (&args.hedge, &args.alternatives) {
+        (Some(_), Some(list)) => {
+            let alternatives = list.value.iter().map(|name| {
+                let call = if has_receiver {
+                    quote!(self.#name(#(#call_args),*))
+                } else {
+                    quote!(Self::#name(#(#call_args),*))
+                };
+                quote!(#private::hedge_future(#call))
+            });
+            quote! {
+                __reliable_recovery
+                    .hedge(async { #rebind async #block.await }, || [#(#alternatives),*])
+                    .await
             }
-        });
-    }
+        }
+        _ => attempt,
+    };
+    let mut arms = TokenStream::new();
     arms.extend(quote!(#private::Op::Attempt => __reliable_ret = #attempt,));
     if let Some(repair) = &recovery.args.repair {
         let repaired = call_method(&repair.value, &[]);
@@ -325,44 +326,39 @@ pub(crate) fn options(recovery: &ast::Recovery, private: &TokenStream) -> TokenS
         ]);
         quote!(budget(#settings))
     });
-    let limits = limits(args, private);
+    let limits = limits(args);
     quote!(recovery [#(#strategies)*] (#settings) #repair #alternatives #fallback #budget #limits)
 }
 
-/// `limits(.with_timeout(…) …)`, when any of the four is set.
-fn limits(args: &attr::recovery::RecoveryArgs, private: &TokenStream) -> Option<TokenStream> {
-    let duration = |value: Option<u64>| value.map(nanos);
+/// `limits(timeout(N) bulkhead(N WAIT) rate_limit(N BURST WAIT) hedge(AFTER N))`,
+/// each present when set and in this order, durations in nanoseconds
+/// (`hedge(p95 N)` for the recent p95); `start!` builds the `Limits`.
+fn limits(args: &attr::recovery::RecoveryArgs) -> Option<TokenStream> {
+    let nanos = |n: Option<u64>| Literal::u64_suffixed(n.unwrap_or(0));
+    let timeout = args.timeout.as_ref().map(|t| {
+        let t = nanos(Some(t.value));
+        quote!(timeout(#t))
+    });
     let bulkhead = args.bulkhead.as_ref().map(|b| {
         let n = Literal::usize_suffixed(b.value.max_concurrent as usize);
-        let wait = with_calls(vec![("max_wait", duration(b.value.max_wait))]);
-        quote!(#private::BulkheadConfig::new(#n) #wait)
+        let wait = nanos(b.value.max_wait);
+        quote!(bulkhead(#n #wait))
     });
     let rate_limit = args.rate_limit.as_ref().map(|r| {
-        let n = count(r.value.per_second);
-        let rest = with_calls(vec![
-            ("burst", r.value.burst.map(count)),
-            ("max_wait", duration(r.value.max_wait)),
-        ]);
-        quote!(#private::RateLimitConfig::new(#n) #rest)
+        let burst = count(r.value.burst.unwrap_or(r.value.per_second));
+        let (n, wait) = (count(r.value.per_second), nanos(r.value.max_wait));
+        quote!(rate_limit(#n #burst #wait))
     });
     let hedge = args.hedge.as_ref().map(|h| {
         let after = match h.value.after {
-            Some(value) => {
-                let after = nanos(value);
-                quote!(#private::HedgeAfter::Fixed(#after))
-            }
-            None => quote!(#private::HedgeAfter::RecentP95),
+            Some(after) => nanos(Some(after)).into_token_stream(),
+            None => quote!(p95),
         };
-        let rest = with_calls(vec![("max_extra", h.value.max_extra.map(count))]);
-        quote!(#private::HedgeConfig::new(#after) #rest)
+        let extra = count(h.value.max_extra.unwrap_or(1));
+        quote!(hedge(#after #extra))
     });
-    let calls = with_calls(vec![
-        ("timeout", duration(args.timeout.as_ref().map(|t| t.value))),
-        ("bulkhead", bulkhead),
-        ("rate_limit", rate_limit),
-        ("hedge", hedge),
-    ]);
-    (!calls.is_empty()).then(|| quote!(limits(#calls)))
+    args.has_limits()
+        .then(|| quote!(limits(#timeout #bulkhead #rate_limit #hedge)))
 }
 
 /// `.with_<name>(<value>)` for each setting that is given.
