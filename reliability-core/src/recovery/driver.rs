@@ -46,13 +46,13 @@ pub enum Op {
 /// Whether a value stands for success; for a failure, its text and category.
 #[doc(hidden)]
 #[derive(Debug, Clone)]
-pub struct Verdict(Option<Failure>);
+pub struct Verdict(pub(super) Option<Failure>);
 
 #[derive(Debug, Clone)]
-struct Failure {
-    text: String,
-    category: ErrorCategory,
-    retry_after: Option<Duration>,
+pub(super) struct Failure {
+    pub(super) text: String,
+    pub(super) category: ErrorCategory,
+    pub(super) retry_after: Option<Duration>,
 }
 
 impl Verdict {
@@ -106,7 +106,7 @@ fn judge_failure(error: ErrorRef<'_>, source: Option<CategorySource<'_>>) -> Ver
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Next {
+pub(super) enum Next {
     Run(Op),
     Wait(Duration),
     Done,
@@ -120,14 +120,14 @@ struct Pending {
     began: Instant,
 }
 
-struct Driver {
+pub(super) struct Driver {
     site: &'static CallSite,
     component: &'static ComponentState,
     recovery: &'static RecoveryMeta,
     clock: Arc<dyn Clock>,
-    started: Instant,
+    pub(super) started: Instant,
     started_at: SystemTime,
-    context: RecoveryContext,
+    pub(super) context: RecoveryContext,
     permit: Permit,
     pending: Pending,
     last_failure: Option<Failure>,
@@ -143,7 +143,7 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
+    pub(super) fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
         let component = runtime().state_of(site.component());
         let clock = component.env().policy.clock();
         let now = clock.now();
@@ -236,7 +236,7 @@ impl Driver {
     /// The rate limit or the bulkhead refused the call before it ran: the
     /// fallback, if there is one, else the refusal as the caller's error.
     /// Never a retry: it would run the body without what refused it.
-    fn refused(&mut self, reason: RejectReason, text: String) -> Next {
+    pub(super) fn refused(&mut self, reason: RejectReason, text: String) -> Next {
         let now = self.clock.now();
         self.rejected_by = reason;
         self.site.record_rejected();
@@ -339,7 +339,7 @@ impl Driver {
     }
 
     /// The value of the pending step arrived.
-    fn after_value(&mut self, op: Op, verdict: &Verdict) -> Next {
+    pub(super) fn after_value(&mut self, op: Op, verdict: &Verdict) -> Next {
         let now = self.clock.now();
         let success = verdict.is_success();
         self.has_value = true;
@@ -634,21 +634,21 @@ impl Drop for Driver {
 /// is not closed.
 #[doc(hidden)]
 pub struct Recovery<R> {
-    site: &'static CallSite,
-    recovery: &'static RecoveryMeta,
+    pub(super) site: &'static CallSite,
+    pub(super) recovery: &'static RecoveryMeta,
     /// When the call started, in call-clock ticks: what the first attempt took
     /// counts toward `max_elapsed` once a driver is made.
-    call_start: u64,
-    driver: Option<Box<Driver>>,
-    next: Next,
+    pub(super) call_start: u64,
+    pub(super) driver: Option<Box<Driver>>,
+    pub(super) next: Next,
     last: Option<(R, Verdict)>,
     /// The bulkhead place this call holds until it ends (dropped with the
     /// recovery: on return, panic or cancellation alike).
-    permit: Option<BulkheadPermit<'static>>,
+    pub(super) permit: Option<BulkheadPermit<'static>>,
     /// What refused the call, when the next operation is `Reject`.
-    refused: Refused,
+    pub(super) refused: Refused,
     /// The value reported next is a timed-out attempt's.
-    timed_out: bool,
+    pub(super) timed_out: bool,
 }
 
 impl<R> std::fmt::Debug for Recovery<R> {
@@ -708,115 +708,6 @@ impl<R> Recovery<R> {
         }
     }
 
-    pub(super) fn site(&self) -> &'static CallSite {
-        self.site
-    }
-
-    pub(super) fn limits(&self) -> &'static Limits {
-        &self.recovery.limits
-    }
-
-    pub(super) fn hold(&mut self, permit: BulkheadPermit<'static>) {
-        self.permit = Some(permit);
-    }
-
-    /// The rate limit or the bulkhead refused the call.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn refuse(&mut self, refused: Refused) {
-        let (reason, text) = match refused {
-            Refused::RateLimited(e) => (RejectReason::RateLimited, e.to_string()),
-            Refused::BulkheadFull(e) => (RejectReason::BulkheadFull, e.to_string()),
-            Refused::CircuitOpen => (RejectReason::CircuitOpen, String::new()),
-        };
-        self.refused = refused;
-        let mut driver = Box::new(Driver::new(self.site, self.recovery));
-        self.next = driver.refused(reason, text);
-        self.driver = Some(driver);
-    }
-
-    /// What refused the call, for the error of the `Reject` operation.
-    #[inline]
-    pub fn refusal(&self) -> Refused {
-        self.refused
-    }
-
-    /// An attempt ran past its timeout: counted, and its failure's category
-    /// is `timeout` whatever the error type makes of it.
-    #[cold]
-    pub(super) fn note_timeout(&mut self, timed_out: &crate::classify::refused::TimedOut) {
-        self.timed_out = true;
-        let meta = self.site.meta();
-        let component = runtime().state_of(self.site.component());
-        component.count_limit(meta.method, |counts| counts.timeouts += 1);
-        component.env().emit(|| ReliabilityEvent::TimedOut {
-            component: meta.component.to_owned(),
-            method: meta.method.to_owned(),
-            after: timed_out.after(),
-        });
-    }
-
-    /// Whether no attempt has been made yet but the first.
-    #[inline]
-    pub(super) fn is_first_attempt(&self) -> bool {
-        self.driver.is_none() && matches!(self.next, Next::Run(Op::Attempt))
-    }
-
-    /// A hedge ran: `hedged` futures started beside the attempt, and
-    /// whether one of them won (the others lost: they failed, or were
-    /// dropped unfinished).
-    #[cold]
-    pub(super) fn note_hedge(&mut self, hedged: usize, won_by_hedge: bool) {
-        if hedged == 0 {
-            return;
-        }
-        let won = u64::from(won_by_hedge);
-        let lost = hedged as u64 - won;
-        let meta = self.site.meta();
-        let component = runtime().state_of(self.site.component());
-        component.count_limit(meta.method, |counts| {
-            counts.hedges_won += won;
-            counts.hedges_lost += lost;
-        });
-        component.env().emit(|| ReliabilityEvent::Hedged {
-            component: meta.component.to_owned(),
-            method: meta.method.to_owned(),
-            hedged: hedged as u32,
-            won_by_hedge,
-        });
-    }
-
-    /// The hedge ran `tried` alternatives and all failed: the driver that
-    /// takes the attempt's failure does not run them again.
-    #[cold]
-    pub(super) fn note_alternatives_tried(&mut self, tried: u32) {
-        let driver = self.driver.get_or_insert_with(|| {
-            let mut driver = Box::new(Driver::new(self.site, self.recovery));
-            let took = Duration::from_nanos(crate::record::clock::nanos_since(self.call_start));
-            driver.started = driver.started.checked_sub(took).unwrap_or(driver.started);
-            driver
-        });
-        for _ in 0..tried {
-            driver.context.note_alternative();
-        }
-    }
-
-    /// A failed attempt that produced no value for the caller.
-    #[cold]
-    pub(super) fn report_without_value(&mut self, text: String) {
-        self.timed_out = false;
-        let verdict = Verdict(Some(Failure {
-            text,
-            category: ErrorCategory::Timeout,
-            retry_after: None,
-        }));
-        let op = self.op();
-        self.next = match &mut self.driver {
-            Some(driver) => driver.after_value(op, &verdict),
-            None => self.drive_after_failure(&verdict),
-        };
-    }
-
     fn has_circuit(&self) -> bool {
         self.recovery
             .config
@@ -858,7 +749,7 @@ impl<R> Recovery<R> {
     /// had admitted that attempt.
     #[cold]
     #[inline(never)]
-    fn drive_after_failure(&mut self, verdict: &Verdict) -> Next {
+    pub(super) fn drive_after_failure(&mut self, verdict: &Verdict) -> Next {
         let mut driver = Box::new(Driver::new(self.site, self.recovery));
         let took = Duration::from_nanos(crate::record::clock::nanos_since(self.call_start));
         driver.started = driver.started.checked_sub(took).unwrap_or(driver.started);

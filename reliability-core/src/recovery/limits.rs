@@ -13,12 +13,14 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::classify::refused::{BulkheadFull, RateLimited, TimedOut};
+use crate::classify::ErrorCategory;
 use crate::record::call::Call;
 use crate::record::site::CallSite;
-use crate::recovery::bulkhead::BulkheadConfig;
-use crate::recovery::driver::Recovery;
+use crate::recovery::bulkhead::{BulkheadConfig, BulkheadPermit};
+use crate::recovery::driver::{Driver, Failure, Next, Op, Recovery, Verdict};
 use crate::recovery::hedge::HedgeConfig;
 use crate::recovery::rate_limit::RateLimitConfig;
+use crate::runtime::events::ReliabilityEvent;
 use crate::runtime::registry::runtime;
 
 /// What refused a call before its body ran.
@@ -233,6 +235,118 @@ impl<R> Recovery<R> {
     pub fn timed_out(&mut self, timed_out: TimedOut) {
         self.note_timeout(&timed_out);
         self.report_without_value(timed_out.to_string());
+    }
+}
+
+/// The parts of a call's recovery that only the limits use.
+impl<R> Recovery<R> {
+    pub(super) fn site(&self) -> &'static CallSite {
+        self.site
+    }
+
+    pub(super) fn limits(&self) -> &'static Limits {
+        &self.recovery.limits
+    }
+
+    pub(super) fn hold(&mut self, permit: BulkheadPermit<'static>) {
+        self.permit = Some(permit);
+    }
+
+    /// The rate limit or the bulkhead refused the call.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn refuse(&mut self, refused: Refused) {
+        let (reason, text) = match refused {
+            Refused::RateLimited(e) => (RejectReason::RateLimited, e.to_string()),
+            Refused::BulkheadFull(e) => (RejectReason::BulkheadFull, e.to_string()),
+            Refused::CircuitOpen => (RejectReason::CircuitOpen, String::new()),
+        };
+        self.refused = refused;
+        let mut driver = Box::new(Driver::new(self.site, self.recovery));
+        self.next = driver.refused(reason, text);
+        self.driver = Some(driver);
+    }
+
+    /// What refused the call, for the error of the `Reject` operation.
+    #[inline]
+    pub fn refusal(&self) -> Refused {
+        self.refused
+    }
+
+    /// An attempt ran past its timeout: counted, and its failure's category
+    /// is `timeout` whatever the error type makes of it.
+    #[cold]
+    pub(super) fn note_timeout(&mut self, timed_out: &TimedOut) {
+        self.timed_out = true;
+        let meta = self.site.meta();
+        let component = runtime().state_of(self.site.component());
+        component.count_limit(meta.method, |counts| counts.timeouts += 1);
+        component.env().emit(|| ReliabilityEvent::TimedOut {
+            component: meta.component.to_owned(),
+            method: meta.method.to_owned(),
+            after: timed_out.after(),
+        });
+    }
+
+    /// Whether no attempt has been made yet but the first.
+    #[inline]
+    pub(super) fn is_first_attempt(&self) -> bool {
+        self.driver.is_none() && matches!(self.next, Next::Run(Op::Attempt))
+    }
+
+    /// A hedge ran: `hedged` futures started beside the attempt, and
+    /// whether one of them won (the others lost: they failed, or were
+    /// dropped unfinished).
+    #[cold]
+    pub(super) fn note_hedge(&mut self, hedged: usize, won_by_hedge: bool) {
+        if hedged == 0 {
+            return;
+        }
+        let won = u64::from(won_by_hedge);
+        let lost = hedged as u64 - won;
+        let meta = self.site.meta();
+        let component = runtime().state_of(self.site.component());
+        component.count_limit(meta.method, |counts| {
+            counts.hedges_won += won;
+            counts.hedges_lost += lost;
+        });
+        component.env().emit(|| ReliabilityEvent::Hedged {
+            component: meta.component.to_owned(),
+            method: meta.method.to_owned(),
+            hedged: hedged as u32,
+            won_by_hedge,
+        });
+    }
+
+    /// The hedge ran `tried` alternatives and all failed: the driver that
+    /// takes the attempt's failure does not run them again.
+    #[cold]
+    pub(super) fn note_alternatives_tried(&mut self, tried: u32) {
+        let driver = self.driver.get_or_insert_with(|| {
+            let mut driver = Box::new(Driver::new(self.site, self.recovery));
+            let took = Duration::from_nanos(crate::record::clock::nanos_since(self.call_start));
+            driver.started = driver.started.checked_sub(took).unwrap_or(driver.started);
+            driver
+        });
+        for _ in 0..tried {
+            driver.context.note_alternative();
+        }
+    }
+
+    /// A failed attempt that produced no value for the caller.
+    #[cold]
+    pub(super) fn report_without_value(&mut self, text: String) {
+        self.timed_out = false;
+        let verdict = Verdict(Some(Failure {
+            text,
+            category: ErrorCategory::Timeout,
+            retry_after: None,
+        }));
+        let op = self.op();
+        self.next = match &mut self.driver {
+            Some(driver) => driver.after_value(op, &verdict),
+            None => self.drive_after_failure(&verdict),
+        };
     }
 }
 
