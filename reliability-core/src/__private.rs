@@ -15,13 +15,12 @@ pub use crate::recovery::driver::{
     judge, reject, rerun_arg, Op, Recovery, Rejectable, RerunArgument, Verdict,
 };
 pub use crate::recovery::hedge::{HedgeAfter, HedgeConfig};
-pub use crate::recovery::limits::{
-    hedge_future, refuse, Deadline, HedgeFuture, Limits, Refusable, Refused,
-};
+pub use crate::recovery::limits::{Limits, Refused};
 pub use crate::recovery::rate_limit::RateLimitConfig;
 pub use crate::recovery::strategy::{
     Backoff, CircuitConfig, RecoveryMeta, RetryBudget, Strategy, StrategyConfig,
 };
+pub use crate::recovery::wired::{hedge_future, refuse, Deadline, HedgeFuture, Refusable};
 pub use crate::{
     __reliable_judge as judge, __reliable_observe as observe, __reliable_start as start,
 };

@@ -32,7 +32,7 @@
 //! retries: a call takes one token and holds one place however many
 //! attempts it makes (its backoff included).
 //!
-//! The wiring is in `limits.rs`: `Recovery::admit` / `admit_async` take the
+//! The wiring is in `wired.rs`: `Recovery::admit` / `admit_async` take the
 //! token and the place before the circuit is asked (the expansion calls
 //! them instead of `Recovery::new` only for a method with a `bulkhead` or a
 //! `rate_limit`), `Deadline::run` puts one attempt inside its timeout, and
@@ -69,6 +69,7 @@ pub(crate) mod plan;
 pub(crate) mod rate_limit;
 pub(crate) mod strategy;
 pub(crate) mod timeout;
+pub(crate) mod wired;
 
 #[cfg(test)]
 mod test_support;
