@@ -296,6 +296,18 @@ struct Mailer {
     sent: AtomicUsize,
 }
 
+/// Limits are per component, made from the first method's settings: a
+/// component of its own, so the order of the tests does not matter.
+struct AsyncMailer;
+
+#[reliable(component = "prim_rate_async")]
+impl AsyncMailer {
+    #[reliable(rate_limit(per_second = 1000, burst = 1000, max_wait = "10ms"))]
+    async fn send_async(&self) -> Result<u8, Error> {
+        Ok(4)
+    }
+}
+
 #[reliable(component = "prim_rate")]
 impl Mailer {
     #[reliable(rate_limit(per_second = 5, burst = 2))]
@@ -456,6 +468,9 @@ fn on_tokio_a_timeout_and_a_bulkhead_keep_the_future_send() {
         };
         assert_send(&get);
         assert_eq!(tokio::spawn(get).await.unwrap(), Ok(2));
+        let send = async move { AsyncMailer.send_async().await };
+        assert_send(&send);
+        assert_eq!(tokio::spawn(send).await.unwrap(), Ok(4));
     });
 }
 
