@@ -272,6 +272,9 @@ fn method_recovery(
             }
         }
     }
+    // The impl's fallback and alternatives go only where they fit, also to
+    // a method with settings of its own.
+    let merged = fitting(merged, &Shape::of(func), context);
     let recovery = if on_method {
         if !returns_result {
             return Err(syn::Error::new(
@@ -285,7 +288,7 @@ fn method_recovery(
         if !returns_result || context.targets.contains(&name) {
             return Ok(None);
         }
-        let mut merged = fitting(merged, &Shape::of(func), context);
+        let mut merged = merged;
         if merged.alternatives.is_none() {
             merged.hedge = None;
         }
@@ -371,11 +374,17 @@ fn fitting(mut args: RecoveryArgs, method: &Shape, context: &ImplContext<'_>) ->
             .find(|(n, _)| *n == name)
             .is_none_or(|(_, shape)| shape == method)
     };
-    if args.fallback.as_ref().is_some_and(|f| !fits(&f.value)) {
+    // What the method's own attribute names is kept: a mismatch there is the
+    // user's to see, at the name.
+    if args
+        .fallback
+        .as_ref()
+        .is_some_and(|f| !f.on_method && !fits(&f.value))
+    {
         args.fallback = None;
         drop_strategy(&mut args, Strategy::Fallback);
     }
-    if let Some(list) = &mut args.alternatives {
+    if let Some(list) = args.alternatives.as_mut().filter(|list| !list.on_method) {
         list.value.retain(|name| fits(name));
         if list.value.is_empty() {
             args.alternatives = None;
@@ -385,8 +394,10 @@ fn fitting(mut args: RecoveryArgs, method: &Shape, context: &ImplContext<'_>) ->
     args
 }
 
+/// Takes `strategy` off the impl's list (a method's own list keeps it, so
+/// that a strategy it names without a method that fits is reported).
 fn drop_strategy(args: &mut RecoveryArgs, strategy: Strategy) {
-    if let Some(list) = &mut args.strategies {
+    if let Some(list) = args.strategies.as_mut().filter(|list| !list.on_method) {
         list.value.retain(|(s, _)| *s != strategy);
     }
 }
