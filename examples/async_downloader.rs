@@ -1,12 +1,13 @@
 //! The downloader component again, with `async fn` methods on tokio: the
 //! backoff between retries is awaited, not slept, so the other downloads
-//! keep going meanwhile; a download abandoned by a timeout counts as
-//! cancelled.
+//! keep going meanwhile. At most two downloads run at once (`bulkhead`);
+//! an attempt that runs past `timeout` is dropped and retried like any
+//! timeout; a download the caller abandons counts as cancelled.
 //!
 //! Run it with `cargo run --example async_downloader`.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,7 @@ impl fmt::Display for FetchError {
 /// turned away with a `Retry-After`, and one model is gated everywhere.
 struct AsyncDownloader {
     requests: AtomicU32,
+    stalled: AtomicBool,
 }
 
 #[reliable(
@@ -50,11 +52,19 @@ struct AsyncDownloader {
     alternatives = [mirror],
     fallback = local_cache,
     max_attempts = 3,
-    base_delay = "5ms"
+    base_delay = "5ms",
+    bulkhead(max_concurrent = 2, max_wait = "1s")
 )]
 impl AsyncDownloader {
+    #[reliable(timeout = "30ms")]
     async fn download(&self, name: &str) -> Result<Vec<u8>, FetchError> {
-        tokio::time::sleep(Duration::from_millis(if name == "huge" { 50 } else { 3 })).await;
+        let stall = match name {
+            "huge" => 50,
+            // Its first attempt stalls past the timeout; the retry is quick.
+            "phi-2" if !self.stalled.swap(true, Ordering::Relaxed) => 1000,
+            _ => 3,
+        };
+        tokio::time::sleep(Duration::from_millis(stall)).await;
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         match name {
             "llama-2-7b" => Err(FetchError::Forbidden),
@@ -87,6 +97,7 @@ async fn main() {
     manager().set_jitter_seed(1);
     let downloader = Arc::new(AsyncDownloader {
         requests: AtomicU32::new(0),
+        stalled: AtomicBool::new(false),
     });
     let mut downloads = tokio::task::JoinSet::new();
     for name in [
@@ -139,12 +150,13 @@ async fn main() {
         .and_then(|c| c.method("download"))
         .expect("download was called");
     println!(
-        "\ndownload: {} calls ({} succeeded, {} failed, {} cancelled), {} attempts, p95 {:?}",
+        "\ndownload: {} calls ({} succeeded, {} failed, {} cancelled), {} attempts, {} timed out, p95 {:?}",
         download.calls,
         download.successes,
         download.failures,
         download.cancelled,
         download.attempts,
+        download.timeouts,
         download.latency.p95
     );
 }

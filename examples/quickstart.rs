@@ -91,7 +91,7 @@ fn main() {
                 "recovered by {} after \"{}\" ({} attempts)",
                 s.recovered_by.map_or("?", |x| x.as_str()),
                 s.error,
-                s.steps.last().map_or(1, |step| step.attempt)
+                s.steps.last().and_then(|step| step.attempt).unwrap_or(1)
             ),
             (Err(error), Some(s)) => format!("{:?}: {error}", s.outcome),
             (Err(error), None) => format!("failed: {error}"),

@@ -17,7 +17,7 @@ use fixture::{key, SeriesKey, COMPONENT};
 
 /// OpenTelemetry instrument → Prometheus (and `metrics`) name, as the
 /// README's ecosystem section lists them.
-const NAMES: [(&str, &str); 14] = [
+const NAMES: [(&str, &str); 17] = [
     ("reliability.calls", "reliability_calls_total"),
     ("reliability.panics", "reliability_panics_total"),
     (
@@ -48,6 +48,9 @@ const NAMES: [(&str, &str); 14] = [
         "reliability.rejected_calls",
         "reliability_rejected_calls_total",
     ),
+    ("reliability.timeouts", "reliability_timeouts_total"),
+    ("reliability.in_flight", "reliability_in_flight"),
+    ("reliability.hedges", "reliability_hedges_total"),
     ("reliability.circuit.state", "reliability_circuit_state"),
     ("reliability.needs_attention", "reliability_needs_attention"),
     (

@@ -297,6 +297,16 @@ impl Exported {
             Err("no".into())
         }
     }
+
+    #[reliable(rate_limit(per_second = 1, burst = 1), fallback = shed)]
+    fn limited(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    #[reliable(skip)]
+    fn shed(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -305,6 +315,10 @@ fn prometheus_text_parses_back_with_escaped_labels() {
     let _ = clock();
     for ok in [true, true, false] {
         let _ = Exported.op(ok);
+    }
+    // The second call, back to back, finds no token: shed to the fallback.
+    for _ in 0..2 {
+        assert_eq!(Exported.limited(), Ok(()));
     }
     let text = reliability_core::snapshot().to_prometheus();
     let samples = parse_prometheus(&text);
@@ -331,6 +345,7 @@ fn prometheus_text_parses_back_with_escaped_labels() {
         .filter(|(k, _)| {
             k.starts_with("reliability_call_duration_seconds_bucket")
                 && k.contains("quoted")
+                && k.contains("method=\"op\"")
                 && !k.contains("+Inf")
         })
         .map(|(k, v)| {
@@ -352,9 +367,30 @@ fn prometheus_text_parses_back_with_escaped_labels() {
         samples[&format!("reliability_retry_budget_exhausted_total{{{component}}}")],
         0.0
     );
-    for outcome in ["recovered", "escalated", "failed"] {
+    // The shed call's fallback answered: one session, recovered.
+    for (outcome, count) in [("recovered", 1.0), ("escalated", 0.0), ("failed", 0.0)] {
         let key =
             format!("reliability_recovery_sessions_total{{{component},outcome=\"{outcome}\"}}");
+        assert_eq!(samples[&key], count, "{key}");
+    }
+    for (reason, count) in [
+        ("rate_limited", 1.0),
+        ("bulkhead_full", 0.0),
+        ("circuit_open", 0.0),
+    ] {
+        let key = format!("reliability_rejected_calls_total{{{component},reason=\"{reason}\"}}");
+        assert_eq!(samples[&key], count, "{key}");
+    }
+    assert_eq!(
+        samples[&format!("reliability_in_flight{{{component}}}")],
+        0.0
+    );
+    assert_eq!(
+        samples[&format!("reliability_timeouts_total{{{label}}}")],
+        0.0
+    );
+    for result in ["won", "lost"] {
+        let key = format!("reliability_hedges_total{{{label},result=\"{result}\"}}");
         assert_eq!(samples[&key], 0.0, "{key}");
     }
     if let Ok(path) = std::env::var("RELIABILITY_PROMETHEUS_OUT") {

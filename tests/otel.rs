@@ -126,7 +126,10 @@ fn an_export_carries_every_figure_with_its_value() {
     let rejected = snapshot.component(COMPONENT).unwrap().rejected;
     assert!(rejected >= 1);
     assert_eq!(
-        want[&key("reliability.rejected_calls", &[("component", COMPONENT)])],
+        want[&key(
+            "reliability.rejected_calls",
+            &[("component", COMPONENT), ("reason", "circuit_open")]
+        )],
         rejected as f64
     );
     assert_eq!(units["reliability.call.duration.sum"], "s");

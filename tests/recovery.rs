@@ -143,8 +143,8 @@ fn two_network_failures_then_success_returns_ok_after_three_attempts() {
     assert_eq!(session.recovered_by, Some(Strategy::Network));
     assert_eq!(session.category, ErrorCategory::Network);
     assert_eq!(session.error, "connection reset");
-    let attempts: Vec<u32> = session.steps.iter().map(|s| s.attempt).collect();
-    assert_eq!(attempts, [2, 3]);
+    let attempts: Vec<Option<u32>> = session.steps.iter().map(|s| s.attempt).collect();
+    assert_eq!(attempts, [Some(2), Some(3)]);
     assert_eq!(session.steps[0].outcome, StepOutcome::Failed);
     assert_eq!(session.steps[1].outcome, StepOutcome::Succeeded);
     // Full jitter: each delay is at most the exponential backoff.
@@ -432,6 +432,20 @@ fn the_circuit_opens_rejects_without_running_the_body_and_closes_again() {
     );
     assert_eq!(service.0.calls(), 2);
     assert_eq!(method("recovery_circuit", "fetch").rejected, 1);
+    // The refusal's step made no attempt, and says what refused the call.
+    let refused = manager()
+        .recovery_history()
+        .into_iter()
+        .rev()
+        .find(|s| s.component == "recovery_circuit")
+        .expect("the refusal's session");
+    let step = refused.steps.first().expect("the refusal's step");
+    assert_eq!(step.outcome, StepOutcome::Rejected);
+    assert_eq!(step.attempt, None);
+    assert_eq!(
+        step.rejected_by,
+        Some(reliability_core::RejectReason::CircuitOpen)
+    );
     // After the cool-down a probe runs; it fails, and the circuit opens again.
     clock.advance(Duration::from_secs(30));
     assert_eq!(service.fetch("a"), Err(FetchError::Reset));

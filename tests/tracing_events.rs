@@ -195,3 +195,68 @@ fn escalation_and_unhealthy_health_are_error_events_with_fields() {
     assert_eq!(unhealthy.level, Level::ERROR);
     assert_eq!(unhealthy.field("component"), Some("traced_vault"));
 }
+
+struct Limited;
+
+#[reliable(component = "traced_limits", fallback = shed)]
+impl Limited {
+    #[reliable(rate_limit(per_second = 1, burst = 1))]
+    fn call(&self) -> Result<u8, Denied> {
+        Ok(1)
+    }
+
+    #[reliable(skip)]
+    fn shed(&self) -> Result<u8, Denied> {
+        Ok(0)
+    }
+}
+
+impl Limited {
+    async fn shed_async(&self) -> Result<u8, Denied> {
+        Ok(0)
+    }
+}
+
+#[reliable(component = "traced_limits_async", fallback = shed_async)]
+impl Limited {
+    #[reliable(timeout = "1s")]
+    async fn stall_async(&self) -> Result<u8, Denied> {
+        std::future::pending::<()>().await;
+        Ok(1)
+    }
+}
+
+#[test]
+fn refusals_and_timeouts_are_events_with_their_reason() {
+    let _turn = serial();
+    let collector = collector();
+    // Not held: a delay is over as soon as it is made, so a pending
+    // attempt times out at its first poll.
+    manager().set_clock(Arc::new(ManualClock::new()));
+    assert!(matches!(Limited.call(), Ok(1)));
+    assert!(
+        matches!(Limited.call(), Ok(0)),
+        "no token: the fallback answers"
+    );
+    let waker = std::task::Waker::noop();
+    let mut context = std::task::Context::from_waker(waker);
+    let mut future = std::pin::pin!(Limited.stall_async());
+    let polled = std::future::Future::poll(future.as_mut(), &mut context);
+    assert!(matches!(polled, std::task::Poll::Ready(Ok(0))));
+    let events = collector.0.lock().unwrap().clone();
+    let rejected = events
+        .iter()
+        .find(|e| {
+            e.field("component") == Some("traced_limits") && e.field("status") == Some("rejected")
+        })
+        .expect("a rejection event");
+    assert_eq!(rejected.field("reason"), Some("rate_limited"));
+    assert_eq!(rejected.field("method"), Some("call"));
+    let timed_out = events
+        .iter()
+        .find(|e| e.field("status") == Some("timed_out"))
+        .expect("a timeout event");
+    assert_eq!(timed_out.level, Level::WARN);
+    assert_eq!(timed_out.field("component"), Some("traced_limits_async"));
+    assert_eq!(timed_out.field("timeout_ms"), Some("1000"));
+}

@@ -10,12 +10,17 @@ pub use crate::record::call::{call_once, Call, Observed, Watched};
 pub use crate::record::outcome::ErrorRef;
 pub use crate::record::probe::Probe;
 pub use crate::record::site::{CallSite, SiteMeta};
+pub use crate::recovery::bulkhead::BulkheadConfig;
 pub use crate::recovery::driver::{
     judge, reject, rerun_arg, Op, Recovery, Rejectable, RerunArgument, Verdict,
 };
+pub use crate::recovery::hedge::{HedgeAfter, HedgeConfig};
+pub use crate::recovery::limits::{Limits, Refused};
+pub use crate::recovery::rate_limit::RateLimitConfig;
 pub use crate::recovery::strategy::{
     Backoff, CircuitConfig, RecoveryMeta, RetryBudget, Strategy, StrategyConfig,
 };
+pub use crate::recovery::wired::{hedge_future, refuse, Deadline, HedgeFuture, Refusable};
 pub use crate::{
     __reliable_judge as judge, __reliable_observe as observe, __reliable_start as start,
 };
@@ -40,7 +45,8 @@ pub mod probe {
 /// After the names, optionally `thresholds(EXPR)`, then optionally
 /// `recovery [Retry Network …] (.with_max_attempts(3) …)` followed by
 /// `repair("m")`, `alternatives("a" "b")`, `fallback("f")`,
-/// `budget(.with_ratio(0.2) …)`, each optional, in this order.
+/// `budget(.with_ratio(0.2) …)`, `limits(timeout(NANOS) bulkhead(N NANOS)
+/// rate_limit(N BURST NANOS) hedge(NANOS|p95 N))`, each optional, in this order.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __reliable_start {
@@ -51,6 +57,12 @@ macro_rules! __reliable_start {
             $(alternatives($($alternative:literal)*))?
             $(fallback($fallback:literal))?
             $(budget($($budget:tt)*))?
+            $(limits(
+                $(timeout($timeout:literal))?
+                $(bulkhead($max_concurrent:literal $bulkhead_wait:literal))?
+                $(rate_limit($per_second:literal $burst:literal $rate_wait:literal))?
+                $(hedge($after:tt $max_extra:literal))?
+            ))?
         )?
     ) => {{
         static __RELIABLE_SITE: $crate::__private::CallSite =
@@ -68,10 +80,32 @@ macro_rules! __reliable_start {
                     budget: $crate::__reliable_option!(
                         $($crate::__private::RetryBudget::new() $($budget)*)?
                     ),
+                    limits: $crate::__private::Limits::new() $(
+                        $(.with_timeout(::core::time::Duration::from_nanos($timeout)))?
+                        $(.with_bulkhead($crate::__private::BulkheadConfig::new($max_concurrent)
+                            .with_max_wait(::core::time::Duration::from_nanos($bulkhead_wait))))?
+                        $(.with_rate_limit($crate::__private::RateLimitConfig::new($per_second)
+                            .with_burst($burst)
+                            .with_max_wait(::core::time::Duration::from_nanos($rate_wait))))?
+                        $(.with_hedge($crate::__private::HedgeConfig::new(
+                            $crate::__reliable_hedge_after!($after)).with_max_extra($max_extra)))?
+                    )?,
                 })?),
             });
         $crate::__private::Call::$start(&__RELIABLE_SITE)
     }};
+}
+
+/// A hedge's `after`: `p95`, or nanoseconds.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_hedge_after {
+    (p95) => {
+        $crate::__private::HedgeAfter::RecentP95
+    };
+    ($nanos:literal) => {
+        $crate::__private::HedgeAfter::Fixed(::core::time::Duration::from_nanos($nanos))
+    };
 }
 
 /// `Some(value)`, or `None` when no value is given.

@@ -91,7 +91,7 @@ pub use export::otel::register_opentelemetry;
 pub use export::report::{ReliabilityReport, ReportError};
 pub use export::snapshot::{
     ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, RecoveryStats,
-    StrategyStats, SystemMetrics,
+    RejectedCalls, StrategyStats, SystemMetrics,
 };
 pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
 pub use manager::{manager, snapshot, ReliabilityManager};
@@ -103,6 +103,7 @@ pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, Bulkhead
 pub use recovery::circuit::CircuitState;
 pub use recovery::hedge::{hedge, Hedge, HedgeAfter, HedgeConfig, HedgeOutcome};
 pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+pub use recovery::limits::RejectReason;
 pub use recovery::plan::{select_strategy, RecoveryAction, RecoveryContext, RecoveryPlan};
 pub use recovery::rate_limit::{RateLimitAcquire, RateLimitConfig, RateLimiter};
 pub use recovery::strategy::{

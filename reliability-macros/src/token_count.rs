@@ -83,6 +83,24 @@ fn expansion_stays_thin() {
     }
 }
 
+/// The limits add to a method only when it sets them: every strategy plus
+/// `timeout`, `bulkhead` and `rate_limit` (or `hedge` in place of `timeout`)
+/// stays within the bound of the full strategy list.
+#[test]
+fn limits_stay_within_the_full_bound() {
+    let limits = "bulkhead(max_concurrent = 8, max_wait = \"50ms\"), \
+        rate_limit(per_second = 100, burst = 20)";
+    let timed = format!("{FULL}, {limits}, timeout = \"2s\"");
+    let hedged = format!("{FULL}, {limits}, hedge(after = \"50ms\")");
+    let sync = added(&format!("{FULL}, {limits}"), IMPL, "get");
+    let timed = added(&timed, ASYNC_IMPL, "get");
+    let hedged = added(&hedged, ASYNC_IMPL, "get");
+    eprintln!("sync with limits {sync}, async with timeout {timed}, with hedge {hedged}");
+    for (what, n) in [("sync", sync), ("timeout", timed), ("hedge", hedged)] {
+        assert!(n <= 400, "{what}: {n}");
+    }
+}
+
 /// The counting itself, on a stream whose count is known by hand.
 #[test]
 fn count_includes_groups_and_their_contents() {

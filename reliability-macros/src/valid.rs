@@ -256,6 +256,25 @@ fn method_recovery(
         return Ok(None);
     }
     let returns_result = returns_result(func);
+    let is_async = Shape::of(func).is_async;
+    let mut merged = merged;
+    if !is_async {
+        for (name, setting) in [
+            ("timeout", place(&merged.timeout)),
+            ("hedge", place(&merged.hedge)),
+        ] {
+            match setting {
+                Some((span, true)) => return Err(sync_error(name, span)),
+                // The impl's `timeout` and `hedge` apply to its `async fn`s.
+                Some((_, false)) if name == "timeout" => merged.timeout = None,
+                Some((_, false)) => merged.hedge = None,
+                None => {}
+            }
+        }
+    }
+    // The impl's fallback and alternatives go only where they fit, also to
+    // a method with settings of its own.
+    let merged = fitting(merged, &Shape::of(func), context);
     let recovery = if on_method {
         if !returns_result {
             return Err(syn::Error::new(
@@ -269,18 +288,61 @@ fn method_recovery(
         if !returns_result || context.targets.contains(&name) {
             return Ok(None);
         }
-        let merged = fitting(merged, &Shape::of(func), context);
+        let mut merged = merged;
+        if merged.alternatives.is_none() {
+            merged.hedge = None;
+        }
         // The impl's settings were checked once, on the impl.
         match check_recovery(&merged, false) {
             Ok(recovery) => recovery,
             Err(_) => return Ok(None),
         }
     };
-    if recovery.strategies.is_empty() {
+    if recovery.strategies.is_empty() && !recovery.args.has_limits() {
         return Ok(None);
     }
     check_rerunnable(func, &recovery)?;
+    check_hedge(func, &recovery)?;
     Ok(Some(recovery))
+}
+
+/// A hedge runs the attempt and its alternatives at once: they share `self`.
+fn check_hedge(func: &ImplItemFn, recovery: &ast::Recovery) -> syn::Result<()> {
+    let Some(hedge) = &recovery.args.hedge else {
+        return Ok(());
+    };
+    if let Some(timeout) = &recovery.args.timeout {
+        return Err(syn::Error::new(
+            if hedge.on_method {
+                hedge.key_span
+            } else {
+                timeout.key_span
+            },
+            "`hedge` and `timeout` on one method are not supported yet: \
+             the hedged attempt would need a timeout of its own; drop one of them",
+        ));
+    }
+    if let Some(FnArg::Receiver(receiver)) = func.sig.inputs.first() {
+        if receiver.mutability.is_some() {
+            return Err(syn::Error::new(
+                hedge.key_span,
+                "`hedge` runs the attempt and its alternatives at once, which `&mut self` does not allow; take `&self`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `timeout` or `hedge` on a method that is not `async`.
+fn sync_error(name: &str, span: Span) -> syn::Error {
+    let message = if name == "timeout" {
+        "`timeout` needs an `async fn`: a running thread cannot be interrupted; \
+         on a sync method, bound the retries with `max_elapsed = \"2s\"` and flag slow calls \
+         with `thresholds(slow_call = \"2s\")` on the impl block"
+    } else {
+        "`hedge` needs an `async fn`: it runs the alternatives beside the slow attempt in the same future"
+    };
+    syn::Error::new(span, message)
 }
 
 /// Whether a method's value is a `Result` (by its type's last path
@@ -312,11 +374,17 @@ fn fitting(mut args: RecoveryArgs, method: &Shape, context: &ImplContext<'_>) ->
             .find(|(n, _)| *n == name)
             .is_none_or(|(_, shape)| shape == method)
     };
-    if args.fallback.as_ref().is_some_and(|f| !fits(&f.value)) {
+    // What the method's own attribute names is kept: a mismatch there is the
+    // user's to see, at the name.
+    if args
+        .fallback
+        .as_ref()
+        .is_some_and(|f| !f.on_method && !fits(&f.value))
+    {
         args.fallback = None;
         drop_strategy(&mut args, Strategy::Fallback);
     }
-    if let Some(list) = &mut args.alternatives {
+    if let Some(list) = args.alternatives.as_mut().filter(|list| !list.on_method) {
         list.value.retain(|name| fits(name));
         if list.value.is_empty() {
             args.alternatives = None;
@@ -326,8 +394,10 @@ fn fitting(mut args: RecoveryArgs, method: &Shape, context: &ImplContext<'_>) ->
     args
 }
 
+/// Takes `strategy` off the impl's list (a method's own list keeps it, so
+/// that a strategy it names without a method that fits is reported).
 fn drop_strategy(args: &mut RecoveryArgs, strategy: Strategy) {
-    if let Some(list) = &mut args.strategies {
+    if let Some(list) = args.strategies.as_mut().filter(|list| !list.on_method) {
         list.value.retain(|(s, _)| *s != strategy);
     }
 }
@@ -456,6 +526,17 @@ fn check_recovery(args: &RecoveryArgs, method_only: bool) -> syn::Result<ast::Re
                     );
                 }
             }
+        }
+    }
+    if let Some((span, on_method)) = place(&args.hedge) {
+        if !listed(Strategy::Alternatives, &strategies) && report(on_method) {
+            push_error(
+                &mut errors,
+                syn::Error::new(
+                    span,
+                    "`hedge` needs `alternatives = [...]`: it starts the next alternative beside a slow attempt",
+                ),
+            );
         }
     }
     if let (Some(base), Some(max)) = (&args.base_delay, &args.max_delay) {

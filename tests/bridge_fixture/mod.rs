@@ -174,6 +174,18 @@ pub fn expected(
             &[comp, method],
             m.panics as f64,
         );
+        put(
+            n("reliability.timeouts", "reliability_timeouts_total"),
+            &[comp, method],
+            m.timeouts as f64,
+        );
+        for (result, value) in [("won", m.hedges_won), ("lost", m.hedges_lost)] {
+            put(
+                n("reliability.hedges", "reliability_hedges_total"),
+                &[comp, method, ("result", result)],
+                value as f64,
+            );
+        }
         let completed = (m.successes + m.failures) as f64;
         if !otel {
             // OpenTelemetry has no observable histogram: only the sum and count.
@@ -260,13 +272,24 @@ pub fn expected(
             (s.attempts - s.successes) as f64,
         );
     }
+    for (reason, value) in [
+        ("rate_limited", c.rejected_by.rate_limited),
+        ("bulkhead_full", c.rejected_by.bulkhead_full),
+        ("circuit_open", c.rejected_by.circuit_open),
+    ] {
+        put(
+            n(
+                "reliability.rejected_calls",
+                "reliability_rejected_calls_total",
+            ),
+            &[comp, ("reason", reason)],
+            value as f64,
+        );
+    }
     put(
-        n(
-            "reliability.rejected_calls",
-            "reliability_rejected_calls_total",
-        ),
+        n("reliability.in_flight", "reliability_in_flight"),
         &[comp],
-        c.rejected as f64,
+        c.in_flight as f64,
     );
     if let Some(state) = c.health.circuit {
         put(

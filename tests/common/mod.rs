@@ -39,6 +39,17 @@ pub fn method(component: &str, method: &str) -> MethodSnapshot {
     found
 }
 
+/// The snapshot of one method, or zeros before its first call.
+pub fn method_or_default(component: &str, name: &str) -> (u64, u64, u64, u64) {
+    let snapshot = reliability_core::snapshot();
+    snapshot
+        .component(component)
+        .and_then(|c| c.method(name))
+        .map_or((0, 0, 0, 0), |m| {
+            (m.timeouts, m.hedges_won, m.hedges_lost, m.rejected)
+        })
+}
+
 /// `(calls, successes, failures)` of one method.
 pub fn counts(component: &str, name: &str) -> (u64, u64, u64) {
     let m = method(component, name);

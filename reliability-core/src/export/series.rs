@@ -3,6 +3,7 @@
 //! [`visit`], so they cannot disagree on a name, a label or a value.
 
 use crate::export::snapshot::{ComponentSnapshot, MetricsSnapshot};
+use crate::recovery::limits::RejectReason;
 use crate::HealthStatus;
 
 /// What a family counts, which decides the instrument each bridge uses.
@@ -61,6 +62,9 @@ pub(crate) enum Id {
     ConsecutiveFailures,
     RecoveryAttempts,
     RejectedCalls,
+    Timeouts,
+    InFlight,
+    Hedges,
     CircuitState,
     NeedsAttention,
     RecoverySessions,
@@ -163,7 +167,37 @@ family!(
     Counter,
     U64,
     true,
-    "Calls refused by an open circuit."
+    "Calls refused before they ran, by reason: circuit_open, bulkhead_full, rate_limited."
+);
+family!(
+    TIMEOUTS = Timeouts,
+    "reliability_timeouts_total",
+    "reliability.timeouts",
+    "{attempt}",
+    Counter,
+    U64,
+    true,
+    "Attempts dropped by their timeout."
+);
+family!(
+    IN_FLIGHT = InFlight,
+    "reliability_in_flight",
+    "reliability.in_flight",
+    "{call}",
+    Gauge,
+    U64,
+    true,
+    "Calls inside the component's bulkhead now."
+);
+family!(
+    HEDGES = Hedges,
+    "reliability_hedges_total",
+    "reliability.hedges",
+    "{attempt}",
+    Counter,
+    U64,
+    true,
+    "Alternatives started beside a slow attempt, by whether they won or lost."
 );
 family!(
     CIRCUIT_STATE = CircuitState,
@@ -217,7 +251,7 @@ family!(
 );
 
 /// Every family, in the order the Prometheus text lists them.
-pub(crate) const FAMILIES: [&Family; 13] = [
+pub(crate) const FAMILIES: [&Family; 16] = [
     &CALLS,
     &PANICS,
     &CALL_DURATION,
@@ -226,6 +260,9 @@ pub(crate) const FAMILIES: [&Family; 13] = [
     &CONSECUTIVE_FAILURES,
     &RECOVERY_ATTEMPTS,
     &REJECTED_CALLS,
+    &TIMEOUTS,
+    &IN_FLIGHT,
+    &HEDGES,
     &CIRCUIT_STATE,
     &NEEDS_ATTENTION,
     &RECOVERY_SESSIONS,
@@ -234,7 +271,7 @@ pub(crate) const FAMILIES: [&Family; 13] = [
 ];
 
 /// The labels of one series. Keys follow OpenTelemetry's attribute naming
-/// (`component`, `method`, `outcome`, `strategy`, `result`, `quantile`) and
+/// (`component`, `method`, `outcome`, `strategy`, `result`, `reason`, `quantile`) and
 /// are valid Prometheus label names as they are.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Labels<'a> {
@@ -326,9 +363,12 @@ pub(crate) fn visit_family(
             sink.series(family, labels, value);
         };
         match family.id {
-            Id::Calls | Id::Panics | Id::CallDuration | Id::CallDurationQuantile => {
-                visit_methods(c, family, sink)
-            }
+            Id::Calls
+            | Id::Panics
+            | Id::CallDuration
+            | Id::CallDurationQuantile
+            | Id::Timeouts
+            | Id::Hedges => visit_methods(c, family, sink),
             Id::ComponentHealth => {
                 let level = match c.health.status {
                     HealthStatus::Healthy => 0,
@@ -346,7 +386,13 @@ pub(crate) fn visit_family(
                     one(&[strategy, ("result", "failure")], Value::U64(failed));
                 }
             }
-            Id::RejectedCalls => one(&[], Value::U64(c.rejected)),
+            Id::RejectedCalls => {
+                for reason in RejectReason::ALL {
+                    let count = c.rejected_by.by(reason);
+                    one(&[("reason", reason.as_str())], Value::U64(count));
+                }
+            }
+            Id::InFlight => one(&[], Value::U64(c.in_flight)),
             Id::CircuitState => {
                 if let Some(state) = c.health.circuit {
                     one(&[], Value::U64(state.as_number().into()));
@@ -384,6 +430,11 @@ fn visit_methods(c: &ComponentSnapshot, family: &'static Family, sink: &mut impl
                 one(&[("outcome", "cancelled")], Value::U64(m.cancelled));
             }
             Id::Panics => one(&[], Value::U64(m.panics)),
+            Id::Timeouts => one(&[], Value::U64(m.timeouts)),
+            Id::Hedges => {
+                one(&[("result", "won")], Value::U64(m.hedges_won));
+                one(&[("result", "lost")], Value::U64(m.hedges_lost));
+            }
             Id::CallDuration => one(
                 &[],
                 Value::Histogram(Histogram {

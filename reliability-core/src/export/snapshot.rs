@@ -10,6 +10,7 @@ use crate::classify::ErrorCategory;
 use crate::health::{mean, rate, ComponentHealth};
 use crate::record::histogram::{bucket_index, quantile};
 use crate::record::site::SiteReading;
+use crate::recovery::limits::RejectReason;
 use crate::recovery::strategy::Strategy;
 use crate::runtime::component::ComponentReading;
 
@@ -132,10 +133,56 @@ pub struct ComponentSnapshot {
     pub strategies: Vec<StrategyStats>,
     /// The recovery sessions and how they ended.
     pub recovery: RecoveryStats,
-    /// Calls refused by an open circuit.
+    /// Calls refused before they ran: by an open circuit, a full bulkhead
+    /// or the rate limit.
     pub rejected: u64,
+    /// The same calls, by what refused them.
+    #[serde(default)]
+    pub rejected_by: RejectedCalls,
+    /// Calls inside the component's bulkhead now (0 without a bulkhead).
+    #[serde(default)]
+    pub in_flight: u64,
     /// The share of monitored time it was not unhealthy (1 when the monitor has not run).
     pub uptime: f64,
+}
+
+/// Calls refused before they ran, by what refused them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RejectedCalls {
+    /// By an open circuit.
+    pub circuit_open: u64,
+    /// By a bulkhead that stayed full for `max_wait`.
+    pub bulkhead_full: u64,
+    /// By the rate limit.
+    pub rate_limited: u64,
+}
+
+impl RejectedCalls {
+    fn of(reading: &SiteReading) -> Self {
+        Self::split(
+            reading.rejected,
+            [reading.rejected_bulkhead, reading.rejected_rate_limit],
+        )
+    }
+
+    /// `rejected` in all, of which `[bulkhead, rate limit]` by the limits.
+    fn split(rejected: u64, [bulkhead_full, rate_limited]: [u64; 2]) -> Self {
+        RejectedCalls {
+            circuit_open: rejected.saturating_sub(bulkhead_full + rate_limited),
+            bulkhead_full,
+            rate_limited,
+        }
+    }
+
+    /// The count for `reason`.
+    pub fn by(&self, reason: RejectReason) -> u64 {
+        match reason {
+            RejectReason::CircuitOpen => self.circuit_open,
+            RejectReason::BulkheadFull => self.bulkhead_full,
+            RejectReason::RateLimited => self.rate_limited,
+        }
+    }
 }
 
 /// How one strategy has done for a component.
@@ -208,6 +255,8 @@ impl ComponentSnapshot {
                 budget_exhausted: sessions.budget_exhausted,
             },
             rejected: reading.rejected,
+            rejected_by: RejectedCalls::split(reading.rejected, reading.rejected_by_limits),
+            in_flight: reading.in_flight,
             uptime,
         }
     }
@@ -271,8 +320,22 @@ pub struct MethodSnapshot {
     pub cancelled: u64,
     /// Times the body ran, retries and re-runs after a repair included.
     pub attempts: u64,
-    /// Calls refused by an open circuit (their fallback, if any, ran).
+    /// Calls refused before they ran, by an open circuit, a full bulkhead
+    /// or the rate limit (their fallback, if any, ran).
     pub rejected: u64,
+    /// The same calls, by what refused them.
+    #[serde(default)]
+    pub rejected_by: RejectedCalls,
+    /// Attempts dropped by their `timeout` (each a failed attempt, not a
+    /// cancelled call).
+    #[serde(default)]
+    pub timeouts: u64,
+    /// Hedged alternatives that returned the call's value.
+    #[serde(default)]
+    pub hedges_won: u64,
+    /// Hedged alternatives that failed or were dropped for a faster one.
+    #[serde(default)]
+    pub hedges_lost: u64,
     /// Latency of completed calls.
     pub latency: LatencySummary,
     /// The sum of the completed calls' latencies.
@@ -301,6 +364,10 @@ impl MethodSnapshot {
             attempts: (completed + reading.cancelled + reading.retries)
                 .saturating_sub(reading.rejected),
             rejected: reading.rejected,
+            rejected_by: RejectedCalls::of(&reading),
+            timeouts: reading.timeouts,
+            hedges_won: reading.hedges_won,
+            hedges_lost: reading.hedges_lost,
             latency: LatencySummary {
                 mean: mean(reading.nanos, completed),
                 p50: q(0.5),

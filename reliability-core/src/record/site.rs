@@ -154,6 +154,12 @@ pub(crate) struct SiteReading {
     pub cancelled: u64,
     pub retries: u64,
     pub rejected: u64,
+    /// Filled in by the component's state, which counts the limits.
+    pub rejected_bulkhead: u64,
+    pub rejected_rate_limit: u64,
+    pub timeouts: u64,
+    pub hedges_won: u64,
+    pub hedges_lost: u64,
     pub nanos: u64,
     pub max_nanos: u64,
     pub buckets: [u64; BUCKETS],
@@ -169,6 +175,11 @@ impl SiteReading {
             cancelled: 0,
             retries: 0,
             rejected: 0,
+            rejected_bulkhead: 0,
+            rejected_rate_limit: 0,
+            timeouts: 0,
+            hedges_won: 0,
+            hedges_lost: 0,
             nanos: 0,
             max_nanos: 0,
             buckets: [0; BUCKETS],
@@ -183,6 +194,11 @@ impl SiteReading {
         self.cancelled += other.cancelled;
         self.retries += other.retries;
         self.rejected += other.rejected;
+        self.rejected_bulkhead += other.rejected_bulkhead;
+        self.rejected_rate_limit += other.rejected_rate_limit;
+        self.timeouts += other.timeouts;
+        self.hedges_won += other.hedges_won;
+        self.hedges_lost += other.hedges_lost;
         self.nanos += other.nanos;
         self.max_nanos = self.max_nanos.max(other.max_nanos);
         for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets.iter()) {
@@ -312,7 +328,7 @@ impl CallSite {
         self.cold.cancelled.fetch_add(1, Relaxed);
     }
 
-    /// A call that an open circuit refused.
+    /// A call refused before it ran (circuit, bulkhead, rate limit).
     #[cold]
     pub(crate) fn record_rejected(&self) {
         self.cold.rejected.fetch_add(1, Relaxed);

@@ -17,8 +17,10 @@ use crate::record::clock::Clock;
 use crate::record::outcome::ErrorRef;
 use crate::record::registry::{registry, Recovering};
 use crate::record::site::CallSite;
+use crate::recovery::bulkhead::BulkheadPermit;
 use crate::recovery::circuit::{CircuitBreaker, CircuitState, Permit};
 use crate::recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+use crate::recovery::limits::{Limits, Refused, RejectReason};
 use crate::recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
 use crate::recovery::strategy::{RecoveryMeta, Strategy, StrategyConfig};
 use crate::runtime::component::ComponentState;
@@ -44,13 +46,13 @@ pub enum Op {
 /// Whether a value stands for success; for a failure, its text and category.
 #[doc(hidden)]
 #[derive(Debug, Clone)]
-pub struct Verdict(Option<Failure>);
+pub struct Verdict(pub(super) Option<Failure>);
 
 #[derive(Debug, Clone)]
-struct Failure {
-    text: String,
-    category: ErrorCategory,
-    retry_after: Option<Duration>,
+pub(super) struct Failure {
+    pub(super) text: String,
+    pub(super) category: ErrorCategory,
+    pub(super) retry_after: Option<Duration>,
 }
 
 impl Verdict {
@@ -104,7 +106,7 @@ fn judge_failure(error: ErrorRef<'_>, source: Option<CategorySource<'_>>) -> Ver
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Next {
+pub(super) enum Next {
     Run(Op),
     Wait(Duration),
     Done,
@@ -118,14 +120,14 @@ struct Pending {
     began: Instant,
 }
 
-struct Driver {
+pub(super) struct Driver {
     site: &'static CallSite,
     component: &'static ComponentState,
     recovery: &'static RecoveryMeta,
     clock: Arc<dyn Clock>,
-    started: Instant,
+    pub(super) started: Instant,
     started_at: SystemTime,
-    context: RecoveryContext,
+    pub(super) context: RecoveryContext,
     permit: Permit,
     pending: Pending,
     last_failure: Option<Failure>,
@@ -136,10 +138,12 @@ struct Driver {
     has_value: bool,
     /// A half-open probe was granted and its outcome not yet recorded.
     probe_outstanding: bool,
+    /// What refused the call, for a `Rejected` step.
+    rejected_by: RejectReason,
 }
 
 impl Driver {
-    fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
+    pub(super) fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
         let component = runtime().state_of(site.component());
         let clock = component.env().policy.clock();
         let now = clock.now();
@@ -163,6 +167,7 @@ impl Driver {
             ending: None,
             has_value: false,
             probe_outstanding: false,
+            rejected_by: RejectReason::CircuitOpen,
         }
     }
 
@@ -201,12 +206,14 @@ impl Driver {
         if permit != Permit::Rejected {
             return Next::Run(Op::Attempt);
         }
+        self.rejected_by = RejectReason::CircuitOpen;
         self.site.record_rejected();
         self.component
             .env()
             .emit(|| ReliabilityEvent::CallRejected {
                 component: self.site.meta().component.to_owned(),
                 method: self.site.meta().method.to_owned(),
+                reason: RejectReason::CircuitOpen,
             });
         let failure = self.last_failure.clone().unwrap_or(Failure {
             text: "circuit open: the call was not made".into(),
@@ -224,6 +231,56 @@ impl Driver {
         );
         self.last_failure = Some(failure);
         self.plan()
+    }
+
+    /// The rate limit or the bulkhead refused the call before it ran: the
+    /// fallback, if there is one, else the refusal as the caller's error.
+    /// Never a retry: it would run the body without what refused it.
+    pub(super) fn refused(&mut self, reason: RejectReason, text: String) -> Next {
+        let now = self.clock.now();
+        self.rejected_by = reason;
+        self.site.record_rejected();
+        self.component
+            .count_limit(self.site.meta().method, |counts| match reason {
+                RejectReason::RateLimited => counts.rejected_rate_limit += 1,
+                _ => counts.rejected_bulkhead += 1,
+            });
+        let meta = self.site.meta();
+        self.component
+            .env()
+            .emit(|| ReliabilityEvent::CallRejected {
+                component: meta.component.to_owned(),
+                method: meta.method.to_owned(),
+                reason,
+            });
+        let failure = Failure {
+            text,
+            category: ErrorCategory::ResourceExhausted,
+            retry_after: None,
+        };
+        self.open_session(&failure);
+        self.push_step(
+            Strategy::CircuitBreaker,
+            meta.method,
+            StepOutcome::Rejected,
+            None,
+            now,
+        );
+        self.last_failure = Some(failure);
+        if self.config().strategies().contains(Strategy::Fallback) {
+            self.announce(Strategy::Fallback, 0, Duration::ZERO);
+            self.context.note_fallback();
+            self.pending = Pending {
+                strategy: Some(Strategy::Fallback),
+                target: self.recovery.fallback.unwrap_or("fallback"),
+                delay: Duration::ZERO,
+                began: now,
+            };
+            return Next::Run(Op::Fallback);
+        }
+        self.ending = Some(RecoveryOutcome::Failed);
+        self.pending.strategy = None;
+        Next::Run(Op::Reject)
     }
 
     fn open_session(&mut self, failure: &Failure) {
@@ -263,10 +320,12 @@ impl Driver {
         let attempt = self.context.attempts();
         let delay = self.pending.delay;
         if let Some(session) = &mut self.session {
+            let rejected = outcome == StepOutcome::Rejected;
             session.steps.push(RecoveryStep {
                 strategy,
                 target: target.to_owned(),
-                attempt,
+                attempt: (!rejected).then_some(attempt),
+                rejected_by: rejected.then_some(self.rejected_by),
                 delay: if outcome == StepOutcome::Rejected {
                     Duration::ZERO
                 } else {
@@ -280,7 +339,7 @@ impl Driver {
     }
 
     /// The value of the pending step arrived.
-    fn after_value(&mut self, op: Op, verdict: &Verdict) -> Next {
+    pub(super) fn after_value(&mut self, op: Op, verdict: &Verdict) -> Next {
         let now = self.clock.now();
         let success = verdict.is_success();
         self.has_value = true;
@@ -558,14 +617,21 @@ impl Drop for Driver {
 /// is not closed.
 #[doc(hidden)]
 pub struct Recovery<R> {
-    site: &'static CallSite,
-    recovery: &'static RecoveryMeta,
+    pub(super) site: &'static CallSite,
+    pub(super) recovery: &'static RecoveryMeta,
     /// When the call started, in call-clock ticks: what the first attempt took
     /// counts toward `max_elapsed` once a driver is made.
-    call_start: u64,
-    driver: Option<Box<Driver>>,
-    next: Next,
+    pub(super) call_start: u64,
+    pub(super) driver: Option<Box<Driver>>,
+    pub(super) next: Next,
     last: Option<(R, Verdict)>,
+    /// The bulkhead place this call holds until it ends (dropped with the
+    /// recovery: on return, panic or cancellation alike).
+    pub(super) permit: Option<BulkheadPermit<'static>>,
+    /// What refused the call, when the next operation is `Reject`.
+    pub(super) refused: Refused,
+    /// The value reported next is a timed-out attempt's.
+    pub(super) timed_out: bool,
 }
 
 impl<R> std::fmt::Debug for Recovery<R> {
@@ -584,6 +650,7 @@ static NO_RECOVERY: RecoveryMeta = RecoveryMeta {
     alternatives: &[],
     fallback: None,
     budget: None,
+    limits: Limits::new(),
 };
 
 impl<R> Recovery<R> {
@@ -593,20 +660,35 @@ impl<R> Recovery<R> {
     /// grants a probe or refuses the call.
     #[inline]
     pub fn new(call: &Call) -> Self {
+        let mut this = Recovery::unchecked(call);
+        this.check_circuit();
+        this
+    }
+
+    /// The recovery before any check of the circuit or the limits.
+    #[inline]
+    pub(super) fn unchecked(call: &Call) -> Self {
         let site = call.site();
-        let recovery = site.meta().recovery.unwrap_or(&NO_RECOVERY);
-        let mut this = Recovery {
+        Recovery {
             site,
-            recovery,
+            recovery: site.meta().recovery.unwrap_or(&NO_RECOVERY),
             call_start: call.started(),
             driver: None,
             next: Next::Run(Op::Attempt),
             last: None,
-        };
-        if this.has_circuit() && !this.circuit_closed() {
-            this.drive_from_the_start();
+            permit: None,
+            refused: Refused::CircuitOpen,
+            timed_out: false,
         }
-        this
+    }
+
+    /// An open or half-open circuit makes the driver, which grants a probe
+    /// or refuses the call.
+    #[inline]
+    pub(super) fn check_circuit(&mut self) {
+        if self.has_circuit() && !self.circuit_closed() {
+            self.drive_from_the_start();
+        }
     }
 
     fn has_circuit(&self) -> bool {
@@ -665,7 +747,7 @@ impl<R> Recovery<R> {
     /// had admitted that attempt.
     #[cold]
     #[inline(never)]
-    fn drive_after_failure(&mut self, verdict: &Verdict) -> Next {
+    pub(super) fn drive_after_failure(&mut self, verdict: &Verdict) -> Next {
         let mut driver = Box::new(Driver::new(self.site, self.recovery));
         let took = Duration::from_nanos(crate::record::clock::nanos_since(self.call_start));
         driver.started = driver.started.checked_sub(took).unwrap_or(driver.started);
@@ -732,7 +814,13 @@ impl<R> Recovery<R> {
 
     /// The value the operation produced, and how it went.
     #[inline]
-    pub fn report(&mut self, verdict: Verdict, value: R) {
+    pub fn report(&mut self, mut verdict: Verdict, value: R) {
+        if self.timed_out {
+            self.timed_out = false;
+            if let Some(failure) = &mut verdict.0 {
+                failure.category = ErrorCategory::Timeout;
+            }
+        }
         let op = self.op();
         self.next = match &mut self.driver {
             Some(driver) => driver.after_value(op, &verdict),

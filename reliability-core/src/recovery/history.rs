@@ -46,13 +46,19 @@ impl StepOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RecoveryStep {
-    /// The strategy.
+    /// The strategy. A call refused before it ran (`rejected_by` set) was
+    /// shed at admission: its step says `circuit_breaker` whichever of the
+    /// circuit, the bulkhead or the rate limit refused it.
     pub strategy: Strategy,
     /// The method the step called (the method itself, an alternative, the
     /// repair method or the fallback).
     pub target: String,
-    /// The call's attempt number when the step ran (the first attempt is 1).
-    pub attempt: u32,
+    /// The call's attempt number when the step ran (the first attempt is 1);
+    /// `None` for a refused call, which made no attempt.
+    pub attempt: Option<u32>,
+    /// What refused the call, for a step whose outcome is `Rejected`.
+    #[serde(default)]
+    pub rejected_by: Option<crate::recovery::limits::RejectReason>,
     /// How long the step waited before it ran.
     pub delay: Duration,
     /// How it went.

@@ -32,12 +32,17 @@
 //! retries: a call takes one token and holds one place however many
 //! attempts it makes (its backoff included).
 //!
-//! For the wiring: the attempt's call guard must live outside the future
-//! given to `timeout`, so that the drop is recorded as a timeout and not as
-//! a cancellation. A test of a wired timeout or hedge uses
-//! `ManualClock::with_held_delays(true)`: by default a manual delay is over
-//! as soon as it is made, so an attempt pending on its first poll would
-//! time out (or be hedged) at once.
+//! The wiring is in `wired.rs`: `Recovery::admit` / `admit_async` take the
+//! token and the place before the circuit is asked (the expansion calls
+//! them instead of `Recovery::new` only for a method with a `bulkhead` or a
+//! `rate_limit`), `Deadline::run` puts one attempt inside its timeout, and
+//! `Recovery::hedge` races the first attempt against its alternatives. The
+//! attempt's call guard lives outside the future given to `timeout`, so
+//! that the drop is recorded as a timeout and not as a cancellation. A test
+//! of a timeout or hedge uses `ManualClock::with_held_delays(true)`: by
+//! default a manual delay is over as soon as it is made, so an attempt
+//! pending on its first poll would time out (or be hedged) at once
+//! (`tests/primitives.rs`).
 //!
 //! # Scope
 //!
@@ -46,7 +51,8 @@
 //! queue on their own, [`timeout`](timeout::timeout) and
 //! [`hedge`](hedge::hedge) are combinators over futures, and all of them
 //! take the clock as an argument. Wired in, a component's state owns one
-//! bulkhead and one rate limiter; giving each instance its own is then a
+//! bulkhead and one rate limiter (made from the first configuration seen,
+//! as its circuit breaker is); giving each instance its own is then a
 //! matter of which state owns them, not a change to the primitives.
 //!
 //! [`Bulkhead`]: bulkhead::Bulkhead
@@ -58,10 +64,12 @@ pub(crate) mod circuit;
 pub(crate) mod driver;
 pub(crate) mod hedge;
 pub(crate) mod history;
+pub(crate) mod limits;
 pub(crate) mod plan;
 pub(crate) mod rate_limit;
 pub(crate) mod strategy;
 pub(crate) mod timeout;
+pub(crate) mod wired;
 
 #[cfg(test)]
 mod test_support;

@@ -505,4 +505,6 @@ pub struct RecoveryMeta {
     pub fallback: Option<&'static str>,
     /// The component's retry budget, if the attribute set one.
     pub budget: Option<RetryBudget>,
+    /// `timeout`, `bulkhead`, `rate_limit`, `hedge`.
+    pub limits: crate::recovery::limits::Limits,
 }

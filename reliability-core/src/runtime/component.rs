@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 
+use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::recovery::rate_limit::{RateLimitConfig, RateLimiter};
+
 use super::env::Env;
 use super::events::ReliabilityEvent;
 use crate::classify::ErrorCategory;
@@ -81,6 +84,10 @@ pub(crate) struct ComponentReading {
     pub(crate) strategies: [StrategyRecord; Strategy::ALL.len()],
     pub(crate) sessions: SessionCounts,
     pub(crate) rejected: u64,
+    /// Of those, by the bulkhead and by the rate limit.
+    pub(crate) rejected_by_limits: [u64; 2],
+    /// Calls inside the bulkhead now.
+    pub(crate) in_flight: u64,
 }
 
 #[derive(Debug)]
@@ -89,6 +96,14 @@ pub(crate) struct ComponentState {
     env: &'static Env,
     detail: Mutex<Detail>,
     breaker: OnceLock<CircuitBreaker>,
+    /// Made from the first configuration seen, as the breaker is; owned
+    /// here, so the limits are per component (per instance: owned there).
+    bulkhead: OnceLock<Bulkhead>,
+    rate_limiter: OnceLock<RateLimiter>,
+    /// Per method: refusals by the limits, timeouts and hedges. Counted
+    /// here rather than in the call sites: all of them are off the
+    /// success path, and a site's counters fit its cache lines exactly.
+    limit_counts: Mutex<Vec<(&'static str, LimitCounts)>>,
     needs_attention: AtomicBool,
     recovery: Mutex<RecoveryState>,
 }
@@ -104,6 +119,9 @@ impl ComponentState {
                 window: Window::new(now),
             }),
             breaker: OnceLock::new(),
+            bulkhead: OnceLock::new(),
+            rate_limiter: OnceLock::new(),
+            limit_counts: Mutex::new(Vec::new()),
             needs_attention: AtomicBool::new(false),
             recovery: Mutex::new(RecoveryState::new(now)),
         }
@@ -124,6 +142,32 @@ impl ComponentState {
     /// The component's circuit breaker, made with `config` on first use.
     pub(crate) fn breaker(&self, config: &CircuitConfig) -> &CircuitBreaker {
         self.breaker.get_or_init(|| CircuitBreaker::new(*config))
+    }
+
+    /// The component's bulkhead, made with `config` on first use.
+    pub(crate) fn bulkhead(&self, config: &BulkheadConfig) -> &Bulkhead {
+        self.bulkhead
+            .get_or_init(|| Bulkhead::new(self.name(), *config))
+    }
+
+    /// The component's rate limiter, made with `config` on first use.
+    pub(crate) fn rate_limiter(&self, config: &RateLimitConfig) -> &RateLimiter {
+        self.rate_limiter
+            .get_or_init(|| RateLimiter::new(self.name(), *config))
+    }
+
+    /// Counts something the limits did to a call of `method`.
+    #[cold]
+    pub(crate) fn count_limit(&self, method: &'static str, count: impl FnOnce(&mut LimitCounts)) {
+        let mut counts = self.limit_counts.lock();
+        match counts.iter_mut().find(|(name, _)| *name == method) {
+            Some((_, counted)) => count(counted),
+            None => {
+                let mut counted = LimitCounts::default();
+                count(&mut counted);
+                counts.push((method, counted));
+            }
+        }
     }
 
     pub(crate) fn circuit_changed(&self, state: CircuitState) {
@@ -200,7 +244,7 @@ impl ComponentState {
         }
         self.env.emit(|| {
             let (component, method) = (self.name().to_owned(), session.method.clone());
-            let attempts = session.steps.last().map_or(1, |s| s.attempt);
+            let attempts = session.steps.last().and_then(|s| s.attempt).unwrap_or(1);
             match session.outcome {
                 RecoveryOutcome::Escalated => ReliabilityEvent::Escalated {
                     component,
@@ -259,6 +303,15 @@ impl ComponentState {
             }
         }
         methods.sort_by_key(|(name, _)| *name);
+        for (name, counted) in self.limit_counts.lock().iter() {
+            if let Some((_, reading)) = methods.iter_mut().find(|(n, _)| n == name) {
+                reading.rejected_bulkhead = counted.rejected_bulkhead;
+                reading.rejected_rate_limit = counted.rejected_rate_limit;
+                reading.timeouts = counted.timeouts;
+                reading.hedges_won = counted.hedges_won;
+                reading.hedges_lost = counted.hedges_lost;
+            }
+        }
         let mut all = SiteReading::empty();
         for (_, reading) in &methods {
             all.merge(reading);
@@ -276,6 +329,8 @@ impl ComponentState {
             strategies,
             sessions,
             rejected: all.rejected,
+            rejected_by_limits: [all.rejected_bulkhead, all.rejected_rate_limit],
+            in_flight: self.bulkhead.get().map_or(0, |b| b.in_flight() as u64),
         }
     }
 
@@ -332,7 +387,18 @@ impl ComponentState {
             breaker.reset();
         }
         *self.recovery.lock() = RecoveryState::new(now);
+        self.limit_counts.lock().clear();
     }
+}
+
+/// What the limits did to one method's calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LimitCounts {
+    pub(crate) rejected_bulkhead: u64,
+    pub(crate) rejected_rate_limit: u64,
+    pub(crate) timeouts: u64,
+    pub(crate) hedges_won: u64,
+    pub(crate) hedges_lost: u64,
 }
 
 #[cfg(test)]

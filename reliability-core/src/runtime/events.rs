@@ -105,12 +105,35 @@ pub enum ReliabilityEvent {
         /// The new state.
         state: CircuitState,
     },
-    /// An open circuit refused a call.
+    /// A call was refused before its body ran: by an open circuit, a full
+    /// bulkhead or the rate limit.
     CallRejected {
         /// The component.
         component: String,
         /// The method.
         method: String,
+        /// What refused it.
+        reason: crate::recovery::limits::RejectReason,
+    },
+    /// An attempt ran past its `timeout` and was dropped.
+    TimedOut {
+        /// The component.
+        component: String,
+        /// The method.
+        method: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// A slow attempt was hedged: alternatives started beside it.
+    Hedged {
+        /// The component.
+        component: String,
+        /// The method.
+        method: String,
+        /// Alternatives started beside the attempt.
+        hedged: u32,
+        /// Whether one of them won (else the attempt won, or all failed).
+        won_by_hedge: bool,
     },
 }
 
@@ -126,7 +149,9 @@ impl ReliabilityEvent {
             | ReliabilityEvent::Escalated { component, .. }
             | ReliabilityEvent::RecoveryFailed { component, .. }
             | ReliabilityEvent::CircuitChanged { component, .. }
-            | ReliabilityEvent::CallRejected { component, .. } => component,
+            | ReliabilityEvent::CallRejected { component, .. }
+            | ReliabilityEvent::TimedOut { component, .. }
+            | ReliabilityEvent::Hedged { component, .. } => component,
         }
     }
 
@@ -204,8 +229,27 @@ impl ReliabilityEvent {
                     tracing::info!(target: T, component = component.as_str(), strategy = "circuit_breaker", status = state.as_str(), "circuit changed")
                 }
             },
-            ReliabilityEvent::CallRejected { component, method } => {
-                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), strategy = "circuit_breaker", status = "rejected", "call rejected by an open circuit")
+            ReliabilityEvent::CallRejected {
+                component,
+                method,
+                reason,
+            } => {
+                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), reason = reason.as_str(), status = "rejected", "call rejected")
+            }
+            ReliabilityEvent::TimedOut {
+                component,
+                method,
+                after,
+            } => {
+                tracing::warn!(target: T, component = component.as_str(), method = method.as_str(), timeout_ms = after.as_millis() as u64, status = "timed_out", "attempt timed out")
+            }
+            ReliabilityEvent::Hedged {
+                component,
+                method,
+                hedged,
+                won_by_hedge,
+            } => {
+                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), hedged = *hedged, won_by_hedge = *won_by_hedge, "attempt hedged")
             }
         }
     }

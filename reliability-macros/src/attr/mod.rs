@@ -12,13 +12,14 @@ use syn::{Attribute, Ident, Lit, LitStr, Path, Token};
 
 use crate::duration::parse_nanos;
 
+mod limits;
 pub(crate) mod recovery;
 use recovery::{parse_recovery_option, RecoveryArgs};
 
 const IMPL_OPTIONS: &str = "`component`, `crate`, `thresholds`, `strategies`, `retry_budget`, \
-     or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
+     `timeout`, `bulkhead`, `rate_limit`, `hedge`, or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
 const METHOD_OPTIONS: &str = "`skip`, `no_recovery`, `strategies`, \
-     or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
+     `timeout`, `bulkhead`, `rate_limit`, `hedge`, or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
 const THRESHOLD_OPTIONS: &str = "`max_consecutive_failures`, `min_success_rate`, \
      `degraded_success_rate`, `slow_call`, `window`, `min_calls`";
 

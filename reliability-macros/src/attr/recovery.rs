@@ -7,6 +7,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Lit, LitBool, LitInt, LitStr, Token};
 
 use crate::ast::{Backoff, Strategy, STRATEGY_LIST};
+use crate::attr::limits::{missing, parse_sub_options, BULKHEAD, HEDGE, RATE_LIMIT};
 use crate::attr::{expect_eq, parse_value, set_once, Setting};
 use crate::duration::parse_nanos;
 
@@ -32,6 +33,32 @@ pub(crate) struct RecoveryArgs {
     pub cool_down: Option<Setting<u64>>,
     pub half_open_probes: Option<Setting<u32>>,
     pub retry_budget: Option<Setting<BudgetArgs>>,
+    pub timeout: Option<Setting<u64>>,
+    pub bulkhead: Option<Setting<BulkheadArgs>>,
+    pub rate_limit: Option<Setting<RateLimitArgs>>,
+    pub hedge: Option<Setting<HedgeArgs>>,
+}
+
+/// `bulkhead(max_concurrent = 8, max_wait = "50ms")`.
+#[derive(Clone)]
+pub(crate) struct BulkheadArgs {
+    pub max_concurrent: u32,
+    pub max_wait: Option<u64>,
+}
+
+/// `rate_limit(per_second = 100, burst = 20, max_wait = "0ms")`.
+#[derive(Clone)]
+pub(crate) struct RateLimitArgs {
+    pub per_second: u32,
+    pub burst: Option<u32>,
+    pub max_wait: Option<u64>,
+}
+
+/// `hedge(after = "50ms", max_extra = 1)`; `after = "p95"` is `None`.
+#[derive(Clone)]
+pub(crate) struct HedgeArgs {
+    pub after: Option<u64>,
+    pub max_extra: Option<u32>,
 }
 
 /// `retry_budget(ratio = 0.2, per_second = 10, window = "10s")`.
@@ -48,7 +75,12 @@ fn mark<T>(slot: &mut Option<Setting<T>>, on_method: bool) {
     }
 }
 
-fn parse_u32(key: &Ident, input: ParseStream, min: u32, max: u32) -> syn::Result<(u32, Span)> {
+pub(super) fn parse_u32(
+    key: &Ident,
+    input: ParseStream,
+    min: u32,
+    max: u32,
+) -> syn::Result<(u32, Span)> {
     expect_eq(key, input, &format!("{key} = {}", min.max(1)))?;
     let value: LitInt = parse_value(input, || format!("expected an integer for `{key}`"))?;
     match value.base10_parse::<u32>() {
@@ -60,7 +92,7 @@ fn parse_u32(key: &Ident, input: ParseStream, min: u32, max: u32) -> syn::Result
     }
 }
 
-fn parse_duration(key: &Ident, input: ParseStream) -> syn::Result<(u64, Span)> {
+pub(super) fn parse_duration(key: &Ident, input: ParseStream) -> syn::Result<(u64, Span)> {
     expect_eq(key, input, &format!("{key} = \"50ms\""))?;
     let lit: LitStr = parse_value(input, || {
         format!("expected a duration string for `{key}`, like `{key} = \"50ms\"`")
@@ -150,7 +182,7 @@ pub(crate) fn parse_recovery_option(
     args: &mut RecoveryArgs,
     on_method: bool,
 ) -> Option<syn::Result<()>> {
-    const KEYS: [&str; 17] = [
+    const KEYS: [&str; 21] = [
         "strategies",
         "max_attempts",
         "backoff",
@@ -168,6 +200,10 @@ pub(crate) fn parse_recovery_option(
         "window",
         "failure_rate",
         "retry_budget",
+        "timeout",
+        "bulkhead",
+        "rate_limit",
+        "hedge",
     ];
     if !KEYS.contains(&key.to_string().as_str()) {
         return None;
@@ -299,6 +335,55 @@ fn parse_known(
             let budget = parse_budget(&content, parens.span.join())?;
             set_once(&mut args.retry_budget, key, budget, parens.span.join())
         }
+        "timeout" => {
+            let (nanos, span) = parse_duration(key, input)?;
+            if nanos == 0 {
+                return Err(syn::Error::new(span, "`timeout` must be longer than zero"));
+            }
+            set_once(&mut args.timeout, key, nanos, span)?;
+            mark(&mut args.timeout, on_method);
+            Ok(())
+        }
+        "bulkhead" => {
+            let (sub, span) = parse_sub_options(key, input, BULKHEAD)?;
+            let Some(max_concurrent) = sub.number("max_concurrent") else {
+                return Err(missing(key, span, "max_concurrent = 8"));
+            };
+            let value = BulkheadArgs {
+                max_concurrent,
+                max_wait: sub.duration("max_wait"),
+            };
+            set_once(&mut args.bulkhead, key, value, span)?;
+            mark(&mut args.bulkhead, on_method);
+            Ok(())
+        }
+        "rate_limit" => {
+            let (sub, span) = parse_sub_options(key, input, RATE_LIMIT)?;
+            let Some(per_second) = sub.number("per_second") else {
+                return Err(missing(key, span, "per_second = 100"));
+            };
+            let value = RateLimitArgs {
+                per_second,
+                burst: sub.number("burst"),
+                max_wait: sub.duration("max_wait"),
+            };
+            set_once(&mut args.rate_limit, key, value, span)?;
+            mark(&mut args.rate_limit, on_method);
+            Ok(())
+        }
+        "hedge" => {
+            let (mut sub, span) = parse_sub_options(key, input, HEDGE)?;
+            let Some(after) = sub.after.take() else {
+                return Err(missing(key, span, "after = \"50ms\""));
+            };
+            let value = HedgeArgs {
+                after,
+                max_extra: sub.number("max_extra"),
+            };
+            set_once(&mut args.hedge, key, value, span)?;
+            mark(&mut args.hedge, on_method);
+            Ok(())
+        }
         _ => Err(syn::Error::new(
             key.span(),
             format!("unknown option `{key}`"),
@@ -379,7 +464,11 @@ macro_rules! with_settings {
             min_calls,
             cool_down,
             half_open_probes,
-            retry_budget
+            retry_budget,
+            timeout,
+            bulkhead,
+            rate_limit,
+            hedge
         )
     };
 }
@@ -401,6 +490,15 @@ impl RecoveryArgs {
             && self.repair.is_none()
             && self.alternatives.is_none()
             && self.fallback.is_none()
+            && !self.has_limits()
+    }
+
+    /// Whether a `timeout`, `bulkhead`, `rate_limit` or `hedge` is set.
+    pub(crate) fn has_limits(&self) -> bool {
+        self.timeout.is_some()
+            || self.bulkhead.is_some()
+            || self.rate_limit.is_some()
+            || self.hedge.is_some()
     }
 
     /// Whether any setting came from a method's attribute.

@@ -128,7 +128,40 @@ pub(crate) fn body(
     };
 
     let ret_ty = super::nameable_output(func);
+    let args = &recovery.args;
+    let key_span = |setting: Option<Span>| {
+        setting.map_or_else(Span::call_site, |s| Span::call_site().located_at(s))
+    };
     let attempt = match (is_async, reruns) {
+        // The attempt's future runs inside its timeout; the call's guard
+        // stays outside, so a timeout is not counted as a cancellation.
+        (true, _) if args.timeout.is_some() => {
+            let future = if reruns {
+                quote!({ #rebind __reliable_deadline.run(async #block).await })
+            } else {
+                quote!(__reliable_deadline.run(async move #block).await)
+            };
+            let span = key_span(args.timeout.as_ref().map(|t| t.key_span));
+            let value = if recovery.has(Strategy::Fallback) {
+                // The fallback gives the value: the error type needs no `From<TimedOut>`.
+                quote! {
+                    match __reliable_timed {
+                        ::core::result::Result::Ok(__reliable_value) => __reliable_value,
+                        ::core::result::Result::Err(__reliable_timed_out) => {
+                            __reliable_recovery.timed_out(__reliable_timed_out);
+                            continue;
+                        }
+                    }
+                }
+            } else {
+                respan(quote!(__reliable_recovery.timed(__reliable_timed)), span)
+            };
+            quote!({
+                let __reliable_deadline = __reliable_recovery.deadline();
+                let __reliable_timed = #future;
+                #value
+            })
+        }
         (true, true) => quote!({ #rebind async #block.await }),
         (true, false) => quote!(async move #block.await),
         (false, true) if super::inline_body(func) => quote!({ #rebind #block }),
@@ -144,7 +177,28 @@ pub(crate) fn body(
     };
     // Each arm assigns the value, so a mismatch is reported against the
     // signature's type, not as arms of different types.
-    let mut arms = quote!(#private::Op::Attempt => __reliable_ret = #attempt,);
+    // With `hedge`, the first attempt races its alternatives (made only
+    // when the hedge delay passes); a later attempt runs alone.
+    let attempt = match (&args.hedge, &args.alternatives) {
+        (Some(_), Some(list)) => {
+            let alternatives = list.value.iter().map(|name| {
+                let call = if has_receiver {
+                    quote!(self.#name(#(#call_args),*))
+                } else {
+                    quote!(Self::#name(#(#call_args),*))
+                };
+                quote!(#private::hedge_future(#call))
+            });
+            quote! {
+                __reliable_recovery
+                    .hedge(async { #rebind async #block.await }, || [#(#alternatives),*])
+                    .await
+            }
+        }
+        _ => attempt,
+    };
+    let mut arms = TokenStream::new();
+    arms.extend(quote!(#private::Op::Attempt => __reliable_ret = #attempt,));
     if let Some(repair) = &recovery.args.repair {
         let repaired = call_method(&repair.value, &[]);
         arms.extend(quote! {
@@ -167,14 +221,50 @@ pub(crate) fn body(
         arms.extend(quote!(#private::Op::Fallback => __reliable_ret = #value,));
     }
     // With a fallback, a refused call always has a value: the fallback's.
-    if recovery.has(Strategy::CircuitBreaker) && !recovery.has(Strategy::Fallback) {
-        let span = recovery
-            .span_of(Strategy::CircuitBreaker)
-            .map_or_else(Span::call_site, |s| Span::call_site().located_at(s));
-        let value = respan(quote!(#private::reject(#component)), span);
-        arms.extend(quote!(_ => __reliable_ret = #value,));
+    let circuit_refusal =
+        if recovery.has(Strategy::CircuitBreaker) && !recovery.has(Strategy::Fallback) {
+            let span = key_span(recovery.span_of(Strategy::CircuitBreaker));
+            respan(quote!(#private::reject(#component)), span)
+        } else {
+            quote!(::core::unreachable!())
+        };
+    let limit_refusals: Vec<TokenStream> = if recovery.has(Strategy::Fallback) {
+        Vec::new()
     } else {
+        [
+            (
+                args.bulkhead.as_ref().map(|b| b.key_span),
+                quote!(BulkheadFull),
+            ),
+            (
+                args.rate_limit.as_ref().map(|r| r.key_span),
+                quote!(RateLimited),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(span, variant)| {
+            let value = respan(
+                quote!(#private::refuse(__reliable_refused)),
+                key_span(Some(span?)),
+            );
+            Some(quote!(#private::Refused::#variant(__reliable_refused) => #value,))
+        })
+        .collect()
+    };
+    if limit_refusals.is_empty()
+        && recovery.has(Strategy::CircuitBreaker)
+        && !recovery.has(Strategy::Fallback)
+    {
+        arms.extend(quote!(_ => __reliable_ret = #circuit_refusal,));
+    } else if limit_refusals.is_empty() {
         arms.extend(quote!(_ => ::core::unreachable!(),));
+    } else {
+        arms.extend(quote! {
+            _ => __reliable_ret = match __reliable_recovery.refusal() {
+                #(#limit_refusals)*
+                _ => #circuit_refusal,
+            },
+        });
     }
 
     let annotation = ret_ty.map(|ty| quote!(: #ty));
@@ -194,9 +284,15 @@ pub(crate) fn body(
     } else {
         steps
     };
+    let admitted = args.bulkhead.is_some() || args.rate_limit.is_some();
+    let recovery = match (admitted, is_async) {
+        (false, _) => quote!(#private::Recovery::new(&__reliable_call)),
+        (true, false) => quote!(#private::Recovery::admit(&__reliable_call)),
+        (true, true) => quote!(#private::Recovery::admit_async(&__reliable_call).await),
+    };
     quote! {
         #call
-        let mut __reliable_recovery = #private::Recovery::new(&__reliable_call);
+        let mut __reliable_recovery = #recovery;
         #steps
         __reliable_recovery.finish(__reliable_call)
     }
@@ -232,7 +328,39 @@ pub(crate) fn options(recovery: &ast::Recovery, private: &TokenStream) -> TokenS
         ]);
         quote!(budget(#settings))
     });
-    quote!(recovery [#(#strategies)*] (#settings) #repair #alternatives #fallback #budget)
+    let limits = limits(args);
+    quote!(recovery [#(#strategies)*] (#settings) #repair #alternatives #fallback #budget #limits)
+}
+
+/// `limits(timeout(N) bulkhead(N WAIT) rate_limit(N BURST WAIT) hedge(AFTER N))`,
+/// each present when set and in this order, durations in nanoseconds
+/// (`hedge(p95 N)` for the recent p95); `start!` builds the `Limits`.
+fn limits(args: &attr::recovery::RecoveryArgs) -> Option<TokenStream> {
+    let nanos = |n: Option<u64>| Literal::u64_suffixed(n.unwrap_or(0));
+    let timeout = args.timeout.as_ref().map(|t| {
+        let t = nanos(Some(t.value));
+        quote!(timeout(#t))
+    });
+    let bulkhead = args.bulkhead.as_ref().map(|b| {
+        let n = Literal::usize_suffixed(b.value.max_concurrent as usize);
+        let wait = nanos(b.value.max_wait);
+        quote!(bulkhead(#n #wait))
+    });
+    let rate_limit = args.rate_limit.as_ref().map(|r| {
+        let burst = count(r.value.burst.unwrap_or(r.value.per_second));
+        let (n, wait) = (count(r.value.per_second), nanos(r.value.max_wait));
+        quote!(rate_limit(#n #burst #wait))
+    });
+    let hedge = args.hedge.as_ref().map(|h| {
+        let after = match h.value.after {
+            Some(after) => nanos(Some(after)).into_token_stream(),
+            None => quote!(p95),
+        };
+        let extra = count(h.value.max_extra.unwrap_or(1));
+        quote!(hedge(#after #extra))
+    });
+    args.has_limits()
+        .then(|| quote!(limits(#timeout #bulkhead #rate_limit #hedge)))
 }
 
 /// `.with_<name>(<value>)` for each setting that is given.

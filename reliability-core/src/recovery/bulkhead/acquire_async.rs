@@ -15,7 +15,9 @@ impl Bulkhead {
     /// Enters, waiting up to `max_wait` on `clock` without blocking the
     /// executor's thread. Dropping the future gives its place in the queue
     /// back, or, if a place was handed to it already, passes that on.
-    pub fn acquire_async<'a>(&'a self, clock: &'a dyn Clock) -> BulkheadAcquire<'a> {
+    ///
+    /// The permit borrows the bulkhead only, not the clock.
+    pub fn acquire_async<'a, 'c>(&'a self, clock: &'c dyn Clock) -> BulkheadAcquire<'a, 'c> {
         BulkheadAcquire {
             bulkhead: self,
             clock,
@@ -26,9 +28,9 @@ impl Bulkhead {
 
 /// The future of [`Bulkhead::acquire_async`].
 #[must_use = "futures do nothing unless polled"]
-pub struct BulkheadAcquire<'a> {
+pub struct BulkheadAcquire<'a, 'c> {
     bulkhead: &'a Bulkhead,
-    clock: &'a dyn Clock,
+    clock: &'c dyn Clock,
     state: AcquireState,
 }
 
@@ -42,7 +44,7 @@ enum AcquireState {
     Done,
 }
 
-impl fmt::Debug for BulkheadAcquire<'_> {
+impl fmt::Debug for BulkheadAcquire<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match self.state {
             AcquireState::Start => "start",
@@ -56,7 +58,7 @@ impl fmt::Debug for BulkheadAcquire<'_> {
     }
 }
 
-impl<'a> Future for BulkheadAcquire<'a> {
+impl<'a> Future for BulkheadAcquire<'a, '_> {
     type Output = Result<BulkheadPermit<'a>, BulkheadFull>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -115,7 +117,7 @@ impl<'a> Future for BulkheadAcquire<'a> {
     }
 }
 
-impl Drop for BulkheadAcquire<'_> {
+impl Drop for BulkheadAcquire<'_, '_> {
     fn drop(&mut self) {
         if let AcquireState::Queued { id, .. } = self.state {
             let bulkhead = self.bulkhead;
