@@ -7,3 +7,4 @@ pub(crate) mod histogram;
 pub(crate) mod outcome;
 pub(crate) mod probe;
 pub(crate) mod site;
+pub(crate) mod stripe;
