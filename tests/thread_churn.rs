@@ -39,7 +39,7 @@ impl Churn {
 }
 
 fn outcome(i: u64) -> Result<u64, String> {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         Err(format!("call {i} failed"))
     } else {
         Ok(i)
