@@ -1,9 +1,12 @@
 //! Thread churn: 1,000 short-lived threads, 20 alive at a time (more than
 //! there are stripe slots, so some count on the shared stripe), each calling
-//! eight methods. Afterwards every count is exact, and the resident set did
-//! not grow with the threads: an exited thread's counts stay in its slot's
-//! stripe for the next thread, nothing per thread is kept.
+//! eight methods. While they come and go, snapshots never go backwards (a
+//! slot's next owner goes on from its last owner's counts); afterwards every
+//! count is exact, and the resident set did not grow with the threads: an
+//! exited thread's counts stay in its slot's stripe for the next thread,
+//! nothing per thread is kept.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use reliability_core::reliable;
@@ -82,17 +85,53 @@ fn wave() {
     }
 }
 
+/// (calls, successes) of each method, in `METHODS` order.
+fn counts() -> Vec<(u64, u64)> {
+    let snapshot = reliability_core::snapshot();
+    METHODS
+        .iter()
+        .map(|name| {
+            snapshot
+                .component("thread_churn")
+                .and_then(|component| component.method(name))
+                .map_or((0, 0), |method| (method.calls, method.successes))
+        })
+        .collect()
+}
+
 #[test]
 fn a_thousand_short_lived_threads_leave_exact_counts_and_flat_memory() {
-    let waves = THREADS / ALIVE;
-    for _ in 0..WARM_UP_WAVES {
-        wave();
-    }
-    let before = rss();
-    for _ in WARM_UP_WAVES..waves {
-        wave();
-    }
-    let after = rss();
+    let done = AtomicBool::new(false);
+    let (before, after, snapshots) = thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            let mut last = counts();
+            let mut snapshots = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let now = counts();
+                for ((name, then), now) in METHODS.iter().zip(&last).zip(&now) {
+                    assert!(
+                        now.0 >= then.0 && now.1 >= then.1,
+                        "{name} went back from {then:?} to {now:?}"
+                    );
+                }
+                last = now;
+                snapshots += 1;
+            }
+            snapshots
+        });
+        let waves = THREADS / ALIVE;
+        for _ in 0..WARM_UP_WAVES {
+            wave();
+        }
+        let before = rss();
+        for _ in WARM_UP_WAVES..waves {
+            wave();
+        }
+        let after = rss();
+        done.store(true, Ordering::Relaxed);
+        (before, after, watcher.join().unwrap())
+    });
+    assert!(snapshots > 0);
     if let (Some(before), Some(after)) = (before, after) {
         // Keeping a stripe per exited thread and site would grow by
         // 8 sites × 1 KiB × 940 threads, over 7 MiB.
@@ -100,7 +139,7 @@ fn a_thousand_short_lived_threads_leave_exact_counts_and_flat_memory() {
         assert!(
             growth <= 256 << 10,
             "RSS grew by {growth} bytes over {} threads",
-            (waves - WARM_UP_WAVES) * ALIVE
+            THREADS - WARM_UP_WAVES * ALIVE
         );
     }
     let snapshot = reliability_core::snapshot();

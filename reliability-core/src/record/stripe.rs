@@ -28,7 +28,14 @@
 //! because nobody else writes that counter meanwhile; a thread that migrates
 //! to another CPU keeps its slot, since a slot belongs to a thread, not to a
 //! CPU. Readers load every counter atomically (64-bit `Relaxed`: never torn),
-//! and each counter only grows, so successive snapshots never go back.
+//! and each counter only grows, so successive snapshots never go back. The
+//! one writer a slot can have besides its thread is that same thread,
+//! re-entered: an instrumented call made from a signal handler that
+//! interrupts another between its load and its store loses one count.
+//!
+//! A thread keeps its slot until it exits, so in a process with more than
+//! `OWNED` long-lived threads, those that came last count on the shared
+//! stripe: exactly, at the price of the atomic adds.
 
 use std::cell::Cell;
 use std::sync::atomic::{
