@@ -64,8 +64,8 @@ const UNCLAIMED: usize = usize::MAX;
 /// One stripe's counters. Aligned to 128 bytes (a pair of cache lines, the
 /// unit the adjacent-line prefetcher moves): a stripe is allocated by the
 /// thread that writes it, and shares no line with another allocation. A
-/// call's hot words (the counts and the buckets of calls under 256 ns) sit
-/// in its first line.
+/// call's hot words (the counts and the buckets of calls under 128 ns) sit
+/// in its first cache line.
 #[repr(C, align(128))]
 pub(crate) struct Stripe {
     successes: AtomicU64,
