@@ -363,7 +363,7 @@ fn targets(found: &BTreeMap<String, f64>) -> String {
                 &format!("{label}, {threads} threads on one method ≤ 1.25× one thread, per call"),
                 both(
                     &format!("call_{threads}_threads/{variant}"),
-                    &format!("call/{variant}"),
+                    &format!("call_1_thread/{variant}"),
                 )
                 .map(|(n, one)| ratio_at_most(n, one, 1.25)),
             ));
