@@ -252,11 +252,10 @@ impl CallSite {
         reading.cancelled = self.cold.cancelled.load(Relaxed);
         reading.retries = self.cold.retries.load(Relaxed);
         reading.rejected = self.cold.rejected.load(Relaxed);
-        let totals = self.hot.stripes.read();
+        let totals = self.hot.stripes.read(&mut reading.buckets);
         reading.successes = totals.successes;
         reading.nanos = totals.nanos;
         reading.max_nanos = totals.max_nanos;
-        reading.buckets = totals.buckets;
         reading.last_error = self.cold.last_error.lock().as_deref().map(str::to_owned);
         reading
     }
