@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every bench once and prints one markdown table of medians and ratios
-# from that run (then the targets of issue 6, met or missed).
+# from that run (then the targets of issue 16, met or missed).
 #
-#   benches/report.sh                 # the whole suite, about 2 minutes
+#   benches/report.sh                 # the whole suite, about 3 minutes
 #   benches/report.sh 'call/'         # a criterion filter: only those benches
 #
 # The table goes to stdout, criterion's own output to stderr. The run's

@@ -1,7 +1,9 @@
 //! The cost of instrumenting one call, side by side in one run: a plain
-//! method, a hand-written floor (two clock reads, two relaxed adds),
-//! `#[reliable]`, tracing's `#[instrument]` and autometrics; then two threads
-//! on one method, the failure path, snapshots and async calls.
+//! method, the limit (two raw clock reads, nothing stored), hand-written
+//! floors (two clock reads, two relaxed adds), `#[reliable]` plain and with
+//! the full recovery chain, tracing's `#[instrument]` and autometrics; then
+//! two and four threads on one method, the failure path, snapshots and async
+//! calls.
 //!
 //! Every variant has the same body (`body`), is `#[inline(never)]`, and sees
 //! its input and output through `black_box`. A global tracing subscriber
@@ -14,6 +16,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -56,6 +59,47 @@ impl ClocksOnly {
         let ret = body(x);
         let end = Instant::now();
         ret ^ (end.duration_since(start).as_nanos() as u64 & 1)
+    }
+}
+
+/// The clock `#[reliable]` times calls with: quanta's raw counter.
+fn raw_clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
+
+/// The limit: the body between two raw counter reads, nothing stored. No
+/// instrumentation that times a call can be cheaper.
+struct LimitRaw;
+
+impl LimitRaw {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        let clock = raw_clock();
+        let start = clock.raw();
+        let ret = body(x);
+        let end = clock.raw();
+        ret ^ (end.wrapping_sub(start) & 1)
+    }
+}
+
+/// The limit plus two relaxed atomic adds: what counting with shared
+/// atomics costs on top of the clock.
+struct LimitRawAdds;
+
+static LIMIT_CALLS: AtomicU64 = AtomicU64::new(0);
+static LIMIT_TICKS: AtomicU64 = AtomicU64::new(0);
+
+impl LimitRawAdds {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        let clock = raw_clock();
+        let start = clock.raw();
+        let ret = body(x);
+        let end = clock.raw();
+        LIMIT_CALLS.fetch_add(1, Relaxed);
+        LIMIT_TICKS.fetch_add(end.wrapping_sub(start), Relaxed);
+        ret
     }
 }
 
@@ -104,6 +148,26 @@ impl Reliable {
     #[inline(never)]
     fn compute(&self, x: u64) -> u64 {
         body(x)
+    }
+}
+
+/// Variant 3b: `#[reliable]` with the full strategy list the README leads
+/// with, success path (nothing fails, so no recovery should run).
+struct Recovering;
+
+#[reliable(
+    component = "bench_recovering",
+    strategies = [retry, network, circuit_breaker, fallback],
+    fallback = spare
+)]
+impl Recovering {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> Result<u64, FetchError> {
+        Ok(body(x))
+    }
+
+    fn spare(&self, x: u64) -> Result<u64, FetchError> {
+        Ok(x)
     }
 }
 
@@ -180,6 +244,24 @@ impl AsyncReliable {
     }
 }
 
+struct AsyncRecovering;
+
+#[reliable(
+    component = "bench_async_recovering",
+    strategies = [retry, network, circuit_breaker, fallback],
+    fallback = spare
+)]
+impl AsyncRecovering {
+    #[inline(never)]
+    async fn compute(&self, x: u64) -> Result<u64, FetchError> {
+        Ok(body(x))
+    }
+
+    async fn spare(&self, x: u64) -> Result<u64, FetchError> {
+        Ok(x)
+    }
+}
+
 /// Polls a future that never waits to completion, without a runtime.
 #[inline(never)]
 fn poll_ready<F: Future>(future: F) -> F::Output {
@@ -238,37 +320,59 @@ fn single_thread(c: &mut Criterion) {
     install_globals();
     let mut group = c.benchmark_group("call");
     group.bench_function("plain", |b| b.iter(call(|x| Plain.compute(x))));
+    group.bench_function("limit_raw", |b| b.iter(call(|x| LimitRaw.compute(x))));
+    group.bench_function("limit_raw_adds", |b| {
+        b.iter(call(|x| LimitRawAdds.compute(x)))
+    });
     group.bench_function("clocks_only", |b| b.iter(call(|x| ClocksOnly.compute(x))));
     group.bench_function("floor_std", |b| b.iter(call(|x| FloorStd.compute(x))));
     group.bench_function("floor_quanta", |b| b.iter(call(|x| FloorQuanta.compute(x))));
     group.bench_function("reliable", |b| b.iter(call(|x| Reliable.compute(x))));
+    group.bench_function("reliable_recovery", |b| {
+        b.iter(call(|x| Recovering.compute(x).unwrap_or_default()))
+    });
     group.bench_function("tracing", |b| b.iter(call(|x| Traced.compute(x))));
     group.bench_function("autometrics", |b| b.iter(call(|x| Autometrics.compute(x))));
     group.finish();
 }
 
-const THREADS: usize = 2;
+/// The CPU time the calling thread has used (Linux, glibc or musl).
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the clock id is a constant
+    // every Linux kernel since 2.6.12 supports.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
 
-/// Runs `iters` calls on each of `THREADS` threads at once and returns the
-/// slower thread's time, so criterion reports the per-call time per thread.
-/// The threads meet at a spinning barrier so that their loops overlap from
-/// the first call.
-fn on_threads(iters: u64, f: impl Fn(u64) -> u64 + Sync) -> Duration {
+/// Runs `iters` calls on each of `threads` threads at once and returns the
+/// CPU time of the thread that used the most, so criterion reports the cost
+/// of one call on one thread while the others call too. CPU time, not wall
+/// time: four threads on two vCPUs take turns, and wall time would count a
+/// thread's wait for a CPU as the cost of its calls (the same holds for a
+/// machine shared with other jobs). The threads meet at a barrier so that
+/// their loops overlap from the first call.
+fn on_threads(threads: usize, iters: u64, f: impl Fn(u64) -> u64 + Sync) -> Duration {
     let arrived = AtomicUsize::new(0);
     thread::scope(|scope| {
-        let handles: Vec<_> = (0..THREADS)
+        let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (arrived, f) = (&arrived, &f);
                 scope.spawn(move || {
                     arrived.fetch_add(1, Relaxed);
-                    while arrived.load(Relaxed) < THREADS {
-                        std::hint::spin_loop();
+                    while arrived.load(Relaxed) < threads {
+                        // More threads than CPUs: let the others arrive.
+                        thread::yield_now();
                     }
-                    let start = Instant::now();
+                    let start = thread_cpu_time();
                     for i in 0..iters {
                         black_box(f(black_box(INPUT ^ i)));
                     }
-                    start.elapsed()
+                    thread_cpu_time() - start
                 })
             })
             .collect();
@@ -280,24 +384,58 @@ fn on_threads(iters: u64, f: impl Fn(u64) -> u64 + Sync) -> Duration {
     })
 }
 
+/// The reference for the benches with several threads: the same variants,
+/// measured the same way (CPU time, `on_threads`) on one thread.
+fn one_thread(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("call_1_thread");
+    bench_on_threads(&mut group, 1, "plain", |x| Plain.compute(x));
+    bench_on_threads(&mut group, 1, "limit_raw", |x| LimitRaw.compute(x));
+    bench_on_threads(&mut group, 1, "limit_raw_adds", |x| LimitRawAdds.compute(x));
+    bench_on_threads(&mut group, 1, "reliable", |x| Reliable.compute(x));
+    bench_on_threads(&mut group, 1, "reliable_recovery", |x| {
+        Recovering.compute(x).unwrap_or_default()
+    });
+    group.finish();
+}
+
 fn two_threads(c: &mut Criterion) {
     install_globals();
     let mut group = c.benchmark_group("call_2_threads");
-    bench_on_threads(&mut group, "plain", |x| Plain.compute(x));
-    bench_on_threads(&mut group, "clocks_only", |x| ClocksOnly.compute(x));
-    bench_on_threads(&mut group, "floor_std", |x| FloorStd.compute(x));
-    bench_on_threads(&mut group, "floor_quanta", |x| FloorQuanta.compute(x));
-    bench_on_threads(&mut group, "reliable", |x| Reliable.compute(x));
-    bench_on_threads(&mut group, "autometrics", |x| Autometrics.compute(x));
+    bench_on_threads(&mut group, 2, "plain", |x| Plain.compute(x));
+    bench_on_threads(&mut group, 2, "limit_raw", |x| LimitRaw.compute(x));
+    bench_on_threads(&mut group, 2, "limit_raw_adds", |x| LimitRawAdds.compute(x));
+    bench_on_threads(&mut group, 2, "floor_quanta", |x| FloorQuanta.compute(x));
+    bench_on_threads(&mut group, 2, "reliable", |x| Reliable.compute(x));
+    bench_on_threads(&mut group, 2, "reliable_recovery", |x| {
+        Recovering.compute(x).unwrap_or_default()
+    });
+    bench_on_threads(&mut group, 2, "autometrics", |x| Autometrics.compute(x));
+    group.finish();
+}
+
+fn four_threads(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("call_4_threads");
+    bench_on_threads(&mut group, 4, "plain", |x| Plain.compute(x));
+    bench_on_threads(&mut group, 4, "limit_raw", |x| LimitRaw.compute(x));
+    bench_on_threads(&mut group, 4, "limit_raw_adds", |x| LimitRawAdds.compute(x));
+    bench_on_threads(&mut group, 4, "reliable", |x| Reliable.compute(x));
+    bench_on_threads(&mut group, 4, "reliable_recovery", |x| {
+        Recovering.compute(x).unwrap_or_default()
+    });
     group.finish();
 }
 
 fn bench_on_threads(
     group: &mut BenchmarkGroup<'_, WallTime>,
+    threads: usize,
     name: &str,
     f: impl Fn(u64) -> u64 + Sync + Copy,
 ) {
-    group.bench_function(name, |b| b.iter_custom(|iters| on_threads(iters, f)));
+    group.bench_function(name, |b| {
+        b.iter_custom(|iters| on_threads(threads, iters, f))
+    });
 }
 
 fn failure(c: &mut Criterion) {
@@ -351,6 +489,11 @@ fn asynchronous(c: &mut Criterion) {
     group.bench_function("reliable", |b| {
         b.iter(call(|x| poll_ready(AsyncReliable.compute(x))))
     });
+    group.bench_function("reliable_recovery", |b| {
+        b.iter(call(|x| {
+            poll_ready(AsyncRecovering.compute(x)).unwrap_or_default()
+        }))
+    });
     group.finish();
 }
 
@@ -359,6 +502,6 @@ fn asynchronous(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = snapshots, clocks, single_thread, two_threads, failure, asynchronous
+    targets = snapshots, clocks, single_thread, one_thread, two_threads, four_threads, failure, asynchronous
 }
 criterion_main!(benches);

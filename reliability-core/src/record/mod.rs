@@ -8,3 +8,4 @@ pub(crate) mod outcome;
 pub(crate) mod probe;
 pub(crate) mod registry;
 pub(crate) mod site;
+pub(crate) mod stripe;

@@ -1,29 +1,26 @@
 //! The per-method call site: where a call's outcome and latency land.
 //!
 //! Each instrumented method owns one `static CallSite`. A successful call
-//! touches only the calling thread's stripe (three relaxed adds) and reads two
-//! words that change rarely; it takes no lock, looks nothing up and allocates
-//! nothing. Failures, panics and cancellations take the slower path.
+//! writes only the calling thread's stripe, with plain loads and stores
+//! (`record::stripe`), and reads words that change rarely; it takes no lock,
+//! looks nothing up, allocates nothing and makes no atomic read-modify-write.
+//! Failures, panics and cancellations take the slower path.
 
-use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use super::histogram::{bucket_index, BUCKETS};
+use super::histogram::BUCKETS;
 use super::outcome::ErrorRef;
 use super::registry::{registry, ComponentRecord};
+use super::stripe::Stripes;
 use crate::classify::ErrorCategory;
 use crate::health::Thresholds;
 use crate::recovery::circuit::CircuitBreaker;
 use crate::recovery::strategy::RecoveryMeta;
-
-/// Stripes per call site. Threads are spread over them round robin, so two
-/// threads calling one method write different cache lines.
-pub(crate) const STRIPES: usize = 4;
 
 /// What the attribute knows about a method at compile time.
 #[doc(hidden)]
@@ -39,31 +36,6 @@ pub struct SiteMeta {
     pub recovery: Option<&'static RecoveryMeta>,
 }
 
-/// `repr(C)` keeps the counters at the front: a stripe's hot words then share
-/// a cache line only with the previous stripe's topmost buckets (calls over
-/// half a minute), never with its counters. Without it rustc put the counters
-/// last, next to the following stripe's busiest buckets, and two threads on
-/// neighbouring stripes slowed each other down (measured: 1.65× → 1.05×).
-#[repr(C)]
-struct Stripe {
-    successes: AtomicU64,
-    nanos: AtomicU64,
-    /// Whether any call landed here: snapshots skip untouched stripes.
-    touched: AtomicBool,
-    buckets: [AtomicU32; BUCKETS],
-}
-
-impl Stripe {
-    const fn new() -> Self {
-        Stripe {
-            successes: AtomicU64::new(0),
-            nanos: AtomicU64::new(0),
-            touched: AtomicBool::new(false),
-            buckets: [const { AtomicU32::new(0) }; BUCKETS],
-        }
-    }
-}
-
 /// Read on every call, written rarely: kept apart from the failure counters.
 #[repr(align(64))]
 struct Hot {
@@ -73,10 +45,9 @@ struct Hot {
     /// success path of a method with `circuit_breaker` reads its state
     /// through this, without a look-up.
     breaker: OnceLock<&'static CircuitBreaker>,
-    max_nanos: AtomicU64,
-    /// Counts carried out of a stripe's 32-bit bucket when it wraps; allocated
-    /// the first time that happens (after 2^32 calls in one bucket).
-    carry: OnceLock<Box<[AtomicU64; BUCKETS]>>,
+    /// Latency and successes; read on every call, written by each thread in
+    /// a stripe of its own.
+    stripes: Stripes,
 }
 
 #[repr(align(64))]
@@ -91,13 +62,12 @@ struct Cold {
     last_error: Mutex<Option<Box<str>>>,
 }
 
-/// One instrumented method's counters. Its size is fixed: it does not grow
-/// with the number of calls.
+/// One instrumented method's counters. Bounded: it grows neither with the
+/// number of calls nor with the number of threads.
 #[doc(hidden)]
 pub struct CallSite {
     hot: Hot,
     cold: Cold,
-    stripes: [Stripe; STRIPES],
 }
 
 impl fmt::Debug for CallSite {
@@ -107,27 +77,6 @@ impl fmt::Debug for CallSite {
             .field("method", &self.hot.meta.method)
             .finish_non_exhaustive()
     }
-}
-
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-#[inline(always)]
-fn stripe_index() -> usize {
-    STRIPE
-        .try_with(|slot| {
-            let index = slot.get();
-            if index != usize::MAX {
-                return index;
-            }
-            let index = NEXT_STRIPE.fetch_add(1, Relaxed) % STRIPES;
-            slot.set(index);
-            index
-        })
-        .unwrap_or(0)
 }
 
 /// A call site's counters, without the histogram.
@@ -218,8 +167,7 @@ impl CallSite {
                 meta,
                 component: OnceLock::new(),
                 breaker: OnceLock::new(),
-                max_nanos: AtomicU64::new(0),
-                carry: OnceLock::new(),
+                stripes: Stripes::new(),
             },
             cold: Cold {
                 failures: AtomicU64::new(0),
@@ -229,7 +177,6 @@ impl CallSite {
                 rejected: AtomicU64::new(0),
                 last_error: Mutex::new(None),
             },
-            stripes: [const { Stripe::new() }; STRIPES],
         }
     }
 
@@ -261,40 +208,11 @@ impl CallSite {
         &self.hot.component
     }
 
-    #[inline(always)]
-    fn record_latency(&self, stripe: &Stripe, nanos: u64) {
-        // A read of a line this call writes anyway; stored once.
-        if !stripe.touched.load(Relaxed) {
-            stripe.touched.store(true, Relaxed);
-        }
-        stripe.nanos.fetch_add(nanos, Relaxed);
-        let index = bucket_index(nanos);
-        if stripe.buckets[index].fetch_add(1, Relaxed) == u32::MAX {
-            self.carry(index);
-        }
-        // A read of a line that is rarely written; the write only happens for a new maximum.
-        if nanos > self.hot.max_nanos.load(Relaxed) {
-            self.hot.max_nanos.fetch_max(nanos, Relaxed);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn carry(&self, index: usize) {
-        let carry = self
-            .hot
-            .carry
-            .get_or_init(|| Box::new([const { AtomicU64::new(0) }; BUCKETS]));
-        carry[index].fetch_add(1 << 32, Relaxed);
-    }
-
     /// The hot path: a call that succeeded after `nanos`.
     #[inline(always)]
     pub(crate) fn record_success(&'static self, nanos: u64) {
         let component = self.component();
-        let stripe = &self.stripes[stripe_index()];
-        stripe.successes.fetch_add(1, Relaxed);
-        self.record_latency(stripe, nanos);
+        self.hot.stripes.record(nanos, true);
         component.record_success();
     }
 
@@ -311,7 +229,7 @@ impl CallSite {
         if let Some(category) = category {
             component.record_category(category);
         }
-        self.record_latency(&self.stripes[stripe_index()], nanos);
+        self.hot.stripes.record(nanos, false);
         self.cold.failures.fetch_add(1, Relaxed);
         if matches!(error, ErrorRef::Panic) {
             self.cold.panics.fetch_add(1, Relaxed);
@@ -347,10 +265,7 @@ impl CallSite {
             cancelled: self.cold.cancelled.load(Relaxed),
             ..SiteCounts::default()
         };
-        for stripe in &self.stripes {
-            counts.successes += stripe.successes.load(Relaxed);
-            counts.nanos += stripe.nanos.load(Relaxed);
-        }
+        (counts.successes, counts.nanos) = self.hot.stripes.read_counts();
         counts
     }
 
@@ -363,19 +278,10 @@ impl CallSite {
         reading.cancelled = self.cold.cancelled.load(Relaxed);
         reading.retries = self.cold.retries.load(Relaxed);
         reading.rejected = self.cold.rejected.load(Relaxed);
-        for stripe in self.stripes.iter().filter(|s| s.touched.load(Relaxed)) {
-            reading.successes += stripe.successes.load(Relaxed);
-            reading.nanos += stripe.nanos.load(Relaxed);
-            for (sum, bucket) in reading.buckets.iter_mut().zip(stripe.buckets.iter()) {
-                *sum += u64::from(bucket.load(Relaxed));
-            }
-        }
-        if let Some(carry) = self.hot.carry.get() {
-            for (sum, extra) in reading.buckets.iter_mut().zip(carry.iter()) {
-                *sum += extra.load(Relaxed);
-            }
-        }
-        reading.max_nanos = self.hot.max_nanos.load(Relaxed);
+        let totals = self.hot.stripes.read(&mut reading.buckets);
+        reading.successes = totals.successes;
+        reading.nanos = totals.nanos;
+        reading.max_nanos = totals.max_nanos;
         reading.last_error = self.cold.last_error.lock().as_deref().map(str::to_owned);
         reading
     }
@@ -391,20 +297,7 @@ impl CallSite {
         ] {
             counter.store(0, Relaxed);
         }
-        for stripe in &self.stripes {
-            stripe.touched.store(false, Relaxed);
-            stripe.successes.store(0, Relaxed);
-            stripe.nanos.store(0, Relaxed);
-            for bucket in &stripe.buckets {
-                bucket.store(0, Relaxed);
-            }
-        }
-        if let Some(carry) = self.hot.carry.get() {
-            for extra in carry.iter() {
-                extra.store(0, Relaxed);
-            }
-        }
-        self.hot.max_nanos.store(0, Relaxed);
+        self.hot.stripes.reset();
         *self.cold.last_error.lock() = None;
     }
 }
@@ -412,14 +305,16 @@ impl CallSite {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::histogram::bucket_index;
+    use crate::record::stripe::{Stripe, STRIPES};
 
     #[test]
-    fn call_site_state_fits_in_four_kib() {
-        assert!(
-            std::mem::size_of::<CallSite>() <= 4096,
-            "{}",
-            std::mem::size_of::<CallSite>()
-        );
+    fn call_site_state_is_at_most_sixteen_kib_with_any_number_of_threads() {
+        // The site, every stripe it can allocate, and the wide counters.
+        let most = std::mem::size_of::<CallSite>()
+            + STRIPES * std::mem::size_of::<Stripe>()
+            + std::mem::size_of::<[AtomicU64; BUCKETS]>();
+        assert!(most <= 16 * 1024, "{most}");
     }
 
     #[test]
@@ -432,11 +327,12 @@ mod tests {
         };
         static SITE: CallSite = CallSite::new(&META);
         let index = bucket_index(1_000);
-        SITE.stripes[stripe_index()].buckets[index].store(u32::MAX, Relaxed);
+        SITE.hot.stripes.set_own_bucket(index, u32::MAX);
         SITE.record_success(1_000);
         SITE.record_success(1_000);
         let reading = SITE.read();
         assert_eq!(reading.buckets[index], u64::from(u32::MAX) + 2);
         assert_eq!(reading.successes, 2);
+        assert_eq!(reading.max_nanos, 1_000);
     }
 }
