@@ -467,45 +467,19 @@ impl Driver {
                 Next::Wait(delay)
             }
             RecoveryPlan::Repair => {
-                self.announce(Strategy::Repair, self.context.attempts(), Duration::ZERO);
-                self.pending = Pending {
-                    strategy: Some(Strategy::Repair),
-                    target: self.recovery.repair.unwrap_or("repair"),
-                    delay: Duration::ZERO,
-                    began: now,
-                };
-                Next::Run(Op::Repair)
+                let target = self.recovery.repair.unwrap_or("repair");
+                self.run_step(Strategy::Repair, target, Op::Repair, now)
             }
             RecoveryPlan::Alternative { index } => {
-                self.announce(
-                    Strategy::Alternatives,
-                    self.context.attempts(),
-                    Duration::ZERO,
-                );
                 self.context.note_alternative();
-                self.pending = Pending {
-                    strategy: Some(Strategy::Alternatives),
-                    target: self
-                        .recovery
-                        .alternatives
-                        .get(index as usize)
-                        .copied()
-                        .unwrap_or("alternative"),
-                    delay: Duration::ZERO,
-                    began: now,
-                };
-                Next::Run(Op::Alternative(index))
+                let target = self.recovery.alternatives.get(index as usize);
+                let target = target.copied().unwrap_or("alternative");
+                self.run_step(Strategy::Alternatives, target, Op::Alternative(index), now)
             }
             RecoveryPlan::Fallback => {
-                self.announce(Strategy::Fallback, self.context.attempts(), Duration::ZERO);
                 self.context.note_fallback();
-                self.pending = Pending {
-                    strategy: Some(Strategy::Fallback),
-                    target: self.recovery.fallback.unwrap_or("fallback"),
-                    delay: Duration::ZERO,
-                    began: now,
-                };
-                Next::Run(Op::Fallback)
+                let target = self.recovery.fallback.unwrap_or("fallback");
+                self.run_step(Strategy::Fallback, target, Op::Fallback, now)
             }
             RecoveryPlan::Escalate | RecoveryPlan::GiveUp => {
                 let escalate = self.config().strategies().contains(Strategy::Escalate);
@@ -549,6 +523,19 @@ impl Driver {
         }
         self.end(RecoveryOutcome::Failed);
         Next::Done
+    }
+
+    /// The next step calls another method (the repair method, an
+    /// alternative, the fallback): announced, then awaited as pending.
+    fn run_step(&mut self, strategy: Strategy, target: &'static str, op: Op, now: Instant) -> Next {
+        self.announce(strategy, self.context.attempts(), Duration::ZERO);
+        self.pending = Pending {
+            strategy: Some(strategy),
+            target,
+            delay: Duration::ZERO,
+            began: now,
+        };
+        Next::Run(op)
     }
 
     fn announce(&self, strategy: Strategy, attempt: u32, delay: Duration) {
