@@ -580,3 +580,46 @@ fn when_the_primary_and_its_hedges_all_fail_the_fallback_answers_once() {
     let method = common::method("prim_hedge", "find_or_cached");
     assert_eq!((method.hedges_won, method.hedges_lost), (0, 1));
 }
+
+struct HedgedRun {
+    gate: Gate,
+}
+
+#[reliable(component = "prim_hedge_run")]
+impl HedgedRun {
+    #[reliable(hedge(after = "50ms"), alternatives = [failing_mirror])]
+    async fn find(&self, _query: u8) -> Result<u8, Error> {
+        self.gate.wait().await;
+        Err(Error::Full)
+    }
+
+    /// Instrumented: its own failure is counted on its own call site.
+    async fn failing_mirror(&self, _query: u8) -> Result<u8, Error> {
+        Err(Error::Limited)
+    }
+}
+
+/// A hedged alternative is a step of the call's recovery, as a sequential
+/// one is: when the primary and its hedge both fail, the component has one
+/// more failure in a row (the call's), not two.
+#[test]
+fn a_failed_hedge_is_not_another_failure_in_a_row() {
+    let (_serial, clock) = serial();
+    let run = HedgedRun {
+        gate: Gate::default(),
+    };
+    let mut call = pin!(run.find(1));
+    assert!(poll(call.as_mut()).is_pending());
+    clock.advance(Duration::from_millis(50));
+    assert!(poll(call.as_mut()).is_pending());
+    run.gate.0.store(true, SeqCst);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Err(Error::Full)));
+    let health = reliability_core::manager()
+        .component_health("prim_hedge_run")
+        .unwrap();
+    assert_eq!(health.consecutive_failures, 1);
+    assert_eq!(
+        common::method("prim_hedge_run", "failing_mirror").failures,
+        1
+    );
+}

@@ -307,7 +307,13 @@ impl<T, E> Recovery<Result<T, E>> {
         let state = runtime().state_of(site.component());
         let clock = state.env().policy.clock();
         let after = Some(after);
-        let alternatives: Vec<_> = alternatives().into_iter().collect();
+        // Steps of this call's recovery: their failures are theirs, not
+        // more failures in a row of the component (see `Recovery::step`).
+        let record = site.component();
+        let alternatives: Vec<_> = alternatives()
+            .into_iter()
+            .map(|alternative| record.recovering_future(alternative))
+            .collect();
         let count = alternatives.len();
         let outcome = crate::recovery::hedge::hedge(
             first,
