@@ -6,7 +6,9 @@
 pub use crate::classify::probe::{classified, CategorySource, ErrorProbe, RetryAfterValue};
 pub use crate::classify::Classification;
 pub use crate::health::Thresholds;
-pub use crate::record::call::{call_once, Call, Observed, Watched};
+pub use crate::record::call::{
+    branch, call_once, from_residual, Branch, Call, FromResidual, Observed, Watched,
+};
 pub use crate::record::outcome::ErrorRef;
 pub use crate::record::probe::Probe;
 pub use crate::record::site::{CallSite, SiteMeta};

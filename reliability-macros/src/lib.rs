@@ -121,10 +121,12 @@ use proc_macro2::TokenStream as TokenStream2;
 /// cannot be written on a closure: such a body must determine its own type
 /// (a closure returned as `impl Fn(u8) -> u8` needs its parameter types).
 ///
-/// A sync `#[track_caller]` method whose body cannot leave early (no
-/// `return`, no `?`, no macro but std's that cannot return) has its body
-/// written in place instead, so `Location::caller()` in it is the method's
-/// caller; a closure cannot carry `#[track_caller]` on stable Rust.
+/// A sync `#[track_caller]` method has its body written in place instead, so
+/// `Location::caller()` in it is the method's caller (a closure cannot carry
+/// `#[track_caller]` on stable Rust); its `return`s and its `?`s on a
+/// `Result` or `Option` return type become breaks out of the body. A body
+/// with a macro that might return (not one of std's), `?` on another type,
+/// or an `impl Trait` return type keeps the closure.
 ///
 /// With `#[async_trait]`, in either order, the future is what is timed and
 /// judged: when `#[async_trait]` runs first, a method whose body is

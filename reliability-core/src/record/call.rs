@@ -231,3 +231,82 @@ impl<F: Future> Future for Watched<'_, F> {
 pub fn call_once<R>(body: impl FnOnce() -> R) -> R {
     body()
 }
+
+/// `?` in a `#[track_caller]` body written in place: the expansion turns
+/// `value?` into `match branch(value) { Continue(v) => v, Break(r) => break
+/// 'body from_residual(r) }`, which means what `?` means for the `Result`s
+/// and `Option`s it is used on (the std traits behind `?` are unstable).
+pub trait Branch {
+    /// The value `?` gives on success.
+    type Output;
+    /// What `?` passes on: the error, or `None`.
+    type Residual;
+    /// Whether to go on with the value or leave with the residual.
+    fn branch(self) -> core::ops::ControlFlow<Self::Residual, Self::Output>;
+}
+
+impl<T, E> Branch for Result<T, E> {
+    type Output = T;
+    type Residual = Result<core::convert::Infallible, E>;
+
+    #[inline(always)]
+    fn branch(self) -> core::ops::ControlFlow<Self::Residual, T> {
+        match self {
+            Ok(value) => core::ops::ControlFlow::Continue(value),
+            Err(error) => core::ops::ControlFlow::Break(Err(error)),
+        }
+    }
+}
+
+impl<T> Branch for Option<T> {
+    type Output = T;
+    type Residual = Option<core::convert::Infallible>;
+
+    #[inline(always)]
+    fn branch(self) -> core::ops::ControlFlow<Self::Residual, T> {
+        match self {
+            Some(value) => core::ops::ControlFlow::Continue(value),
+            None => core::ops::ControlFlow::Break(None),
+        }
+    }
+}
+
+/// The value a method returns when `?` leaves it with `residual`.
+#[diagnostic::on_unimplemented(
+    message = "`?` couldn't convert the error: `{Self}` cannot be made from `{R}`",
+    label = "the method's error type needs a `From` impl for this error",
+    note = "this `?` is in a `#[track_caller]` method that `#[reliable]` wrote in place"
+)]
+pub trait FromResidual<R> {
+    /// `Err(From::from(error))`, or `None`.
+    fn from_residual(residual: R) -> Self;
+}
+
+impl<T, E, F: From<E>> FromResidual<Result<core::convert::Infallible, E>> for Result<T, F> {
+    #[inline(always)]
+    fn from_residual(residual: Result<core::convert::Infallible, E>) -> Self {
+        match residual {
+            Err(error) => Err(F::from(error)),
+            Ok(never) => match never {},
+        }
+    }
+}
+
+impl<T> FromResidual<Option<core::convert::Infallible>> for Option<T> {
+    #[inline(always)]
+    fn from_residual(_: Option<core::convert::Infallible>) -> Self {
+        None
+    }
+}
+
+/// See [`Branch`].
+#[inline(always)]
+pub fn branch<T: Branch>(value: T) -> core::ops::ControlFlow<T::Residual, T::Output> {
+    value.branch()
+}
+
+/// See [`Branch`].
+#[inline(always)]
+pub fn from_residual<R, T: FromResidual<R>>(residual: R) -> T {
+    T::from_residual(residual)
+}

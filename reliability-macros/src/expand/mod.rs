@@ -5,6 +5,7 @@
 //! site's `static`, the probes of the return value) is written by macros of
 //! `reliability_core::__private`, so each method gets a few lines.
 
+mod early;
 mod recovery;
 
 use proc_macro2::{Literal, Span, TokenStream};
@@ -120,33 +121,35 @@ fn inline_body(func: &ImplItemFn) -> bool {
         && cannot_leave_early(func.block.to_token_stream())
 }
 
+/// std macros that cannot return from the function they are written in.
+const SAFE_MACROS: [&str; 22] = [
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "concat",
+    "dbg",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "eprint",
+    "eprintln",
+    "format",
+    "format_args",
+    "matches",
+    "panic",
+    "print",
+    "println",
+    "stringify",
+    "todo",
+    "unimplemented",
+    "unreachable",
+    "vec",
+    "write",
+];
+
 /// No `return`, no `?` and no macro call other than std's that cannot return,
 /// anywhere in `tokens` (nested closures included: the scan is conservative).
 fn cannot_leave_early(tokens: TokenStream) -> bool {
-    const SAFE_MACROS: [&str; 22] = [
-        "assert",
-        "assert_eq",
-        "assert_ne",
-        "concat",
-        "dbg",
-        "debug_assert",
-        "debug_assert_eq",
-        "debug_assert_ne",
-        "eprint",
-        "eprintln",
-        "format",
-        "format_args",
-        "matches",
-        "panic",
-        "print",
-        "println",
-        "stringify",
-        "todo",
-        "unimplemented",
-        "unreachable",
-        "vec",
-        "write",
-    ];
     let mut previous: Option<proc_macro2::TokenTree> = None;
     for tree in tokens {
         let stays = match &tree {
@@ -187,6 +190,10 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
         (inner, quote!(#(#attrs)* async #capture))
     });
     let target = boxed.as_ref().map_or(&*func, |(inner, _)| inner);
+    // A `#[track_caller]` body that leaves early is written in place with its
+    // exits turned into breaks, instead of in a closure.
+    let in_place = early::rewritten(target, private);
+    let target = in_place.as_ref().unwrap_or(target);
     let method = method_name(target);
     let start = if target.sig.asyncness.is_some() {
         quote!(start_async)

@@ -25,7 +25,7 @@ fn again(pat_ident: &syn::Ident, ty: &Type, private: &TokenStream) -> TokenStrea
 
 /// The tokens with every span replaced: a type error in generated code is
 /// then reported at the user's token that `span` stands for.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+pub(super) fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
         .into_iter()
         .map(|mut tree| {
