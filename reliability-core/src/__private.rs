@@ -44,7 +44,8 @@ pub mod probe {
 /// constants inside it), and a [`Call`] of it started with
 /// `Call::start` or `Call::start_async` (the first word).
 ///
-/// After the names, optionally `thresholds(EXPR)`, then optionally
+/// After the names, optionally `instance(&self.field)` (the call then
+/// reports to the instance's own site for the method), optionally `thresholds(EXPR)`, then optionally
 /// `recovery [Retry Network …] (.with_max_attempts(3) …)` followed by
 /// `repair("m")`, `alternatives("a" "b")`, `fallback("f")`,
 /// `budget(.with_ratio(0.2) …)`, `limits(timeout(NANOS) bulkhead(N NANOS)
@@ -53,6 +54,7 @@ pub mod probe {
 #[macro_export]
 macro_rules! __reliable_start {
     ($start:ident $component:literal $method:literal
+        $(instance($instance:expr))?
         $(thresholds($thresholds:expr))?
         $(recovery [$($strategy:ident)*] ($($setting:tt)*)
             $(repair($repair:literal))?
@@ -94,7 +96,9 @@ macro_rules! __reliable_start {
                     )?,
                 })?),
             });
-        $crate::__private::Call::$start(&__RELIABLE_SITE)
+        let __reliable_site: &'static $crate::__private::CallSite = &__RELIABLE_SITE;
+        $(let __reliable_site = __reliable_site.in_instance($instance);)?
+        $crate::__private::Call::$start(__reliable_site)
     }};
 }
 

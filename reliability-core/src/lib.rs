@@ -93,14 +93,15 @@ pub use export::metrics::{publish_metrics, publish_metrics_every, MetricsPublish
 pub use export::otel::register_opentelemetry;
 pub use export::report::{ReliabilityReport, ReportError};
 pub use export::snapshot::{
-    ComponentSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot, RecoveryStats,
-    RejectedCalls, StrategyStats, SystemMetrics,
+    ComponentSnapshot, InstanceSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot,
+    RecoveryStats, RejectedCalls, StrategyStats, SystemMetrics,
 };
 pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
 pub use manager::{manager, snapshot, ReliabilityManager};
 pub use monitor::{HealthTransition, MonitorConfig};
-pub use observe::observe;
+pub use observe::{observe, observe_instance};
 pub use record::clock::{Clock, Delay, ManualClock, SystemClock};
+pub use record::instance::Instance;
 pub use record::outcome::{Outcome, RecordOutcome};
 pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, BulkheadPermit};
 pub use recovery::circuit::CircuitState;

@@ -60,7 +60,31 @@ impl ReliabilityManager {
     /// The health of the component called `name`, if it has been seen.
     pub fn component_health(&self, name: &str) -> Option<ComponentHealth> {
         let component = self.runtime.find(name)?;
-        Some(component.read(Instant::now()).health)
+        Some(
+            self.runtime
+                .read_component(component, Instant::now())
+                .health,
+        )
+    }
+
+    /// The health of the instance `id` of the component called `component`
+    /// (see [`Instance`](crate::Instance)), if it has been seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use reliability_core::{manager, HealthStatus, Outcome};
+    ///
+    /// manager().record_instance("shards", "eu-1", "get", Outcome::Success, Duration::from_micros(40));
+    /// let health = manager().instance_health("shards", "eu-1").unwrap();
+    /// assert_eq!(health.instance.as_deref(), Some("eu-1"));
+    /// assert_eq!(health.status, HealthStatus::Healthy);
+    /// assert!(manager().instance_health("shards", "us-1").is_none());
+    /// ```
+    pub fn instance_health(&self, component: &str, id: &str) -> Option<ComponentHealth> {
+        let instance = self.runtime.find_instance(component, id)?;
+        Some(instance.read(Instant::now(), Vec::new()).health)
     }
 
     /// The health of every component, sorted by name.
@@ -269,10 +293,41 @@ impl ReliabilityManager {
 
     /// Clears a component's `needs_attention` flag after an escalation was
     /// dealt with. Returns whether it was set.
+    ///
+    /// A component's flag is set when any of its instances' is: this clears
+    /// the component's and every instance's.
     pub fn acknowledge(&self, component: &str) -> bool {
+        let Some(state) = self.runtime.find(component) else {
+            return false;
+        };
+        let mut was_set = state.acknowledge();
+        for instance in self.runtime.instances(state) {
+            was_set |= instance.acknowledge();
+        }
+        was_set
+    }
+
+    /// Clears one instance's `needs_attention` flag. Returns whether it was set.
+    pub fn acknowledge_instance(&self, component: &str, id: &str) -> bool {
         self.runtime
-            .find(component)
+            .find_instance(component, id)
             .is_some_and(|state| state.acknowledge())
+    }
+
+    /// Sets how many instances every component keeps apart (1,000 unless
+    /// set). Calls of instances first seen past the limit are counted under
+    /// [`Instance::OVERFLOW_ID`](crate::Instance::OVERFLOW_ID); an instance
+    /// already counted there stays there.
+    pub fn set_instance_limit(&self, limit: usize) {
+        self.runtime.records().set_instance_limit(limit);
+    }
+
+    /// Sets how many instances the component called `component` keeps apart.
+    pub fn set_component_instance_limit(&self, component: &str, limit: usize) {
+        self.runtime
+            .records()
+            .component(component)
+            .set_instance_limit(limit);
     }
 
     /// The strategies [`handle_failure`](Self::handle_failure) plans with.
@@ -301,10 +356,36 @@ impl ReliabilityManager {
         error: &(dyn std::error::Error + 'static),
         context: &RecoveryContext,
     ) -> RecoveryAction {
-        let classification = classify_chain(error);
         let health = self
             .component_health(component)
             .unwrap_or_else(|| ComponentHealth::empty(component));
+        self.advise(health, error, context)
+    }
+
+    /// [`handle_failure`](Self::handle_failure) for one instance of a
+    /// component: decided on the instance's health.
+    pub fn handle_instance_failure(
+        &self,
+        component: &str,
+        id: &str,
+        error: &(dyn std::error::Error + 'static),
+        context: &RecoveryContext,
+    ) -> RecoveryAction {
+        let health = self.instance_health(component, id).unwrap_or_else(|| {
+            let mut health = ComponentHealth::empty(component);
+            health.instance = Some(id.to_owned());
+            health
+        });
+        self.advise(health, error, context)
+    }
+
+    fn advise(
+        &self,
+        health: ComponentHealth,
+        error: &(dyn std::error::Error + 'static),
+        context: &RecoveryContext,
+    ) -> RecoveryAction {
+        let classification = classify_chain(error);
         let config = self.env().policy.default_strategies();
         RecoveryAction {
             category: classification.category,

@@ -105,6 +105,9 @@ pub(crate) struct Impl {
     /// The path of `reliability_core`: `::reliability_core`, or `crate = path`.
     pub krate: TokenStream,
     pub component: LitStr,
+    /// `instance = field`: the field of `Self` holding the `Instance`, with
+    /// the key's span.
+    pub instance: Option<(syn::Member, Span)>,
     pub thresholds: Option<ThresholdArgs>,
     /// The methods to instrument; a method skipped, `const` or in error is not here.
     pub methods: Vec<Method>,

@@ -89,9 +89,29 @@ pub(crate) fn model(
         .as_ref()
         .map_or_else(|| quote!(::reliability_core), |k| k.value.to_token_stream());
     let methods = methods(imp, &args, &mut errors);
+    let instance = args
+        .instance
+        .as_ref()
+        .map(|instance| (instance.value.clone(), instance.key_span));
+    if let Some(instance) = &args.instance {
+        let any_receiver = methods.iter().any(|method| match &imp.items[method.index] {
+            ImplItem::Fn(func) => func.sig.receiver().is_some(),
+            _ => false,
+        });
+        if !any_receiver {
+            push_error(
+                &mut errors,
+                syn::Error::new(
+                    instance.value_span,
+                    "`instance` names a field of `self`, but no instrumented method here takes `self`;                      methods without `self` report to the component alone",
+                ),
+            );
+        }
+    }
     let model = ast::Impl {
         krate,
         component,
+        instance,
         thresholds: args.thresholds.map(|t| t.value),
         methods,
     };

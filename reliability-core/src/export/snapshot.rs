@@ -144,6 +144,87 @@ pub struct ComponentSnapshot {
     pub in_flight: u64,
     /// The share of monitored time it was not unhealthy (1 when the monitor has not run).
     pub uptime: f64,
+    /// Its instances (see [`Instance`](crate::Instance)), in the order they
+    /// were first seen. The component's own figures above count each
+    /// instance's calls once, beside the calls of methods without `self`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstanceSnapshot>,
+}
+
+/// One instance of a component: its own health, methods and recovery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InstanceSnapshot {
+    /// The instance's id.
+    pub id: String,
+    /// Its health, under its component's thresholds.
+    pub health: ComponentHealth,
+    /// Each method it has called, sorted by name.
+    pub methods: Vec<MethodSnapshot>,
+    /// Its failed attempts by category; categories never seen are left out.
+    pub failures_by_category: BTreeMap<ErrorCategory, u64>,
+    /// Each strategy that has been tried for it.
+    pub strategies: Vec<StrategyStats>,
+    /// Its recovery sessions and how they ended.
+    pub recovery: RecoveryStats,
+    /// Its calls refused before they ran.
+    pub rejected: u64,
+    /// The same calls, by what refused them.
+    #[serde(default)]
+    pub rejected_by: RejectedCalls,
+    /// Its calls inside its bulkhead now.
+    #[serde(default)]
+    pub in_flight: u64,
+}
+
+impl InstanceSnapshot {
+    /// The method called `name`.
+    pub fn method(&self, name: &str) -> Option<&MethodSnapshot> {
+        self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// Shapes a reading (an instance's, or a component's without its
+    /// instances) for readers.
+    fn from_reading(reading: ComponentReading) -> Self {
+        let failures_by_category = ErrorCategory::ALL
+            .into_iter()
+            .zip(reading.categories)
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        let strategies = Strategy::ALL
+            .into_iter()
+            .zip(reading.strategies)
+            .filter(|(_, record)| record.attempts > 0)
+            .map(|(strategy, record)| StrategyStats {
+                strategy,
+                attempts: record.attempts,
+                successes: record.successes,
+                success_rate: rate(record.successes, record.attempts),
+            })
+            .collect();
+        let sessions = reading.sessions;
+        InstanceSnapshot {
+            id: reading.instance.unwrap_or_default().to_owned(),
+            health: reading.health,
+            methods: reading
+                .methods
+                .into_iter()
+                .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
+                .collect(),
+            failures_by_category,
+            strategies,
+            recovery: RecoveryStats {
+                sessions: sessions.sessions,
+                recovered: sessions.recovered,
+                escalated: sessions.escalated,
+                success_rate: rate(sessions.recovered, sessions.sessions),
+                budget_exhausted: sessions.budget_exhausted,
+            },
+            rejected: reading.rejected,
+            rejected_by: RejectedCalls::split(reading.rejected, reading.rejected_by_limits),
+            in_flight: reading.in_flight,
+        }
+    }
 }
 
 /// Calls refused before they ran, by what refused them.
@@ -219,46 +300,41 @@ pub struct RecoveryStats {
 impl ComponentSnapshot {
     /// Shapes a component's reading for readers: methods with percentiles,
     /// categories and strategies that were seen, rates.
-    pub(crate) fn from_reading(reading: ComponentReading, uptime: f64) -> Self {
-        let failures_by_category = ErrorCategory::ALL
+    pub(crate) fn from_reading(mut reading: ComponentReading, uptime: f64) -> Self {
+        let name = reading.name.to_owned();
+        let instances = std::mem::take(&mut reading.instances)
             .into_iter()
-            .zip(reading.categories)
-            .filter(|(_, count)| *count > 0)
+            .map(InstanceSnapshot::from_reading)
             .collect();
-        let strategies = Strategy::ALL
-            .into_iter()
-            .zip(reading.strategies)
-            .filter(|(_, record)| record.attempts > 0)
-            .map(|(strategy, record)| StrategyStats {
-                strategy,
-                attempts: record.attempts,
-                successes: record.successes,
-                success_rate: rate(record.successes, record.attempts),
-            })
-            .collect();
-        let sessions = reading.sessions;
-        ComponentSnapshot {
-            name: reading.name.to_owned(),
-            health: reading.health,
-            methods: reading
-                .methods
-                .into_iter()
-                .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
-                .collect(),
+        let InstanceSnapshot {
+            id: _,
+            health,
+            methods,
             failures_by_category,
             strategies,
-            recovery: RecoveryStats {
-                sessions: sessions.sessions,
-                recovered: sessions.recovered,
-                escalated: sessions.escalated,
-                success_rate: rate(sessions.recovered, sessions.sessions),
-                budget_exhausted: sessions.budget_exhausted,
-            },
-            rejected: reading.rejected,
-            rejected_by: RejectedCalls::split(reading.rejected, reading.rejected_by_limits),
-            in_flight: reading.in_flight,
+            recovery,
+            rejected,
+            rejected_by,
+            in_flight,
+        } = InstanceSnapshot::from_reading(reading);
+        ComponentSnapshot {
+            name,
+            health,
+            methods,
+            failures_by_category,
+            strategies,
+            recovery,
+            rejected,
+            rejected_by,
+            in_flight,
             uptime,
+            instances,
         }
+    }
+
+    /// The instance called `id`.
+    pub fn instance(&self, id: &str) -> Option<&InstanceSnapshot> {
+        self.instances.iter().find(|i| i.id == id)
     }
 
     /// The method called `name`.

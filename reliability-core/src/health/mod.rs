@@ -261,6 +261,10 @@ impl fmt::Display for HealthStatus {
 pub struct ComponentHealth {
     /// The component's name.
     pub component: String,
+    /// The instance's id, for an instance's health (see
+    /// [`Instance`](crate::Instance)); `None` for a component's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// The status the thresholds give.
     pub status: HealthStatus,
     /// Why the status is not healthy; `None` when it is.
@@ -298,6 +302,7 @@ impl ComponentHealth {
     pub(crate) fn empty(component: &str) -> Self {
         ComponentHealth {
             component: component.to_owned(),
+            instance: None,
             status: HealthStatus::Healthy,
             reason: None,
             calls: 0,

@@ -97,6 +97,9 @@ pub struct HealthTransition {
     pub at: SystemTime,
     /// The component.
     pub component: String,
+    /// The instance, when the transition is an instance's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// The status before.
     pub from: HealthStatus,
     /// The status after.
@@ -118,7 +121,8 @@ struct Tracked {
 /// What the monitor has learned; kept across starts and stops.
 #[derive(Debug, Default)]
 pub(crate) struct MonitorState {
-    components: HashMap<String, Tracked>,
+    /// By component, and instance for an instance's.
+    components: HashMap<(String, Option<String>), Tracked>,
     timeline: VecDeque<HealthTransition>,
     last_tick: Option<Instant>,
     system_monitored: Duration,
@@ -140,25 +144,26 @@ impl MonitorState {
         let mut events = Vec::new();
         let any_unhealthy_before = self
             .components
-            .values()
-            .any(|t| t.status == HealthStatus::Unhealthy);
+            .iter()
+            .any(|((_, instance), t)| instance.is_none() && t.status == HealthStatus::Unhealthy);
         self.system_monitored += elapsed;
         if any_unhealthy_before {
             self.system_unhealthy += elapsed;
         }
-        for component in &snapshot.components {
-            let health = &component.health;
-            let tracked = self
-                .components
-                .entry(component.name.clone())
-                .or_insert_with(|| Tracked {
-                    status: HealthStatus::Healthy,
-                    calls: health.calls,
-                    idle_ticks: 0,
-                    stale_reported: false,
-                    monitored: Duration::ZERO,
-                    unhealthy: Duration::ZERO,
-                });
+        let healths = snapshot.components.iter().flat_map(|component| {
+            std::iter::once(&component.health)
+                .chain(component.instances.iter().map(|instance| &instance.health))
+        });
+        for health in healths {
+            let key = (health.component.clone(), health.instance.clone());
+            let tracked = self.components.entry(key).or_insert_with(|| Tracked {
+                status: HealthStatus::Healthy,
+                calls: health.calls,
+                idle_ticks: 0,
+                stale_reported: false,
+                monitored: Duration::ZERO,
+                unhealthy: Duration::ZERO,
+            });
             // The time since the last tick is spent in the status seen then.
             tracked.monitored += elapsed;
             if tracked.status == HealthStatus::Unhealthy {
@@ -167,13 +172,15 @@ impl MonitorState {
             if health.status != tracked.status {
                 let transition = HealthTransition {
                     at: SystemTime::now(),
-                    component: component.name.clone(),
+                    component: health.component.clone(),
+                    instance: health.instance.clone(),
                     from: tracked.status,
                     to: health.status,
                     reason: health.reason.clone(),
                 };
                 events.push(ReliabilityEvent::HealthChanged {
-                    component: component.name.clone(),
+                    component: health.component.clone(),
+                    instance: health.instance.clone(),
                     from: tracked.status,
                     to: health.status,
                     reason: health.reason.clone(),
@@ -194,7 +201,8 @@ impl MonitorState {
                 {
                     tracked.stale_reported = true;
                     events.push(ReliabilityEvent::ComponentStale {
-                        component: component.name.clone(),
+                        component: health.component.clone(),
+                        instance: health.instance.clone(),
                         idle: config.interval.saturating_mul(tracked.idle_ticks),
                     });
                 }
@@ -210,7 +218,7 @@ impl MonitorState {
     /// The share of monitored time a component was not unhealthy (1 before any).
     pub(crate) fn uptime(&self, component: &str) -> f64 {
         self.components
-            .get(component)
+            .get(&(component.to_owned(), None))
             .map_or(1.0, |t| ratio_up(t.monitored, t.unhealthy))
     }
 

@@ -4,6 +4,7 @@
 pub(crate) mod call;
 pub(crate) mod clock;
 pub(crate) mod histogram;
+pub(crate) mod instance;
 pub(crate) mod outcome;
 pub(crate) mod probe;
 pub(crate) mod registry;

@@ -7,13 +7,14 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{LazyLock, OnceLock};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
 use parking_lot::{Mutex, RwLock};
 
+use super::instance::{InstanceSites, MAX_SLOTS};
 use super::outcome::{ErrorRef, ErrorText};
 use super::site::{CallSite, SiteMeta};
 use crate::classify::ErrorCategory;
@@ -22,14 +23,51 @@ use crate::health::Thresholds;
 /// What the call sites of one component write in common: the run of
 /// consecutive failures, the last error and the failures by category. The
 /// runtime's component state reads it; call sites never see that state.
+///
+/// An instance of a component has a record of its own, under its
+/// component's: its calls count in both, once each.
 #[derive(Debug)]
 pub(crate) struct ComponentRecord {
     pub(crate) name: &'static str,
+    /// On an instance's record: its component's record.
+    parent: Option<&'static ComponentRecord>,
+    /// On an instance's record: its id.
+    pub(crate) instance_id: Option<&'static str>,
     sites: RwLock<Vec<&'static CallSite>>,
     consecutive_failures: AtomicU64,
     last_failure: Mutex<LastFailure>,
     categories: [AtomicU64; ErrorCategory::ALL.len()],
     error_text: &'static ErrorText,
+    /// On a component's record: its instances.
+    instances: RwLock<Instances>,
+    /// The most instances the component keeps apart.
+    instance_limit: AtomicUsize,
+    /// On an instance's record: its call sites, by method slot.
+    slot_sites: InstanceSites,
+}
+
+/// A component's instances, and the slots its methods have in them.
+#[derive(Debug, Default)]
+struct Instances {
+    by_id: HashMap<&'static str, &'static ComponentRecord>,
+    /// In the order they were made; the overflow instance included.
+    order: Vec<&'static ComponentRecord>,
+    /// Where calls of instances past the limit count.
+    overflow: Option<&'static ComponentRecord>,
+    /// The component's call sites that instances have sites for, by slot.
+    slots: Vec<&'static CallSite>,
+}
+
+/// The instances a component keeps apart unless told otherwise.
+pub(crate) const DEFAULT_INSTANCE_LIMIT: usize = 1_000;
+
+/// Called once per component, the first time an instance past its limit is
+/// counted under the overflow id: the runtime turns it into an event.
+static ON_INSTANCE_LIMIT: OnceLock<fn(&'static ComponentRecord, usize)> = OnceLock::new();
+
+/// Sets what [`ON_INSTANCE_LIMIT`] calls; the first setting stays.
+pub(crate) fn on_instance_limit(hook: fn(&'static ComponentRecord, usize)) {
+    let _ = ON_INSTANCE_LIMIT.set(hook);
 }
 
 /// The most recent failure of a component.
@@ -43,12 +81,131 @@ impl ComponentRecord {
     pub(crate) fn new(name: &'static str, error_text: &'static ErrorText) -> Self {
         ComponentRecord {
             name,
+            parent: None,
+            instance_id: None,
             sites: RwLock::new(Vec::new()),
             consecutive_failures: AtomicU64::new(0),
             last_failure: Mutex::new(LastFailure::default()),
             categories: [const { AtomicU64::new(0) }; ErrorCategory::ALL.len()],
             error_text,
+            instances: RwLock::new(Instances::default()),
+            instance_limit: AtomicUsize::new(DEFAULT_INSTANCE_LIMIT),
+            slot_sites: InstanceSites::new(),
         }
+    }
+
+    /// Whether this is an instance's record under `component`.
+    #[inline(always)]
+    pub(crate) fn parent_is(&self, component: &ComponentRecord) -> bool {
+        self.parent
+            .is_some_and(|parent| std::ptr::eq(parent, component))
+    }
+
+    /// The record of the instance called `id`, made on first use; past the
+    /// component's limit, the overflow instance's.
+    pub(crate) fn instance(&'static self, id: &str) -> &'static ComponentRecord {
+        if let Some(record) = self.instances.read().by_id.get(id) {
+            return record;
+        }
+        let mut instances = self.instances.write();
+        if let Some(record) = instances.by_id.get(id) {
+            return record;
+        }
+        let limit = self.instance_limit.load(Relaxed);
+        let kept = instances.order.len() - usize::from(instances.overflow.is_some());
+        if kept >= limit {
+            if let Some(overflow) = instances.overflow {
+                return overflow;
+            }
+            let overflow = self.make_instance(&mut instances, crate::Instance::OVERFLOW_ID);
+            instances.overflow = Some(overflow);
+            drop(instances);
+            match ON_INSTANCE_LIMIT.get() {
+                Some(hook) => hook(self, limit),
+                None => tracing::warn!(
+                    target: "reliability",
+                    component = self.name,
+                    limit,
+                    "instance limit reached: further instances count under `{}`",
+                    crate::Instance::OVERFLOW_ID
+                ),
+            }
+            return overflow;
+        }
+        self.make_instance(&mut instances, id)
+    }
+
+    fn make_instance(
+        &'static self,
+        instances: &mut Instances,
+        id: &str,
+    ) -> &'static ComponentRecord {
+        if let Some(record) = instances.by_id.get(id) {
+            return record;
+        }
+        // Instance records live as long as the process, as components' do.
+        let id: &'static str = Box::leak(id.to_owned().into_boxed_str());
+        let mut record = ComponentRecord::new(self.name, self.error_text);
+        record.parent = Some(self);
+        record.instance_id = Some(id);
+        let record: &'static ComponentRecord = Box::leak(Box::new(record));
+        instances.by_id.insert(id, record);
+        instances.order.push(record);
+        record
+    }
+
+    /// The record of the instance called `id`, if it has been made.
+    pub(crate) fn find_instance(&self, id: &str) -> Option<&'static ComponentRecord> {
+        self.instances.read().by_id.get(id).copied()
+    }
+
+    /// The component's instances, in the order they were made.
+    pub(crate) fn instances(&self) -> Vec<&'static ComponentRecord> {
+        self.instances.read().order.clone()
+    }
+
+    /// Sets the most instances the component keeps apart (for instances made from now on).
+    pub(crate) fn set_instance_limit(&self, limit: usize) {
+        self.instance_limit.store(limit, Relaxed);
+    }
+
+    /// The instance's own site for the component's `site`, if made.
+    #[inline(always)]
+    pub(crate) fn instance_site(&self, slot: usize) -> Option<&'static CallSite> {
+        self.slot_sites.get(slot)
+    }
+
+    /// Makes `instance`'s site for `site`, a call site of this component
+    /// (giving `site` a slot first if it has none). A component with more
+    /// than `MAX_SLOTS` methods counts the rest on itself alone.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn make_instance_site(
+        &'static self,
+        site: &'static CallSite,
+        instance: &'static ComponentRecord,
+    ) -> &'static CallSite {
+        let mut instances = self.instances.write();
+        let slot = match site.slot() {
+            Some(slot) => slot,
+            None => {
+                let slot = instances.slots.len();
+                instances.slots.push(site);
+                site.set_slot(slot);
+                slot
+            }
+        };
+        if slot >= MAX_SLOTS {
+            return site;
+        }
+        if let Some(made) = instance.slot_sites.get(slot) {
+            return made;
+        }
+        let made: &'static CallSite = Box::leak(Box::new(CallSite::new(site.meta())));
+        let _ = made.link().set(instance);
+        instance.sites.write().push(made);
+        instance.slot_sites.set(slot, made);
+        made
     }
 
     /// The component's call sites, in the order they joined.
@@ -63,6 +220,14 @@ impl ComponentRecord {
 
     #[inline(always)]
     pub(crate) fn record_success(&self) {
+        self.end_run();
+        if let Some(parent) = self.parent {
+            parent.end_run();
+        }
+    }
+
+    #[inline(always)]
+    fn end_run(&self) {
         // A read in the common case: the line is only written after a failure.
         if self.consecutive_failures.load(Relaxed) != 0 {
             self.consecutive_failures.store(0, Relaxed);
@@ -75,18 +240,29 @@ impl ComponentRecord {
     /// the call it recovers counts once, when it ends.
     pub(crate) fn record_failure(&self, error: ErrorRef<'_>) -> Box<str> {
         let text: Box<str> = self.error_text.of(error).into();
+        let at = SystemTime::now();
+        self.note_failure(&text, at);
+        if let Some(parent) = self.parent {
+            parent.note_failure(&text, at);
+        }
+        text
+    }
+
+    fn note_failure(&self, text: &str, at: SystemTime) {
         if !self.is_recovering_here() {
             self.consecutive_failures.fetch_add(1, Relaxed);
         }
         *self.last_failure.lock() = LastFailure {
-            error: Some(text.clone()),
-            at: Some(SystemTime::now()),
+            error: Some(text.into()),
+            at: Some(at),
         };
-        text
     }
 
     pub(crate) fn record_category(&self, category: ErrorCategory) {
         self.categories[category as usize].fetch_add(1, Relaxed);
+        if let Some(parent) = self.parent {
+            parent.categories[category as usize].fetch_add(1, Relaxed);
+        }
     }
 
     /// Runs `f`, a step of this component's own recovery, on this thread.
@@ -104,8 +280,15 @@ impl ComponentRecord {
         }
     }
 
+    /// Whether this thread runs a recovery step of this record, or of one
+    /// of its instances.
     fn is_recovering_here(&self) -> bool {
-        RECOVERING.with(|current| std::ptr::eq(current.get(), self))
+        RECOVERING.with(|current| {
+            let current = current.get();
+            // SAFETY: the pointer is null or came from a `&'static ComponentRecord`.
+            std::ptr::eq(current, self)
+                || unsafe { current.as_ref() }.is_some_and(|record| record.parent_is(self))
+        })
     }
 
     pub(crate) fn consecutive_failures(&self) -> u64 {
@@ -121,7 +304,8 @@ impl ComponentRecord {
         std::array::from_fn(|i| self.categories[i].load(Relaxed))
     }
 
-    /// Zeroes what this record holds and every counter of its sites.
+    /// Zeroes what this record holds and every counter of its sites (not
+    /// its instances': the runtime resets each).
     pub(crate) fn reset(&self) {
         for site in self.sites.read().iter() {
             site.reset();
@@ -177,12 +361,25 @@ impl<F: Future> Future for Recovering<F> {
 
 /// Every component's record by name, and the call sites made at run time
 /// for code that cannot carry the attribute.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
     components: RwLock<HashMap<&'static str, &'static ComponentRecord>>,
+    /// The instance limit of components made from now on.
+    instance_limit: AtomicUsize,
     /// Call sites made at run time, by component and method.
     dynamic_sites: RwLock<HashMap<(String, String), &'static CallSite>>,
     error_text: ErrorText,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            components: RwLock::default(),
+            instance_limit: AtomicUsize::new(DEFAULT_INSTANCE_LIMIT),
+            dynamic_sites: RwLock::default(),
+            error_text: ErrorText::default(),
+        }
+    }
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::default);
@@ -222,8 +419,18 @@ impl Registry {
         let name: &'static str = Box::leak(name.to_owned().into_boxed_str());
         let component: &'static ComponentRecord =
             Box::leak(Box::new(ComponentRecord::new(name, &self.error_text)));
+        component.set_instance_limit(self.instance_limit.load(Relaxed));
         components.insert(name, component);
         component
+    }
+
+    /// Sets the instance limit of every component, those to come included.
+    pub(crate) fn set_instance_limit(&self, limit: usize) {
+        let components = self.components.read();
+        self.instance_limit.store(limit, Relaxed);
+        for component in components.values() {
+            component.set_instance_limit(limit);
+        }
     }
 
     pub(crate) fn find(&self, name: &str) -> Option<&'static ComponentRecord> {

@@ -7,13 +7,14 @@
 //! Failures, panics and cancellations take the slower path.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
 use super::histogram::BUCKETS;
+use super::instance::Instance;
 use super::outcome::ErrorRef;
 use super::registry::{registry, ComponentRecord};
 use super::stripe::Stripes;
@@ -45,6 +46,9 @@ struct Hot {
     /// success path of a method with `circuit_breaker` reads its state
     /// through this, without a look-up.
     breaker: OnceLock<&'static CircuitBreaker>,
+    /// The method's slot in its component's instances, once one has called
+    /// it (`NO_SLOT` before).
+    slot: AtomicUsize,
     /// Latency and successes; read on every call, written by each thread in
     /// a stripe of its own.
     stripes: Stripes,
@@ -61,6 +65,9 @@ struct Cold {
     rejected: AtomicU64,
     last_error: Mutex<Option<Box<str>>>,
 }
+
+/// A site that no instance has called through yet.
+const NO_SLOT: usize = usize::MAX;
 
 /// One instrumented method's counters. Bounded: it grows neither with the
 /// number of calls nor with the number of threads.
@@ -167,6 +174,7 @@ impl CallSite {
                 meta,
                 component: OnceLock::new(),
                 breaker: OnceLock::new(),
+                slot: AtomicUsize::new(NO_SLOT),
                 stripes: Stripes::new(),
             },
             cold: Cold {
@@ -196,6 +204,39 @@ impl CallSite {
     #[inline(never)]
     fn register(&'static self) -> &'static ComponentRecord {
         registry().attach(self)
+    }
+
+    /// This method's own site in `instance`, which counts in the instance
+    /// and, through it, in the component: a few loads once made.
+    #[inline(always)]
+    pub fn in_instance(&'static self, instance: &Instance) -> &'static CallSite {
+        let component = self.component();
+        let record = instance.record_in(component);
+        match record.instance_site(self.hot.slot.load(Relaxed)) {
+            Some(site) => site,
+            None => component.make_instance_site(self, record),
+        }
+    }
+
+    /// This method's own site in the instance called `id` (looked up by
+    /// name: for calls made outside the attribute).
+    pub(crate) fn in_instance_id(&'static self, id: &str) -> &'static CallSite {
+        let component = self.component();
+        let record = component.instance(id);
+        match record.instance_site(self.hot.slot.load(Relaxed)) {
+            Some(site) => site,
+            None => component.make_instance_site(self, record),
+        }
+    }
+
+    /// The method's slot in its component's instances, once it has one.
+    pub(crate) fn slot(&self) -> Option<usize> {
+        Some(self.hot.slot.load(Relaxed)).filter(|&slot| slot != NO_SLOT)
+    }
+
+    /// Gives the method its slot (once, under the component's lock).
+    pub(crate) fn set_slot(&self, slot: usize) {
+        self.hot.slot.store(slot, Relaxed);
     }
 
     /// Where recovery keeps the component's circuit breaker for this site.

@@ -212,6 +212,7 @@ impl Driver {
             .env()
             .emit(|| ReliabilityEvent::CallRejected {
                 component: self.site.meta().component.to_owned(),
+                instance: self.component.instance_owned(),
                 method: self.site.meta().method.to_owned(),
                 reason: RejectReason::CircuitOpen,
             });
@@ -250,6 +251,7 @@ impl Driver {
             .env()
             .emit(|| ReliabilityEvent::CallRejected {
                 component: meta.component.to_owned(),
+                instance: self.component.instance_owned(),
                 method: meta.method.to_owned(),
                 reason,
             });
@@ -290,12 +292,14 @@ impl Driver {
                 .env()
                 .emit(|| ReliabilityEvent::RecoveryStarted {
                     component: meta.component.to_owned(),
+                    instance: self.component.instance_owned(),
                     method: meta.method.to_owned(),
                     category: failure.category,
                 });
             self.session = Some(RecoverySession {
                 id: 0,
                 component: meta.component.to_owned(),
+                instance: self.component.instance_owned(),
                 method: meta.method.to_owned(),
                 category: failure.category,
                 error: failure.text.clone(),
@@ -544,6 +548,7 @@ impl Driver {
             .env()
             .emit(|| ReliabilityEvent::RecoveryAttempt {
                 component: meta.component.to_owned(),
+                instance: self.component.instance_owned(),
                 method: meta.method.to_owned(),
                 strategy,
                 attempt,

@@ -77,6 +77,9 @@ pub struct RecoverySession {
     pub id: u64,
     /// The component.
     pub component: String,
+    /// The instance, when the call was an instance's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
     /// The method called.
     pub method: String,
     /// The category of the failure that started the recovery.
@@ -153,6 +156,7 @@ mod tests {
         RecoverySession {
             id: 0,
             component: "c".into(),
+            instance: None,
             method: method.into(),
             category: ErrorCategory::Network,
             error: "e".into(),

@@ -177,6 +177,7 @@ impl<R> Recovery<R> {
         component.count_limit(meta.method, |counts| counts.timeouts += 1);
         component.env().emit(|| ReliabilityEvent::TimedOut {
             component: meta.component.to_owned(),
+            instance: component.instance_owned(),
             method: meta.method.to_owned(),
             after: timed_out.after(),
         });
@@ -206,6 +207,7 @@ impl<R> Recovery<R> {
         });
         component.env().emit(|| ReliabilityEvent::Hedged {
             component: meta.component.to_owned(),
+            instance: component.instance_owned(),
             method: meta.method.to_owned(),
             hedged: hedged as u32,
             won_by_hedge,

@@ -2,6 +2,7 @@
 //! budget and recovery records, over the call sites' shared record. It is
 //! handed what it needs (the record, the environment) when it is made.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -75,6 +76,10 @@ struct Detail {
 #[derive(Debug)]
 pub(crate) struct ComponentReading {
     pub(crate) name: &'static str,
+    /// The instance's id, on an instance's reading.
+    pub(crate) instance: Option<&'static str>,
+    /// On a component's reading: its instances', in the order they were made.
+    pub(crate) instances: Vec<ComponentReading>,
     pub(crate) health: ComponentHealth,
     /// Per method, sorted by name; sites that share a name are merged.
     pub(crate) methods: Vec<(&'static str, SiteReading)>,
@@ -131,6 +136,16 @@ impl ComponentState {
         self.record.name
     }
 
+    /// The instance's id, on an instance's state.
+    pub(crate) fn instance(&self) -> Option<&'static str> {
+        self.record.instance_id
+    }
+
+    /// The id in events: the instance's, as an owned string.
+    pub(crate) fn instance_owned(&self) -> Option<String> {
+        self.instance().map(str::to_owned)
+    }
+
     pub(crate) fn record(&self) -> &'static ComponentRecord {
         self.record
     }
@@ -173,6 +188,7 @@ impl ComponentState {
     pub(crate) fn circuit_changed(&self, state: CircuitState) {
         self.env.emit(|| ReliabilityEvent::CircuitChanged {
             component: self.name().to_owned(),
+            instance: self.instance_owned(),
             state,
         });
     }
@@ -244,22 +260,26 @@ impl ComponentState {
         }
         self.env.emit(|| {
             let (component, method) = (self.name().to_owned(), session.method.clone());
+            let instance = self.instance_owned();
             let attempts = session.steps.last().and_then(|s| s.attempt).unwrap_or(1);
             match session.outcome {
                 RecoveryOutcome::Escalated => ReliabilityEvent::Escalated {
                     component,
+                    instance,
                     method,
                     category: session.category,
                     error: session.error.clone(),
                 },
                 RecoveryOutcome::Recovered => ReliabilityEvent::Recovered {
                     component,
+                    instance,
                     method,
                     strategy: session.recovered_by,
                     attempts,
                 },
                 RecoveryOutcome::Failed => ReliabilityEvent::RecoveryFailed {
                     component,
+                    instance,
                     method,
                     category: session.category,
                     error: session.error.clone(),
@@ -290,19 +310,15 @@ impl ComponentState {
         self.health(&all, now)
     }
 
-    /// Reads every call site once and derives the methods and the health from that reading.
-    pub(crate) fn read(&self, now: Instant) -> ComponentReading {
+    /// Reads every call site once and derives the methods and the health
+    /// from that reading. A component's reading counts its instances'
+    /// (`instances`, read just before) once each, beside its own sites.
+    pub(crate) fn read(&self, now: Instant, instances: Vec<ComponentReading>) -> ComponentReading {
         // Several sites may share a method name (two impl blocks); they are merged.
         let mut methods: Vec<(&'static str, SiteReading)> = Vec::new();
         for site in self.record.sites() {
-            let reading = site.read();
-            let name = site.meta().method;
-            match methods.iter_mut().find(|(n, _)| *n == name) {
-                Some((_, merged)) => merged.merge(&reading),
-                None => methods.push((name, reading)),
-            }
+            merge_method(&mut methods, site.meta().method, Cow::Owned(site.read()));
         }
-        methods.sort_by_key(|(name, _)| *name);
         for (name, counted) in self.limit_counts.lock().iter() {
             if let Some((_, reading)) = methods.iter_mut().find(|(n, _)| n == name) {
                 reading.rejected_bulkhead = counted.rejected_bulkhead;
@@ -312,17 +328,39 @@ impl ComponentState {
                 reading.hedges_lost = counted.hedges_lost;
             }
         }
+        let (mut strategies, mut sessions) = {
+            let state = self.recovery.lock();
+            (state.strategies, state.sessions)
+        };
+        let mut in_flight = self.bulkhead.get().map_or(0, |b| b.in_flight() as u64);
+        let mut instances_need_attention = false;
+        for instance in &instances {
+            for (name, reading) in &instance.methods {
+                merge_method(&mut methods, name, Cow::Borrowed(reading));
+            }
+            for (mine, theirs) in strategies.iter_mut().zip(&instance.strategies) {
+                mine.attempts += theirs.attempts;
+                mine.successes += theirs.successes;
+            }
+            sessions.sessions += instance.sessions.sessions;
+            sessions.recovered += instance.sessions.recovered;
+            sessions.escalated += instance.sessions.escalated;
+            sessions.budget_exhausted += instance.sessions.budget_exhausted;
+            in_flight += instance.in_flight;
+            instances_need_attention |= instance.health.needs_attention;
+        }
+        methods.sort_by_key(|(name, _)| *name);
         let mut all = SiteReading::empty();
         for (_, reading) in &methods {
             all.merge(reading);
         }
-        let health = self.health(&all, now);
-        let (strategies, sessions) = {
-            let state = self.recovery.lock();
-            (state.strategies, state.sessions)
-        };
+        let mut health = self.health(&all, now);
+        health.needs_attention |= instances_need_attention;
+        health.recovery_attempts = strategies.iter().map(|record| record.attempts).sum();
         ComponentReading {
             name: self.name(),
+            instance: self.instance(),
+            instances,
             health,
             methods,
             categories: self.record.categories(),
@@ -330,7 +368,7 @@ impl ComponentState {
             sessions,
             rejected: all.rejected,
             rejected_by_limits: [all.rejected_bulkhead, all.rejected_rate_limit],
-            in_flight: self.bulkhead.get().map_or(0, |b| b.in_flight() as u64),
+            in_flight,
         }
     }
 
@@ -361,6 +399,7 @@ impl ComponentState {
         let last = self.record.last_failure();
         ComponentHealth {
             component: self.name().to_owned(),
+            instance: self.instance_owned(),
             status,
             reason,
             calls: totals.completed + all.cancelled,
@@ -388,6 +427,18 @@ impl ComponentState {
         }
         *self.recovery.lock() = RecoveryState::new(now);
         self.limit_counts.lock().clear();
+    }
+}
+
+/// Adds `reading` to the method called `name` in `methods`, or adds the method.
+fn merge_method(
+    methods: &mut Vec<(&'static str, SiteReading)>,
+    name: &'static str,
+    reading: Cow<'_, SiteReading>,
+) {
+    match methods.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, merged)) => merged.merge(&reading),
+        None => methods.push((name, reading.into_owned())),
     }
 }
 
@@ -439,6 +490,7 @@ mod tests {
         let session = RecoverySession {
             id: 0,
             component: "component_tests_history".into(),
+            instance: None,
             method: "get".into(),
             category: ErrorCategory::Network,
             error: "reset".into(),
@@ -450,7 +502,7 @@ mod tests {
         };
         component.finish_session(session);
         assert_eq!(component.env().sessions().len(), 1);
-        let reading = component.read(Instant::now());
+        let reading = component.read(Instant::now(), Vec::new());
         assert_eq!(reading.sessions.escalated, 1);
         assert!(reading.health.needs_attention);
         assert!(component.acknowledge());

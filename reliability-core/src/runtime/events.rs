@@ -29,6 +29,9 @@ pub enum ReliabilityEvent {
     HealthChanged {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// Its status before.
         from: HealthStatus,
         /// Its status now.
@@ -40,6 +43,9 @@ pub enum ReliabilityEvent {
     ComponentStale {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// How long it has been idle, at least.
         idle: Duration,
     },
@@ -47,6 +53,9 @@ pub enum ReliabilityEvent {
     RecoveryStarted {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The method.
         method: String,
         /// The failure's category.
@@ -56,6 +65,9 @@ pub enum ReliabilityEvent {
     RecoveryAttempt {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The method.
         method: String,
         /// The strategy.
@@ -69,6 +81,9 @@ pub enum ReliabilityEvent {
     Recovered {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The method.
         method: String,
         /// The strategy that succeeded.
@@ -80,6 +95,9 @@ pub enum ReliabilityEvent {
     Escalated {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The method.
         method: String,
         /// The failure's category.
@@ -91,6 +109,9 @@ pub enum ReliabilityEvent {
     RecoveryFailed {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The method.
         method: String,
         /// The failure's category.
@@ -102,6 +123,9 @@ pub enum ReliabilityEvent {
     CircuitChanged {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The new state.
         state: CircuitState,
     },
@@ -110,6 +134,9 @@ pub enum ReliabilityEvent {
     CallRejected {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The method.
         method: String,
         /// What refused it.
@@ -119,6 +146,9 @@ pub enum ReliabilityEvent {
     TimedOut {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The method.
         method: String,
         /// The timeout.
@@ -128,12 +158,24 @@ pub enum ReliabilityEvent {
     Hedged {
         /// The component.
         component: String,
+        /// The instance, when the event is about one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance: Option<String>,
         /// The method.
         method: String,
         /// Alternatives started beside the attempt.
         hedged: u32,
         /// Whether one of them won (else the attempt won, or all failed).
         won_by_hedge: bool,
+    },
+    /// A component reached its instance limit: calls of further instances
+    /// count under [`Instance::OVERFLOW_ID`](crate::Instance::OVERFLOW_ID).
+    /// Emitted once per component.
+    InstanceLimitReached {
+        /// The component.
+        component: String,
+        /// Its instance limit.
+        limit: usize,
     },
 }
 
@@ -151,7 +193,26 @@ impl ReliabilityEvent {
             | ReliabilityEvent::CircuitChanged { component, .. }
             | ReliabilityEvent::CallRejected { component, .. }
             | ReliabilityEvent::TimedOut { component, .. }
-            | ReliabilityEvent::Hedged { component, .. } => component,
+            | ReliabilityEvent::Hedged { component, .. }
+            | ReliabilityEvent::InstanceLimitReached { component, .. } => component,
+        }
+    }
+
+    /// The instance the event is about, if it is about one.
+    pub fn instance(&self) -> Option<&str> {
+        match self {
+            ReliabilityEvent::HealthChanged { instance, .. }
+            | ReliabilityEvent::ComponentStale { instance, .. }
+            | ReliabilityEvent::RecoveryStarted { instance, .. }
+            | ReliabilityEvent::RecoveryAttempt { instance, .. }
+            | ReliabilityEvent::Recovered { instance, .. }
+            | ReliabilityEvent::Escalated { instance, .. }
+            | ReliabilityEvent::RecoveryFailed { instance, .. }
+            | ReliabilityEvent::CircuitChanged { instance, .. }
+            | ReliabilityEvent::CallRejected { instance, .. }
+            | ReliabilityEvent::TimedOut { instance, .. }
+            | ReliabilityEvent::Hedged { instance, .. } => instance.as_deref(),
+            ReliabilityEvent::InstanceLimitReached { .. } => None,
         }
     }
 
@@ -161,6 +222,7 @@ impl ReliabilityEvent {
         match self {
             ReliabilityEvent::HealthChanged {
                 component,
+                instance,
                 from,
                 to,
                 reason,
@@ -168,88 +230,107 @@ impl ReliabilityEvent {
                 let reason = reason.as_deref().unwrap_or("");
                 match to {
                     HealthStatus::Unhealthy => {
-                        tracing::error!(target: T, component = component.as_str(), status = to.as_str(), from = from.as_str(), reason, "component unhealthy")
+                        tracing::error!(target: T, component = component.as_str(), instance = instance.as_deref(), status = to.as_str(), from = from.as_str(), reason, "component unhealthy")
                     }
                     HealthStatus::Degraded => {
-                        tracing::warn!(target: T, component = component.as_str(), status = to.as_str(), from = from.as_str(), reason, "component degraded")
+                        tracing::warn!(target: T, component = component.as_str(), instance = instance.as_deref(), status = to.as_str(), from = from.as_str(), reason, "component degraded")
                     }
                     HealthStatus::Healthy => {
-                        tracing::info!(target: T, component = component.as_str(), status = to.as_str(), from = from.as_str(), "component healthy")
+                        tracing::info!(target: T, component = component.as_str(), instance = instance.as_deref(), status = to.as_str(), from = from.as_str(), "component healthy")
                     }
                 }
             }
-            ReliabilityEvent::ComponentStale { component, idle } => {
-                tracing::warn!(target: T, component = component.as_str(), status = "stale", idle_ms = idle.as_millis() as u64, "component stale")
+            ReliabilityEvent::ComponentStale {
+                component,
+                instance,
+                idle,
+            } => {
+                tracing::warn!(target: T, component = component.as_str(), instance = instance.as_deref(), status = "stale", idle_ms = idle.as_millis() as u64, "component stale")
             }
             ReliabilityEvent::RecoveryStarted {
                 component,
+                instance,
                 method,
                 category,
             } => {
-                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), category = category.as_str(), status = "recovering", "recovery started")
+                tracing::info!(target: T, component = component.as_str(), instance = instance.as_deref(), method = method.as_str(), category = category.as_str(), status = "recovering", "recovery started")
             }
             ReliabilityEvent::RecoveryAttempt {
                 component,
+                instance,
                 method,
                 strategy,
                 attempt,
                 delay,
             } => {
-                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), strategy = strategy.as_str(), attempt, delay_ms = delay.as_millis() as u64, status = "attempt", "recovery attempt")
+                tracing::info!(target: T, component = component.as_str(), instance = instance.as_deref(), method = method.as_str(), strategy = strategy.as_str(), attempt, delay_ms = delay.as_millis() as u64, status = "attempt", "recovery attempt")
             }
             ReliabilityEvent::Recovered {
                 component,
+                instance,
                 method,
                 strategy,
                 attempts,
             } => {
-                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), strategy = strategy.map_or("", Strategy::as_str), attempt = attempts, status = "recovered", "call recovered")
+                tracing::info!(target: T, component = component.as_str(), instance = instance.as_deref(), method = method.as_str(), strategy = strategy.map_or("", Strategy::as_str), attempt = attempts, status = "recovered", "call recovered")
             }
             ReliabilityEvent::Escalated {
                 component,
+                instance,
                 method,
                 category,
                 error,
             } => {
-                tracing::error!(target: T, component = component.as_str(), method = method.as_str(), category = category.as_str(), strategy = "escalate", status = "escalated", error = error.as_str(), "recovery escalated: the component needs attention")
+                tracing::error!(target: T, component = component.as_str(), instance = instance.as_deref(), method = method.as_str(), category = category.as_str(), strategy = "escalate", status = "escalated", error = error.as_str(), "recovery escalated: the component needs attention")
             }
             ReliabilityEvent::RecoveryFailed {
                 component,
+                instance,
                 method,
                 category,
                 error,
             } => {
-                tracing::warn!(target: T, component = component.as_str(), method = method.as_str(), category = category.as_str(), status = "failed", error = error.as_str(), "recovery failed")
+                tracing::warn!(target: T, component = component.as_str(), instance = instance.as_deref(), method = method.as_str(), category = category.as_str(), status = "failed", error = error.as_str(), "recovery failed")
             }
-            ReliabilityEvent::CircuitChanged { component, state } => match state {
+            ReliabilityEvent::CircuitChanged {
+                component,
+                instance,
+                state,
+            } => match state {
                 CircuitState::Open => {
-                    tracing::warn!(target: T, component = component.as_str(), strategy = "circuit_breaker", status = state.as_str(), "circuit opened")
+                    tracing::warn!(target: T, component = component.as_str(), instance = instance.as_deref(), strategy = "circuit_breaker", status = state.as_str(), "circuit opened")
                 }
                 _ => {
-                    tracing::info!(target: T, component = component.as_str(), strategy = "circuit_breaker", status = state.as_str(), "circuit changed")
+                    tracing::info!(target: T, component = component.as_str(), instance = instance.as_deref(), strategy = "circuit_breaker", status = state.as_str(), "circuit changed")
                 }
             },
             ReliabilityEvent::CallRejected {
                 component,
+                instance,
                 method,
                 reason,
             } => {
-                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), reason = reason.as_str(), status = "rejected", "call rejected")
+                tracing::info!(target: T, component = component.as_str(), instance = instance.as_deref(), method = method.as_str(), reason = reason.as_str(), status = "rejected", "call rejected")
             }
             ReliabilityEvent::TimedOut {
                 component,
+                instance,
                 method,
                 after,
             } => {
-                tracing::warn!(target: T, component = component.as_str(), method = method.as_str(), timeout_ms = after.as_millis() as u64, status = "timed_out", "attempt timed out")
+                tracing::warn!(target: T, component = component.as_str(), instance = instance.as_deref(), method = method.as_str(), timeout_ms = after.as_millis() as u64, status = "timed_out", "attempt timed out")
             }
             ReliabilityEvent::Hedged {
                 component,
+                instance,
                 method,
                 hedged,
                 won_by_hedge,
             } => {
-                tracing::info!(target: T, component = component.as_str(), method = method.as_str(), hedged = *hedged, won_by_hedge = *won_by_hedge, "attempt hedged")
+                tracing::info!(target: T, component = component.as_str(), instance = instance.as_deref(), method = method.as_str(), hedged = *hedged, won_by_hedge = *won_by_hedge, "attempt hedged")
+            }
+            ReliabilityEvent::InstanceLimitReached { component, limit } => {
+                tracing::warn!(target: T, component = component.as_str(), limit = *limit, "instance limit reached: further instances count under `{}`", crate::Instance::OVERFLOW_ID)
             }
         }
     }

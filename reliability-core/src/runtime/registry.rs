@@ -9,16 +9,30 @@ use parking_lot::RwLock;
 
 use super::component::{ComponentReading, ComponentState};
 use super::env::Env;
-use crate::record::registry::{registry, ComponentRecord, Registry};
+use super::events::ReliabilityEvent;
+use crate::record::registry::{on_instance_limit, registry, ComponentRecord, Registry};
 
 #[derive(Debug)]
 pub(crate) struct Runtime {
     records: &'static Registry,
     env: Env,
-    states: RwLock<HashMap<&'static str, &'static ComponentState>>,
+    /// By the address of their record: an instance's state is apart from
+    /// its component's, though both have the component's name.
+    states: RwLock<HashMap<usize, &'static ComponentState>>,
 }
 
-static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| Runtime::new(registry()));
+static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+    on_instance_limit(|component, limit| {
+        runtime()
+            .state_of(component)
+            .env()
+            .emit(|| ReliabilityEvent::InstanceLimitReached {
+                component: component.name.to_owned(),
+                limit,
+            });
+    });
+    Runtime::new(registry())
+});
 
 /// The runtime that the attribute's call sites report to.
 pub(crate) fn runtime() -> &'static Runtime {
@@ -58,11 +72,12 @@ impl Runtime {
         &'static self,
         record: &'static ComponentRecord,
     ) -> &'static ComponentState {
-        if let Some(state) = self.states.read().get(record.name) {
+        let key = std::ptr::from_ref(record) as usize;
+        if let Some(state) = self.states.read().get(&key) {
             return state;
         }
         let mut states = self.states.write();
-        states.entry(record.name).or_insert_with(|| {
+        states.entry(key).or_insert_with(|| {
             // States live as long as their records: for the process.
             Box::leak(Box::new(ComponentState::new(record, &self.env)))
         })
@@ -84,13 +99,52 @@ impl Runtime {
     pub(crate) fn read(&'static self, now: Instant) -> Vec<ComponentReading> {
         self.components()
             .into_iter()
-            .map(|state| state.read(now))
+            .map(|state| self.read_component(state, now))
             .collect()
     }
 
-    /// Zeroes every component and forgets the recovery history.
+    /// A component's reading, with its instances'.
+    pub(crate) fn read_component(
+        &'static self,
+        state: &'static ComponentState,
+        now: Instant,
+    ) -> ComponentReading {
+        let instances = self
+            .instances(state)
+            .into_iter()
+            .map(|instance| instance.read(now, Vec::new()))
+            .collect();
+        state.read(now, instances)
+    }
+
+    /// The states of a component's instances, in the order they were made.
+    pub(crate) fn instances(&'static self, state: &ComponentState) -> Vec<&'static ComponentState> {
+        state
+            .record()
+            .instances()
+            .into_iter()
+            .map(|record| self.state_of(record))
+            .collect()
+    }
+
+    /// The state of the instance `id` of the component called `name`, if
+    /// both have been seen.
+    pub(crate) fn find_instance(
+        &'static self,
+        name: &str,
+        id: &str,
+    ) -> Option<&'static ComponentState> {
+        let component = self.records.find(name)?;
+        let record = component.find_instance(id)?;
+        Some(self.state_of(record))
+    }
+
+    /// Zeroes every component and instance and forgets the recovery history.
     pub(crate) fn reset(&'static self) {
         for state in self.components() {
+            for instance in self.instances(state) {
+                instance.reset();
+            }
             state.reset();
         }
         self.env.clear_history();

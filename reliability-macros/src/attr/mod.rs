@@ -16,7 +16,7 @@ mod limits;
 pub(crate) mod recovery;
 use recovery::{parse_recovery_option, RecoveryArgs};
 
-const IMPL_OPTIONS: &str = "`component`, `crate`, `thresholds`, `strategies`, `retry_budget`, \
+const IMPL_OPTIONS: &str = "`component`, `instance`, `crate`, `thresholds`, `strategies`, `retry_budget`, \
      `timeout`, `bulkhead`, `rate_limit`, `hedge`, or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
 const METHOD_OPTIONS: &str = "`skip`, `no_recovery`, `strategies`, \
      `timeout`, `bulkhead`, `rate_limit`, `hedge`, or a strategy setting (`max_attempts`, `backoff`, `fallback`, ...)";
@@ -40,6 +40,8 @@ pub(crate) struct Setting<T> {
 #[derive(Default)]
 pub(crate) struct ImplArgs {
     pub component: Option<Setting<LitStr>>,
+    /// `instance = field`: the field of `Self` holding the `Instance`.
+    pub instance: Option<Setting<syn::Member>>,
     pub krate: Option<Setting<Path>>,
     pub thresholds: Option<Setting<ThresholdArgs>>,
     pub recovery: RecoveryArgs,
@@ -163,6 +165,14 @@ pub(crate) fn parse_impl_args(tokens: TokenStream) -> (ImplArgs, Option<syn::Err
                     }
                     let span = value.span();
                     set_once(&mut args.component, key, value, span)
+                }
+                "instance" => {
+                    expect_eq(key, input, "instance = reliability")?;
+                    let value: syn::Member = parse_value(input, || {
+                        format!("expected the name of a field of `Self` for `{key}`, like `instance = reliability`")
+                    })?;
+                    let span = value.span();
+                    set_once(&mut args.instance, key, value, span)
                 }
                 "crate" => {
                     expect_eq(key, input, "crate = my_deps::reliability_core")?;

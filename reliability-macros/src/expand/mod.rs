@@ -26,9 +26,16 @@ pub(crate) fn impl_block(imp: &mut ItemImpl, model: &ast::Impl) {
         .map(|t| thresholds_tokens(t, &private));
     for method in &model.methods {
         if let ImplItem::Fn(func) = &mut imp.items[method.index] {
+            // Only a method with `self` can reach the instance.
+            let instance = model
+                .instance
+                .as_ref()
+                .filter(|_| func.sig.receiver().is_some())
+                .map(|(field, _)| instance_tokens(field));
             let site = Site {
                 private: &private,
                 component: &model.component,
+                instance: instance.as_ref(),
                 thresholds: thresholds.as_ref(),
             };
             instrument(func, &site, method.recovery.as_ref());
@@ -40,8 +47,24 @@ pub(crate) fn impl_block(imp: &mut ItemImpl, model: &ast::Impl) {
 struct Site<'a> {
     private: &'a TokenStream,
     component: &'a LitStr,
+    /// `instance(&self.field)` for `start!`, on a method with `self` when
+    /// the impl names an instance field.
+    instance: Option<&'a TokenStream>,
     /// `thresholds(EXPR)` for `start!`, when the impl sets any.
     thresholds: Option<&'a TokenStream>,
+}
+
+/// `instance(&self.field)`, for `start!`: every token at the field's name
+/// in the attribute, so that a missing field or one of another type than
+/// `Instance` is reported there.
+fn instance_tokens(field: &syn::Member) -> TokenStream {
+    let span = field.span();
+    let this = syn::Ident::new("self", span);
+    let and = quote_spanned!(span=> &);
+    let dot = quote_spanned!(span=> .);
+    let mut tokens = quote!(#and #this #dot #field);
+    tokens = recovery::respan(tokens, span);
+    quote_spanned!(span=> instance(#tokens))
 }
 
 /// `thresholds(Thresholds::new().with_…(…)…)`, for `start!`.
@@ -176,6 +199,7 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
     let Site {
         private,
         component,
+        instance,
         thresholds,
     } = site;
     // `#[async_trait]` ran first: the boxed future is instrumented as the
@@ -203,7 +227,7 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
     let recovery_options = recovery.map(|r| recovery::options(r, private));
     let call = quote! {
         let __reliable_call =
-            #private::start!(#start #component #method #thresholds #recovery_options);
+            #private::start!(#start #component #method #instance #thresholds #recovery_options);
     };
     let body = match recovery {
         Some(recovery) => recovery::body(target, recovery, private, component, call),
