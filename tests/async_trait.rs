@@ -135,3 +135,52 @@ fn recovery_runs_inside_the_boxed_future() {
     let fetch = method("async_trait_retry", "fetch");
     assert_eq!((fetch.calls, fetch.successes, fetch.attempts), (1, 1, 2));
 }
+
+struct OuterInstance(reliability_core::Instance);
+struct InnerInstance(reliability_core::Instance);
+
+#[async_trait]
+#[reliable(component = "async_trait_outer_instance", instance = 0)]
+impl Fetch for OuterInstance {
+    async fn fetch(&self, key: u8) -> Result<u8, Error> {
+        body(key).await
+    }
+
+    async fn slow(&self) -> u8 {
+        1
+    }
+}
+
+#[reliable(component = "async_trait_inner_instance", instance = 0)]
+#[async_trait]
+impl Fetch for InnerInstance {
+    async fn fetch(&self, key: u8) -> Result<u8, Error> {
+        body(key).await
+    }
+
+    async fn slow(&self) -> u8 {
+        1
+    }
+}
+
+#[test]
+fn a_trait_method_reports_to_its_instance_in_either_order() {
+    let outer = OuterInstance(reliability_core::Instance::new("o-1"));
+    let inner = InnerInstance(reliability_core::Instance::new("i-1"));
+    assert_eq!(block_on(outer.fetch(3)), Ok(3));
+    assert_eq!(block_on(outer.fetch(0)), Err(Error));
+    assert_eq!(block_on(inner.fetch(0)), Err(Error));
+    let snapshot = reliability_core::snapshot();
+    for (component, id, expected) in [
+        ("async_trait_outer_instance", "o-1", (1, 1)),
+        ("async_trait_inner_instance", "i-1", (0, 1)),
+    ] {
+        let fetch = snapshot
+            .component(component)
+            .and_then(|c| c.instance(id))
+            .and_then(|i| i.method("fetch"))
+            .unwrap_or_else(|| panic!("{component}/{id}"))
+            .clone();
+        assert_eq!((fetch.successes, fetch.failures), expected, "{component}");
+    }
+}

@@ -366,3 +366,84 @@ fn an_escalation_flags_its_instance_and_its_component_and_names_the_instance() {
     assert!(!component().needs_attention);
     assert!(!manager().acknowledge_instance("instances_escalating", "bad"));
 }
+
+/// Every kind of receiver reaches the instance, and recovery's steps run on
+/// the same instance.
+struct Mirror {
+    fail_first: AtomicU32,
+    reliability: Instance,
+}
+
+#[reliable(
+    component = "instances_receivers",
+    instance = reliability,
+    strategies = [retry, fallback],
+    max_attempts = 2,
+    backoff = constant,
+    base_delay = "0ms",
+    fallback = cached
+)]
+impl Mirror {
+    fn get(&self, key: u8) -> Result<u8, FetchError> {
+        if self.fail_first.fetch_sub(1, Ordering::Relaxed) > 0 {
+            Err(FetchError::Reset)
+        } else {
+            Ok(key)
+        }
+    }
+
+    fn cached(&self, key: u8) -> Result<u8, FetchError> {
+        Ok(key + 100)
+    }
+
+    #[reliable(no_recovery)]
+    fn into_id(self) -> Result<String, FetchError> {
+        Ok(self.reliability.id().to_owned())
+    }
+
+    #[reliable(no_recovery)]
+    fn boxed(self: Box<Self>) -> Result<u8, FetchError> {
+        Ok(1)
+    }
+}
+
+#[test]
+fn every_receiver_reaches_the_instance_and_recovery_stays_on_it() {
+    let retried = Mirror {
+        fail_first: AtomicU32::new(1),
+        reliability: Instance::new("retried"),
+    };
+    assert_eq!(retried.get(1), Ok(1));
+    let fell_back = Mirror {
+        fail_first: AtomicU32::new(5),
+        reliability: Instance::new("fell-back"),
+    };
+    assert_eq!(fell_back.get(1), Ok(101));
+    assert_eq!(fell_back.into_id(), Ok("fell-back".to_owned()));
+    let boxed = Box::new(Mirror {
+        fail_first: AtomicU32::new(0),
+        reliability: Instance::new("boxed"),
+    });
+    assert_eq!(boxed.boxed(), Ok(1));
+
+    let snapshot = reliability_core::snapshot();
+    let component = snapshot.component("instances_receivers").unwrap();
+    let retried = component.instance("retried").unwrap();
+    assert_eq!(retried.method("get").unwrap().attempts, 2);
+    assert!(retried.method("cached").is_none());
+    let fell_back = component.instance("fell-back").unwrap();
+    assert_eq!(fell_back.method("cached").unwrap().successes, 1);
+    assert_eq!(fell_back.method("into_id").unwrap().successes, 1);
+    assert_eq!(fell_back.recovery.recovered, 1);
+    assert_eq!(
+        component
+            .instance("boxed")
+            .unwrap()
+            .method("boxed")
+            .unwrap()
+            .successes,
+        1
+    );
+    // The component's recovery counts its instances' sessions.
+    assert_eq!(component.recovery.recovered, 2);
+}

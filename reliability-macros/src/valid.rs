@@ -103,7 +103,8 @@ pub(crate) fn model(
                 &mut errors,
                 syn::Error::new(
                     instance.value_span,
-                    "`instance` names a field of `self`, but no instrumented method here takes `self`;                      methods without `self` report to the component alone",
+                    "`instance` names a field of `self`, but no instrumented method here takes `self`; \
+                     methods without `self` report to the component alone",
                 ),
             );
         }

@@ -31,7 +31,7 @@ pub(crate) fn impl_block(imp: &mut ItemImpl, model: &ast::Impl) {
                 .instance
                 .as_ref()
                 .filter(|_| func.sig.receiver().is_some())
-                .map(|(field, _)| instance_tokens(field));
+                .map(|(field, _)| instance_tokens(field, krate));
             let site = Site {
                 private: &private,
                 component: &model.component,
@@ -57,13 +57,14 @@ struct Site<'a> {
 /// `instance(&self.field)`, for `start!`: every token at the field's name
 /// in the attribute, so that a missing field or one of another type than
 /// `Instance` is reported there.
-fn instance_tokens(field: &syn::Member) -> TokenStream {
+fn instance_tokens(field: &syn::Member, krate: &TokenStream) -> TokenStream {
     let span = field.span();
     let this = syn::Ident::new("self", span);
-    let and = quote_spanned!(span=> &);
-    let dot = quote_spanned!(span=> .);
-    let mut tokens = quote!(#and #this #dot #field);
-    tokens = recovery::respan(tokens, span);
+    let tokens = quote! {{
+        let __reliable_instance: &#krate::Instance = &#this.#field;
+        __reliable_instance
+    }};
+    let tokens = recovery::respan(tokens, span);
     quote_spanned!(span=> instance(#tokens))
 }
 
