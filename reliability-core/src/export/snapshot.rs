@@ -543,6 +543,25 @@ impl fmt::Display for MetricsSnapshot {
             if let Some(reason) = &health.reason {
                 writeln!(f, "  ! {reason}")?;
             }
+            for instance in &component.instances {
+                let health = &instance.health;
+                writeln!(
+                    f,
+                    "  @{:<25} {:<9} {:>8} {:>8} {:>6} {:>6.1}% {:>9} {:>9} {:>9}",
+                    instance.id,
+                    health.status.as_str(),
+                    health.calls,
+                    health.failures,
+                    instance.methods.iter().map(|m| m.panics).sum::<u64>(),
+                    health.success_rate * 100.0,
+                    "",
+                    "",
+                    "",
+                )?;
+                if let Some(reason) = &health.reason {
+                    writeln!(f, "    ! {reason}")?;
+                }
+            }
         }
         write!(
             f,

@@ -49,15 +49,21 @@ pub(crate) struct SessionCounts {
 
 #[derive(Debug)]
 struct RecoveryState {
-    budget: BudgetState,
+    /// Made on the first retry: 2 KiB that most instances never need.
+    budget: Option<Box<BudgetState>>,
     strategies: [StrategyRecord; Strategy::ALL.len()],
     sessions: SessionCounts,
 }
 
 impl RecoveryState {
-    fn new(now: Instant) -> Self {
+    fn budget(&mut self, now: Instant) -> &mut BudgetState {
+        self.budget
+            .get_or_insert_with(|| Box::new(BudgetState::new(now)))
+    }
+
+    fn new() -> Self {
         RecoveryState {
-            budget: BudgetState::new(now),
+            budget: None,
             strategies: [StrategyRecord::default(); Strategy::ALL.len()],
             sessions: SessionCounts::default(),
         }
@@ -128,7 +134,7 @@ impl ComponentState {
             rate_limiter: OnceLock::new(),
             limit_counts: Mutex::new(Vec::new()),
             needs_attention: AtomicBool::new(false),
-            recovery: Mutex::new(RecoveryState::new(now)),
+            recovery: Mutex::new(RecoveryState::new()),
         }
     }
 
@@ -231,12 +237,12 @@ impl ComponentState {
 
     pub(crate) fn retry_budget_available(&self, budget: &RetryBudget, now: Instant) -> bool {
         let calls = self.calls_so_far();
-        self.recovery.lock().budget.available(budget, now, calls)
+        self.recovery.lock().budget(now).available(budget, now, calls)
     }
 
     pub(crate) fn withdraw_retry(&self, budget: &RetryBudget, now: Instant) {
         let calls = self.calls_so_far();
-        self.recovery.lock().budget.try_withdraw(budget, now, calls);
+        self.recovery.lock().budget(now).try_withdraw(budget, now, calls);
     }
 
     pub(crate) fn record_budget_exhausted(&self) {
@@ -425,7 +431,7 @@ impl ComponentState {
         if let Some(breaker) = self.breaker.get() {
             breaker.reset();
         }
-        *self.recovery.lock() = RecoveryState::new(now);
+        *self.recovery.lock() = RecoveryState::new();
         self.limit_counts.lock().clear();
     }
 }

@@ -106,7 +106,8 @@ pub(super) fn route(request: &Request) -> Response {
     if !known {
         return Response::text(
             404,
-            "not found: try /, /metrics, /health, /health/<component> or /report",
+            "not found: try /, /metrics, /health, /health/<component>, \
+             /health/<component>/<instance> or /report",
         );
     }
     if request.method == Method::Other {
@@ -128,14 +129,28 @@ fn answer(path: &str) -> Response {
         ),
         "/report" => Response::json(200, m.report().to_json()),
         "/health" => {
-            let health = m.all_component_health();
-            let down = health.iter().any(|h| h.status == HealthStatus::Unhealthy);
+            // Each component, followed by its instances (`instance` set).
+            // Only components decide the status: an unhealthy instance whose
+            // component still serves through the others is not an outage.
+            let mut health = Vec::new();
+            let mut down = false;
+            for component in m.snapshot().components {
+                down |= component.health.status == HealthStatus::Unhealthy;
+                health.push(component.health);
+                health.extend(component.instances.into_iter().map(|i| i.health));
+            }
             let body = crate::export::json::to_string_pretty(&health).unwrap_or_default();
             Response::json(if down { 503 } else { 200 }, body)
         }
         _ => {
             let name = path.trim_start_matches("/health/");
-            match m.component_health(name) {
+            // A component's name may hold a `/`: the whole rest names a
+            // component first, then `<component>/<instance>`.
+            let found = m.component_health(name).or_else(|| {
+                let (component, instance) = name.split_once('/')?;
+                m.instance_health(component, instance)
+            });
+            match found {
                 Some(health) => {
                     // Readiness: a degraded component still serves.
                     let status = if health.status == HealthStatus::Unhealthy {
@@ -146,7 +161,7 @@ fn answer(path: &str) -> Response {
                     let body = crate::export::json::to_string_pretty(&health).unwrap_or_default();
                     Response::json(status, body)
                 }
-                None => Response::text(404, &format!("no component named `{name}`")),
+                None => Response::text(404, &format!("no component or instance named `{name}`")),
             }
         }
     }
