@@ -101,3 +101,51 @@ fn settings_out_of_range_are_refused_with_a_typed_error() {
         assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{config:?}");
     }
 }
+
+#[test]
+fn health_and_report_name_each_instance() {
+    use reliability_core::{HealthStatus, Outcome};
+    let ms = Duration::from_millis(1);
+    for _ in 0..10 {
+        manager().record_instance("http_instances", "bad-host", "get", Outcome::Failure, ms);
+    }
+    // Enough successes that the component itself stays healthy (other
+    // tests here read the status of `/health`).
+    for _ in 0..100 {
+        manager().record_instance("http_instances", "good-host", "get", Outcome::Success, ms);
+    }
+    let server = serve("127.0.0.1:0").unwrap();
+    let addr = server.local_addr();
+
+    let (status, bad) = get(addr, "/health/http_instances/bad-host");
+    assert_eq!(status, 503, "{bad}");
+    let bad: ComponentHealth = serde_json::from_str(&bad).unwrap();
+    assert_eq!(
+        (bad.instance.as_deref(), bad.status, bad.failures),
+        (Some("bad-host"), HealthStatus::Unhealthy, 10)
+    );
+    let (status, good) = get(addr, "/health/http_instances/good-host");
+    assert_eq!(status, 200, "{good}");
+    assert_eq!(get(addr, "/health/http_instances/no-such-host").0, 404);
+
+    let (_, listed) = get(addr, "/health");
+    let listed: Vec<ComponentHealth> = serde_json::from_str(&listed).unwrap();
+    let of_component: Vec<Option<&str>> = listed
+        .iter()
+        .filter(|h| h.component == "http_instances")
+        .map(|h| h.instance.as_deref())
+        .collect();
+    assert_eq!(of_component, [None, Some("bad-host"), Some("good-host")]);
+
+    let (_, report) = get(addr, "/report");
+    let report: ReliabilityReport = serde_json::from_str(&report).unwrap();
+    let component = report
+        .components
+        .iter()
+        .find(|c| c.name == "http_instances")
+        .unwrap();
+    let ids: Vec<&str> = component.instances.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["bad-host", "good-host"]);
+    assert_eq!(component.method("get").unwrap().calls, 110);
+    server.shutdown();
+}

@@ -25,7 +25,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -74,7 +77,11 @@ fn bytes_per_instance_method(first: usize, instances: usize, both: bool) -> f64 
     }
     // Reading makes each instance's runtime state: counted too.
     let snapshot = reliability_core::snapshot();
-    let seen = snapshot.component("instance_memory").unwrap().instances.len();
+    let seen = snapshot
+        .component("instance_memory")
+        .unwrap()
+        .instances
+        .len();
     assert!(seen > instances, "{seen}");
     drop(snapshot);
     let after = LIVE.load(Ordering::Relaxed);
@@ -87,7 +94,9 @@ fn an_instance_method_costs_at_most_four_kib() {
     reliability_core::manager().set_component_instance_limit("instance_memory", 10_000);
     let one_method = bytes_per_instance_method(0, 500, false);
     let two_methods = bytes_per_instance_method(500, 500, true);
-    eprintln!("bytes per (instance, method): {one_method:.0} with one method, {two_methods:.0} with two");
+    eprintln!(
+        "bytes per (instance, method): {one_method:.0} with one method, {two_methods:.0} with two"
+    );
     assert!(one_method <= 4096.0, "{one_method}");
     assert!(two_methods <= 4096.0, "{two_methods}");
     // The second method costs less than the first: the record is shared.

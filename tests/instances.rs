@@ -447,3 +447,22 @@ fn every_receiver_reaches_the_instance_and_recovery_stays_on_it() {
     // The component's recovery counts its instances' sessions.
     assert_eq!(component.recovery.recovered, 2);
 }
+
+#[test]
+fn an_instance_is_judged_by_its_component_thresholds() {
+    use reliability_core::{Outcome, Thresholds};
+    manager()
+        .set_component_thresholds(
+            "instances_thresholds",
+            Thresholds::new().with_max_consecutive_failures(2),
+        )
+        .unwrap();
+    let ms = Duration::from_millis(1);
+    for _ in 0..2 {
+        manager().record_instance("instances_thresholds", "a", "get", Outcome::Failure, ms);
+    }
+    let health = manager()
+        .instance_health("instances_thresholds", "a")
+        .unwrap();
+    assert_eq!(health.status, HealthStatus::Unhealthy, "{health:?}");
+}

@@ -101,6 +101,11 @@ impl ComponentRecord {
             .is_some_and(|parent| std::ptr::eq(parent, component))
     }
 
+    /// The component's record, on an instance's record.
+    pub(crate) fn parent(&self) -> Option<&'static ComponentRecord> {
+        self.parent
+    }
+
     /// The record of the instance called `id`, made on first use; past the
     /// component's limit, the overflow instance's.
     pub(crate) fn instance(&'static self, id: &str) -> &'static ComponentRecord {

@@ -104,6 +104,8 @@ pub(crate) struct ComponentReading {
 #[derive(Debug)]
 pub(crate) struct ComponentState {
     record: &'static ComponentRecord,
+    /// On an instance's state: its component's, whose thresholds it shares.
+    parent: Option<&'static ComponentState>,
     env: &'static Env,
     detail: Mutex<Detail>,
     breaker: OnceLock<CircuitBreaker>,
@@ -120,10 +122,21 @@ pub(crate) struct ComponentState {
 }
 
 impl ComponentState {
+    #[cfg(test)]
     pub(crate) fn new(record: &'static ComponentRecord, env: &'static Env) -> Self {
+        Self::with_parent(record, None, env)
+    }
+
+    /// The state of an instance of `parent`'s component (`None`: of a component).
+    pub(crate) fn with_parent(
+        record: &'static ComponentRecord,
+        parent: Option<&'static ComponentState>,
+        env: &'static Env,
+    ) -> Self {
         let now = Instant::now();
         ComponentState {
             record,
+            parent,
             env,
             detail: Mutex::new(Detail {
                 runtime_thresholds: None,
@@ -237,12 +250,18 @@ impl ComponentState {
 
     pub(crate) fn retry_budget_available(&self, budget: &RetryBudget, now: Instant) -> bool {
         let calls = self.calls_so_far();
-        self.recovery.lock().budget(now).available(budget, now, calls)
+        self.recovery
+            .lock()
+            .budget(now)
+            .available(budget, now, calls)
     }
 
     pub(crate) fn withdraw_retry(&self, budget: &RetryBudget, now: Instant) {
         let calls = self.calls_so_far();
-        self.recovery.lock().budget(now).try_withdraw(budget, now, calls);
+        self.recovery
+            .lock()
+            .budget(now)
+            .try_withdraw(budget, now, calls);
     }
 
     pub(crate) fn record_budget_exhausted(&self) {
@@ -389,6 +408,7 @@ impl ComponentState {
             let mut detail = self.detail.lock();
             let thresholds = detail
                 .runtime_thresholds
+                .or_else(|| self.parent.and_then(|p| p.detail.lock().runtime_thresholds))
                 .or_else(|| self.record.attribute_thresholds())
                 .unwrap_or_else(|| self.env.policy.thresholds());
             let window = detail.window.advance(now, totals, thresholds.window());

@@ -76,10 +76,14 @@ impl Runtime {
         if let Some(state) = self.states.read().get(&key) {
             return state;
         }
+        // An instance's state is made after its component's, outside the lock.
+        let parent = record.parent().map(|parent| self.state_of(parent));
         let mut states = self.states.write();
         states.entry(key).or_insert_with(|| {
             // States live as long as their records: for the process.
-            Box::leak(Box::new(ComponentState::new(record, &self.env)))
+            Box::leak(Box::new(ComponentState::with_parent(
+                record, parent, &self.env,
+            )))
         })
     }
 
