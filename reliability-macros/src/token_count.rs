@@ -101,6 +101,20 @@ fn limits_stay_within_the_full_bound() {
     }
 }
 
+/// `instance = field` adds one `instance({ let i: &Instance = &self.field; i })`
+/// to `start!`: a method bound to an instance stays within the bounds.
+#[test]
+fn an_instance_binding_stays_within_the_bounds() {
+    for (item, what) in [(IMPL, "sync"), (ASYNC_IMPL, "async")] {
+        let plain = added(&format!("{PLAIN}, instance = reliability"), item, "get");
+        let full = added(&format!("{FULL}, instance = reliability"), item, "get");
+        eprintln!("{what} with an instance: plain {plain}, full {full}");
+        assert!(plain <= 150, "{what} without recovery: {plain}");
+        assert!(full <= 400, "{what} with every strategy: {full}");
+        assert!(plain > added(PLAIN, item, "get"), "the binding is there");
+    }
+}
+
 /// The counting itself, on a stream whose count is known by hand.
 #[test]
 fn count_includes_groups_and_their_contents() {
