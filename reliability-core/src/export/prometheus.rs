@@ -216,7 +216,19 @@ impl MetricsSnapshot {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::export::snapshot::{
+        ComponentSnapshot, LatencySummary, MethodSnapshot, RecoveryStats, RejectedCalls,
+        StrategyStats,
+    };
+    use crate::health::ComponentHealth;
+    use crate::recovery::circuit::CircuitState;
+    use crate::{HealthStatus, Strategy};
+
+    /// What [`the_text_of_a_small_snapshot_is_pinned`] must write.
+    const PINNED: &str = include_str!("testdata/small_snapshot.prom");
 
     fn escape(value: &str) -> String {
         let mut out = String::new();
@@ -251,6 +263,101 @@ mod tests {
         assert!(text.contains(
             r#"reliability_calls_total{component="prom_plain",method="get",outcome="success"} 1"#
         ));
+    }
+
+    fn method(name: &str, successes: u64, total_latency: Duration) -> MethodSnapshot {
+        MethodSnapshot {
+            name: name.to_owned(),
+            calls: successes + 3,
+            successes,
+            failures: 2,
+            panics: 1,
+            cancelled: 1,
+            attempts: successes + 4,
+            rejected: 0,
+            rejected_by: RejectedCalls::default(),
+            timeouts: 12_345_678_901,
+            hedges_won: 10,
+            hedges_lost: u64::MAX,
+            latency: LatencySummary::default(),
+            total_latency,
+            // Cumulative, never above the completed calls (the `+Inf` bucket).
+            latency_buckets: (0..14).map(|i| (i * i).min(successes + 2)).collect(),
+            last_error: None,
+        }
+    }
+
+    fn component(name: &str, uptime: f64, methods: Vec<MethodSnapshot>) -> ComponentSnapshot {
+        ComponentSnapshot {
+            name: name.to_owned(),
+            health: ComponentHealth::empty(name),
+            methods,
+            failures_by_category: Default::default(),
+            strategies: Vec::new(),
+            recovery: RecoveryStats::default(),
+            rejected: 0,
+            rejected_by: RejectedCalls::default(),
+            in_flight: 0,
+            uptime,
+        }
+    }
+
+    /// The text of a small snapshot, byte for byte: label values that must be
+    /// escaped, floats at their edges, every kind of family. The file was
+    /// written by the writer before its rewrite, read line by line and passed
+    /// `promtool check metrics` (which takes `f64`'s `inf` and `NaN`).
+    #[test]
+    fn the_text_of_a_small_snapshot_is_pinned() {
+        let mut odd = component(
+            "say \"hi\"\\there\nnow",
+            f64::NAN,
+            vec![
+                method("back\\slash", 0, Duration::ZERO),
+                method("new\nline \"q\"", 700, Duration::new(1_000_000, 1)),
+            ],
+        );
+        odd.health.status = HealthStatus::Degraded;
+        odd.health.consecutive_failures = 42;
+        odd.health.circuit = Some(CircuitState::HalfOpen);
+        odd.health.needs_attention = true;
+        odd.strategies = vec![StrategyStats {
+            strategy: Strategy::Retry,
+            attempts: 5,
+            successes: 3,
+            success_rate: 0.6,
+        }];
+        odd.recovery = RecoveryStats {
+            sessions: 9,
+            recovered: 4,
+            escalated: 2,
+            success_rate: 4.0 / 9.0,
+            budget_exhausted: 1,
+        };
+        odd.rejected_by = RejectedCalls {
+            circuit_open: 1,
+            bulkhead_full: 20,
+            rate_limited: 300,
+        };
+        odd.in_flight = 3;
+        let components = vec![
+            odd,
+            component(
+                "plain",
+                f64::INFINITY,
+                vec![method("get", 1, Duration::from_nanos(1))],
+            ),
+            component("tiny", 5e-324, Vec::new()),
+            component("huge", f64::MAX, Vec::new()),
+            component(
+                "sum",
+                0.1 + 0.2,
+                vec![method("m", 2, Duration::from_millis(1_500))],
+            ),
+            component("zero", -0.0, Vec::new()),
+        ];
+        let snapshot = MetricsSnapshot::new(std::time::SystemTime::UNIX_EPOCH, components, 1.0);
+        let text = snapshot.to_prometheus();
+        assert_eq!(text, PINNED, "got:\n{text}");
     }
 
     #[test]
