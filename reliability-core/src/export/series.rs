@@ -49,6 +49,8 @@ pub(crate) struct Family {
     /// Whether the Prometheus text carries it. Latency percentiles are left
     /// out there: PromQL's `histogram_quantile` derives them from the buckets.
     pub(crate) in_prometheus_text: bool,
+    /// Its `# HELP` and `# TYPE` lines in the Prometheus text.
+    pub(crate) text_header: &'static str,
 }
 
 /// Which family: what [`visit_family`] matches on.
@@ -84,7 +86,31 @@ macro_rules! family {
             number: Number::$number,
             help: $help,
             in_prometheus_text: $text,
+            text_header: concat!(
+                "# HELP ",
+                $name,
+                " ",
+                $help,
+                "\n# TYPE ",
+                $name,
+                " ",
+                type_word!($kind),
+                "\n"
+            ),
         };
+    };
+}
+
+/// The word of a kind in a Prometheus `# TYPE` line.
+macro_rules! type_word {
+    (Counter) => {
+        "counter"
+    };
+    (Gauge) => {
+        "gauge"
+    };
+    (Histogram) => {
+        "histogram"
     };
 }
 
@@ -275,17 +301,25 @@ pub(crate) const FAMILIES: [&Family; 16] = [
 /// are valid Prometheus label names as they are.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Labels<'a> {
-    pub(crate) component: &'a str,
-    pub(crate) method: Option<&'a str>,
-    /// Labels whose values are fixed words (`outcome="success"`).
+    /// Whose series it is (`component`, and `method` for the per-method
+    /// families), never empty. The values are names users chose, so the
+    /// Prometheus text escapes them where they need it.
+    pub(crate) identity: &'a [(&'static str, &'a str)],
+    /// Labels whose values are fixed words (`outcome="success"`), which
+    /// never need escaping.
     pub(crate) fixed: &'a [(&'static str, &'static str)],
 }
 
 impl<'a> Labels<'a> {
     /// Every label as `(key, value)`, in order.
+    #[cfg_attr(
+        not(any(feature = "opentelemetry", feature = "metrics")),
+        allow(dead_code)
+    )]
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&'static str, &'a str)> + '_ {
-        std::iter::once(("component", self.component))
-            .chain(self.method.map(|m| ("method", m)))
+        self.identity
+            .iter()
+            .copied()
             .chain(self.fixed.iter().copied())
     }
 }
@@ -305,6 +339,7 @@ pub(crate) struct Histogram<'a> {
 /// The `le` label of each exported bucket edge
 /// ([`LATENCY_BUCKET_EDGES_NANOS`](crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS))
 /// in seconds, as `f64`'s `Display` writes them (a test checks it).
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) const LE_SECONDS: [&str; 14] = [
     "0.000001024",
     "0.000004096",
@@ -354,10 +389,10 @@ pub(crate) fn visit_family(
 ) {
     sink.family(family);
     for c in &snapshot.components {
+        let identity = [("component", c.name.as_str())];
         let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
             let labels = Labels {
-                component: &c.name,
-                method: None,
+                identity: &identity,
                 fixed,
             };
             sink.series(family, labels, value);
@@ -415,10 +450,10 @@ pub(crate) fn visit_family(
 /// The series of the per-method families.
 fn visit_methods(c: &ComponentSnapshot, family: &'static Family, sink: &mut impl Sink) {
     for m in &c.methods {
+        let identity = [("component", c.name.as_str()), ("method", m.name.as_str())];
         let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
             let labels = Labels {
-                component: &c.name,
-                method: Some(&m.name),
+                identity: &identity,
                 fixed,
             };
             sink.series(family, labels, value);
