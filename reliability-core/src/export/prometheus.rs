@@ -88,11 +88,18 @@ fn push_ascii(out: &mut String, bytes: &[u8]) {
 }
 
 /// Appends `value` in decimal and a line feed.
+#[inline]
 fn push_u64_line(out: &mut String, value: u64) {
     if value < 10 {
         out.push_str(DIGIT_LINES[value as usize]);
-        return;
+    } else {
+        push_long_u64_line(out, value);
     }
+}
+
+/// [`push_u64_line`] for two digits and more.
+#[inline(never)]
+fn push_long_u64_line(out: &mut String, value: u64) {
     let mut buf = [b'\n'; 21];
     let at = digits_into(&mut buf, 20, value);
     push_ascii(out, &buf[at..]);
