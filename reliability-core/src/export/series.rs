@@ -49,6 +49,8 @@ pub(crate) struct Family {
     /// Whether the Prometheus text carries it. Latency percentiles are left
     /// out there: PromQL's `histogram_quantile` derives them from the buckets.
     pub(crate) in_prometheus_text: bool,
+    /// Its `# HELP` and `# TYPE` lines in the Prometheus text.
+    pub(crate) text_header: &'static str,
 }
 
 /// Which family: what [`visit_family`] matches on.
@@ -84,7 +86,31 @@ macro_rules! family {
             number: Number::$number,
             help: $help,
             in_prometheus_text: $text,
+            text_header: concat!(
+                "# HELP ",
+                $name,
+                " ",
+                $help,
+                "\n# TYPE ",
+                $name,
+                " ",
+                type_word!($kind),
+                "\n"
+            ),
         };
+    };
+}
+
+/// The word of a kind in a Prometheus `# TYPE` line.
+macro_rules! type_word {
+    (Counter) => {
+        "counter"
+    };
+    (Gauge) => {
+        "gauge"
+    };
+    (Histogram) => {
+        "histogram"
     };
 }
 
@@ -275,17 +301,30 @@ pub(crate) const FAMILIES: [&Family; 16] = [
 /// are valid Prometheus label names as they are.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Labels<'a> {
-    pub(crate) component: &'a str,
-    pub(crate) method: Option<&'a str>,
-    /// Labels whose values are fixed words (`outcome="success"`).
+    /// Whose series it is (`component`, and `method` for the per-method
+    /// families), never empty. The values are names users chose, so the
+    /// Prometheus text escapes them where they need it.
+    pub(crate) identity: &'a [(&'static str, &'a str)],
+    /// Names the identity within one visit: series with the same key have
+    /// the same identity labels, so a sink may write them once per key (the
+    /// Prometheus text does). Keys count from 0 with no gaps: the components
+    /// by position, then every component's methods, in order.
+    pub(crate) identity_key: usize,
+    /// Labels whose values are fixed words (`outcome="success"`), which
+    /// never need escaping.
     pub(crate) fixed: &'a [(&'static str, &'static str)],
 }
 
 impl<'a> Labels<'a> {
     /// Every label as `(key, value)`, in order.
+    #[cfg_attr(
+        not(any(feature = "opentelemetry", feature = "metrics")),
+        allow(dead_code)
+    )]
     pub(crate) fn pairs(&self) -> impl Iterator<Item = (&'static str, &'a str)> + '_ {
-        std::iter::once(("component", self.component))
-            .chain(self.method.map(|m| ("method", m)))
+        self.identity
+            .iter()
+            .copied()
             .chain(self.fixed.iter().copied())
     }
 }
@@ -305,6 +344,7 @@ pub(crate) struct Histogram<'a> {
 /// The `le` label of each exported bucket edge
 /// ([`LATENCY_BUCKET_EDGES_NANOS`](crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS))
 /// in seconds, as `f64`'s `Display` writes them (a test checks it).
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) const LE_SECONDS: [&str; 14] = [
     "0.000001024",
     "0.000004096",
@@ -353,11 +393,15 @@ pub(crate) fn visit_family(
     sink: &mut impl Sink,
 ) {
     sink.family(family);
-    for c in &snapshot.components {
+    let mut method_keys = snapshot.components.len();
+    for (identity_key, c) in snapshot.components.iter().enumerate() {
+        let first_method_key = method_keys;
+        method_keys += c.methods.len();
+        let identity = [("component", c.name.as_str())];
         let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
             let labels = Labels {
-                component: &c.name,
-                method: None,
+                identity: &identity,
+                identity_key,
                 fixed,
             };
             sink.series(family, labels, value);
@@ -368,7 +412,7 @@ pub(crate) fn visit_family(
             | Id::CallDuration
             | Id::CallDurationQuantile
             | Id::Timeouts
-            | Id::Hedges => visit_methods(c, family, sink),
+            | Id::Hedges => visit_methods(c, first_method_key, family, sink),
             Id::ComponentHealth => {
                 let level = match c.health.status {
                     HealthStatus::Healthy => 0,
@@ -412,13 +456,20 @@ pub(crate) fn visit_family(
     }
 }
 
-/// The series of the per-method families.
-fn visit_methods(c: &ComponentSnapshot, family: &'static Family, sink: &mut impl Sink) {
-    for m in &c.methods {
+/// The series of the per-method families; `first_key` is the identity key
+/// of `c`'s first method.
+fn visit_methods(
+    c: &ComponentSnapshot,
+    first_key: usize,
+    family: &'static Family,
+    sink: &mut impl Sink,
+) {
+    for (i, m) in c.methods.iter().enumerate() {
+        let identity = [("component", c.name.as_str()), ("method", m.name.as_str())];
         let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
             let labels = Labels {
-                component: &c.name,
-                method: Some(&m.name),
+                identity: &identity,
+                identity_key: first_key + i,
                 fixed,
             };
             sink.series(family, labels, value);
@@ -498,6 +549,53 @@ mod tests {
             assert_eq!(last.0, family.name, "series come family by family");
             last.1 += 1;
         }
+    }
+
+    /// Records the identity of each key.
+    #[derive(Default)]
+    struct Keys(Vec<Option<Vec<(&'static str, String)>>>);
+
+    impl Sink for Keys {
+        fn series(&mut self, _: &'static Family, labels: Labels<'_>, _: Value<'_>) {
+            let identity: Vec<_> = labels
+                .identity
+                .iter()
+                .map(|&(key, value)| (key, value.to_owned()))
+                .collect();
+            let key = labels.identity_key;
+            if key >= self.0.len() {
+                self.0.resize(key + 1, None);
+            }
+            let seen = self.0[key].get_or_insert_with(|| identity.clone());
+            assert_eq!(*seen, identity, "key {key} names two identities");
+        }
+    }
+
+    #[test]
+    fn one_identity_key_per_identity_without_gaps() {
+        for component in ["keys_a", "keys_b"] {
+            for method in ["get", "put", "delete"] {
+                crate::manager().record(
+                    component,
+                    method,
+                    crate::Outcome::Success,
+                    Default::default(),
+                );
+            }
+        }
+        let snapshot = crate::snapshot();
+        let mut keys = Keys::default();
+        visit(&snapshot, &mut keys);
+        let methods: usize = snapshot.components.iter().map(|c| c.methods.len()).sum();
+        assert_eq!(keys.0.len(), snapshot.components.len() + methods);
+        let identities: Vec<_> = keys.0.into_iter().map(Option::unwrap).collect();
+        for (i, a) in identities.iter().enumerate() {
+            assert!(!identities[i + 1..].contains(a), "two keys for {a:?}");
+        }
+        assert!(identities.contains(&vec![
+            ("component", "keys_b".to_owned()),
+            ("method", "put".to_owned())
+        ]));
     }
 
     #[test]
