@@ -469,6 +469,7 @@ mod tests {
             rejected_by: RejectedCalls::default(),
             in_flight: 0,
             uptime,
+            instances: Vec::new(),
         }
     }
 
