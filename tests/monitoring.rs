@@ -309,10 +309,49 @@ impl Exported {
     }
 }
 
+/// A type whose values are instances, and a method without `self`.
+struct Shard {
+    reliability: reliability_core::Instance,
+}
+
+#[reliable(component = "exported_shards", instance = reliability)]
+impl Shard {
+    fn get(&self, ok: bool) -> Result<(), String> {
+        if ok {
+            Ok(())
+        } else {
+            Err("no".into())
+        }
+    }
+
+    fn ping(ok: bool) -> Result<(), String> {
+        if ok {
+            Ok(())
+        } else {
+            Err("down".into())
+        }
+    }
+}
+
 #[test]
 fn prometheus_text_parses_back_with_escaped_labels() {
     let _turn = serial();
     let _ = clock();
+    // Two instances (one id with characters to escape) and the component's own share.
+    let shards = [
+        Shard {
+            reliability: reliability_core::Instance::new("eu-1"),
+        },
+        Shard {
+            reliability: reliability_core::Instance::new("us \"east\""),
+        },
+    ];
+    for (shard, calls) in shards.iter().zip([3, 5]) {
+        for n in 0..calls {
+            let _ = shard.get(n != 0);
+        }
+    }
+    let _ = Shard::ping(false);
     for ok in [true, true, false] {
         let _ = Exported.op(ok);
     }
@@ -393,6 +432,38 @@ fn prometheus_text_parses_back_with_escaped_labels() {
         let key = format!("reliability_hedges_total{{{label},result=\"{result}\"}}");
         assert_eq!(samples[&key], 0.0, "{key}");
     }
+    // Instances: a `component_id` label; summed over it, the component's totals.
+    let shards = r#"component="exported_shards""#;
+    let calls = |id: Option<&str>, outcome: &str| {
+        let id = id
+            .map(|id| format!(",component_id=\"{id}\""))
+            .unwrap_or_default();
+        let key = format!(
+            "reliability_calls_total{{{shards}{id},method=\"{}\",outcome=\"{outcome}\"}}",
+            if id.is_empty() { "ping" } else { "get" }
+        );
+        *samples.get(&key).unwrap_or_else(|| panic!("no {key}"))
+    };
+    assert_eq!(calls(Some("eu-1"), "success"), 2.0);
+    assert_eq!(calls(Some("eu-1"), "failure"), 1.0);
+    assert_eq!(calls(Some(r#"us \"east\""#), "success"), 4.0);
+    assert_eq!(calls(None, "failure"), 1.0);
+    let summed: f64 = samples
+        .iter()
+        .filter(|(k, _)| k.starts_with("reliability_calls_total{") && k.contains(shards))
+        .map(|(_, v)| v)
+        .sum();
+    let snapshot = reliability_core::snapshot();
+    let component = snapshot.component("exported_shards").unwrap();
+    let total: u64 = component.methods.iter().map(|m| m.calls).sum();
+    assert_eq!((summed, total), (9.0, 9));
+    // A method no call of the component's own reached has no series of its share.
+    assert!(!samples.keys().any(|k| k.contains(shards)
+        && k.contains(r#"method="get""#)
+        && !k.contains("component_id")));
+    assert!(samples.contains_key(&format!(
+        "reliability_component_health{{{shards},component_id=\"eu-1\"}}"
+    )));
     if let Ok(path) = std::env::var("RELIABILITY_PROMETHEUS_OUT") {
         fs::write(path, &text).unwrap();
     }

@@ -187,3 +187,39 @@ fn each_export_reads_the_figures_anew() {
     );
     provider.shutdown().unwrap();
 }
+
+#[test]
+fn an_instance_series_carries_its_id_as_component_id() {
+    let _turn = fixture::serial();
+    let (provider, exporter) = provider();
+    let component = "otel_instances";
+    let ok = reliability_core::Outcome::Success;
+    let manager = reliability_core::manager();
+    for id in ["eu-1", "eu-1", "us-1"] {
+        manager.record_instance(component, id, "op", ok, Default::default());
+    }
+    manager.record(component, "op", ok, Default::default());
+    provider.force_flush().unwrap();
+    let (points, _) = exported(&exporter);
+    let successes = |id: Option<&str>| {
+        let mut labels = vec![
+            ("component", component),
+            ("method", "op"),
+            ("outcome", "success"),
+        ];
+        labels.extend(id.map(|id| ("component.id", id)));
+        points[&key("reliability.calls", &labels)]
+    };
+    assert_eq!(successes(Some("eu-1")), 2.0);
+    assert_eq!(successes(Some("us-1")), 1.0);
+    // The component's own share: the call made without an instance.
+    assert_eq!(successes(None), 1.0);
+    assert_eq!(
+        points[&key(
+            "reliability.component.health",
+            &[("component", component), ("component.id", "us-1")]
+        )],
+        0.0
+    );
+    provider.shutdown().unwrap();
+}

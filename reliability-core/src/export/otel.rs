@@ -82,6 +82,15 @@ fn histogram_sum(value: Value<'_>) -> Option<f64> {
     }
 }
 
+/// A label's attribute key: OpenTelemetry's `component.id` for an
+/// instance's id (its Prometheus exporter writes it `component_id` again).
+fn attribute_key(label: &'static str) -> &'static str {
+    match label {
+        "component_id" => "component.id",
+        other => other,
+    }
+}
+
 /// Hands each series to an instrument's observer.
 struct Observe<'a, T> {
     observer: &'a dyn AsyncInstrument<T>,
@@ -96,7 +105,7 @@ impl<T> Sink for Observe<'_, T> {
             self.attributes.extend(
                 labels
                     .pairs()
-                    .map(|(key, value)| KeyValue::new(key, value.to_owned())),
+                    .map(|(key, value)| KeyValue::new(attribute_key(key), value.to_owned())),
             );
             self.observer.observe(value, &self.attributes);
         }
@@ -149,7 +158,11 @@ fn callback<T: 'static>(
 /// | `reliability.retry_budget.exhausted` | counter | `{retry}` | `component` |
 /// | `reliability.uptime` | gauge (f64) | `1` | `component` |
 ///
-/// The attribute key `component.id` is reserved for per-instance ids.
+/// An instance's series (see [`Instance`](crate::Instance)) carry its id as
+/// `component.id` as well; a component with instances speaks for the calls of
+/// its own share without it, so summing a counter over `component.id` gives
+/// the component's total. Percentile gauges are not additive: a component's
+/// are over all its calls.
 ///
 /// Latency is a sum/count pair and percentile gauges, not an OpenTelemetry
 /// histogram: the API has no observable histogram, and a synchronous one

@@ -2,7 +2,13 @@
 //! OpenTelemetry and the `metrics` facade all read the snapshot through
 //! [`visit`], so they cannot disagree on a name, a label or a value.
 
-use crate::export::snapshot::{ComponentSnapshot, MetricsSnapshot};
+use std::borrow::Cow;
+
+use crate::export::snapshot::{
+    ComponentSnapshot, InstanceSnapshot, MethodSnapshot, MetricsSnapshot, RecoveryStats,
+    RejectedCalls, StrategyStats,
+};
+use crate::health::ComponentHealth;
 use crate::recovery::limits::RejectReason;
 use crate::HealthStatus;
 
@@ -385,90 +391,247 @@ pub(crate) fn visit(snapshot: &MetricsSnapshot, sink: &mut impl Sink) {
     }
 }
 
+/// Whose series: a component, or one of its instances. A component with
+/// instances speaks for its own share here (the calls of its methods without
+/// `self`); each instance for its own, under a `component_id` label; summed
+/// over `component_id`, the counters give the component's totals exactly.
+struct Party<'a> {
+    health: &'a ComponentHealth,
+    methods: Cow<'a, [MethodSnapshot]>,
+    strategies: Cow<'a, [StrategyStats]>,
+    recovery: RecoveryStats,
+    rejected_by: RejectedCalls,
+    in_flight: u64,
+    /// Components only: the monitor tracks no instance's uptime.
+    uptime: Option<f64>,
+}
+
+impl<'a> Party<'a> {
+    fn instance(i: &'a InstanceSnapshot) -> Self {
+        Party {
+            health: &i.health,
+            methods: Cow::Borrowed(&i.methods),
+            strategies: Cow::Borrowed(&i.strategies),
+            recovery: i.recovery.clone(),
+            rejected_by: i.rejected_by,
+            in_flight: i.in_flight,
+            uptime: None,
+        }
+    }
+
+    /// `c` alone when it has no instances; else its figures less its
+    /// instances' (its state gauges stay its own).
+    fn component(c: &'a ComponentSnapshot) -> Self {
+        let mut party = Party {
+            health: &c.health,
+            methods: Cow::Borrowed(&c.methods),
+            strategies: Cow::Borrowed(&c.strategies),
+            recovery: c.recovery.clone(),
+            rejected_by: c.rejected_by,
+            in_flight: c.in_flight,
+            uptime: Some(c.uptime),
+        };
+        if c.instances.is_empty() {
+            return party;
+        }
+        let methods = party.methods.to_mut();
+        let strategies = party.strategies.to_mut();
+        for i in &c.instances {
+            for theirs in &i.methods {
+                if let Some(mine) = methods.iter_mut().find(|m| m.name == theirs.name) {
+                    subtract_method(mine, theirs);
+                }
+            }
+            for theirs in &i.strategies {
+                if let Some(mine) = strategies
+                    .iter_mut()
+                    .find(|s| s.strategy == theirs.strategy)
+                {
+                    mine.attempts = mine.attempts.saturating_sub(theirs.attempts);
+                    mine.successes = mine.successes.saturating_sub(theirs.successes);
+                }
+            }
+            let r = &mut party.recovery;
+            r.sessions = r.sessions.saturating_sub(i.recovery.sessions);
+            r.recovered = r.recovered.saturating_sub(i.recovery.recovered);
+            r.escalated = r.escalated.saturating_sub(i.recovery.escalated);
+            r.budget_exhausted = r
+                .budget_exhausted
+                .saturating_sub(i.recovery.budget_exhausted);
+            let by = &mut party.rejected_by;
+            by.circuit_open = by.circuit_open.saturating_sub(i.rejected_by.circuit_open);
+            by.bulkhead_full = by.bulkhead_full.saturating_sub(i.rejected_by.bulkhead_full);
+            by.rate_limited = by.rate_limited.saturating_sub(i.rejected_by.rate_limited);
+            party.in_flight = party.in_flight.saturating_sub(i.in_flight);
+        }
+        party
+    }
+}
+
+/// `mine -= theirs`, for the counters the series carry (a method's
+/// percentiles are not additive: the component's stay as they are).
+fn subtract_method(mine: &mut MethodSnapshot, theirs: &MethodSnapshot) {
+    mine.calls = mine.calls.saturating_sub(theirs.calls);
+    mine.successes = mine.successes.saturating_sub(theirs.successes);
+    mine.failures = mine.failures.saturating_sub(theirs.failures);
+    mine.panics = mine.panics.saturating_sub(theirs.panics);
+    mine.cancelled = mine.cancelled.saturating_sub(theirs.cancelled);
+    mine.attempts = mine.attempts.saturating_sub(theirs.attempts);
+    mine.rejected = mine.rejected.saturating_sub(theirs.rejected);
+    mine.timeouts = mine.timeouts.saturating_sub(theirs.timeouts);
+    mine.hedges_won = mine.hedges_won.saturating_sub(theirs.hedges_won);
+    mine.hedges_lost = mine.hedges_lost.saturating_sub(theirs.hedges_lost);
+    mine.total_latency = mine.total_latency.saturating_sub(theirs.total_latency);
+    for (mine, theirs) in mine.latency_buckets.iter_mut().zip(&theirs.latency_buckets) {
+        *mine = mine.saturating_sub(*theirs);
+    }
+}
+
 /// Feeds the series of one family to `sink`. This match is the mapping: the
 /// only place that says which figure of the snapshot a series carries.
+///
+/// Identity keys: the components by position, then, component after
+/// component, its methods, and each instance followed by its methods; the
+/// same for every family, since every identity takes its key whether the
+/// family has a series for it or not.
 pub(crate) fn visit_family(
     snapshot: &MetricsSnapshot,
     family: &'static Family,
     sink: &mut impl Sink,
 ) {
     sink.family(family);
-    let mut method_keys = snapshot.components.len();
-    for (identity_key, c) in snapshot.components.iter().enumerate() {
-        let first_method_key = method_keys;
-        method_keys += c.methods.len();
+    let mut next_key = snapshot.components.len();
+    for (key, c) in snapshot.components.iter().enumerate() {
+        let party = Party::component(c);
+        // A component whose calls all go through instances has no share of
+        // its own to speak for; its state gauges still speak for it.
+        let own_methods = !c.instances.is_empty();
         let identity = [("component", c.name.as_str())];
-        let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
-            let labels = Labels {
-                identity: &identity,
-                identity_key,
-                fixed,
-            };
-            sink.series(family, labels, value);
+        visit_party(
+            family,
+            &party,
+            &identity,
+            key,
+            &mut next_key,
+            own_methods,
+            sink,
+        );
+        for i in &c.instances {
+            let party = Party::instance(i);
+            let identity = [
+                ("component", c.name.as_str()),
+                ("component_id", i.id.as_str()),
+            ];
+            let key = next_key;
+            next_key += 1;
+            visit_party(family, &party, &identity, key, &mut next_key, false, sink);
+        }
+    }
+}
+
+/// The series of one party; `next_key` is the identity key of its first
+/// method, and moves past its methods. With `skip_idle_methods`, a method
+/// with no call of the party's own has no series.
+fn visit_party(
+    family: &'static Family,
+    p: &Party<'_>,
+    identity: &[(&'static str, &str)],
+    identity_key: usize,
+    next_key: &mut usize,
+    skip_idle_methods: bool,
+    sink: &mut impl Sink,
+) {
+    let first_method_key = *next_key;
+    *next_key += p.methods.len();
+    let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
+        let labels = Labels {
+            identity,
+            identity_key,
+            fixed,
         };
-        match family.id {
-            Id::Calls
-            | Id::Panics
-            | Id::CallDuration
-            | Id::CallDurationQuantile
-            | Id::Timeouts
-            | Id::Hedges => visit_methods(c, first_method_key, family, sink),
-            Id::ComponentHealth => {
-                let level = match c.health.status {
-                    HealthStatus::Healthy => 0,
-                    HealthStatus::Degraded => 1,
-                    HealthStatus::Unhealthy => 2,
-                };
-                one(&[], Value::U64(level));
+        sink.series(family, labels, value);
+    };
+    match family.id {
+        Id::Calls
+        | Id::Panics
+        | Id::CallDuration
+        | Id::CallDurationQuantile
+        | Id::Timeouts
+        | Id::Hedges => visit_methods(
+            p,
+            identity,
+            first_method_key,
+            skip_idle_methods,
+            family,
+            sink,
+        ),
+        Id::ComponentHealth => {
+            let level = match p.health.status {
+                HealthStatus::Healthy => 0,
+                HealthStatus::Degraded => 1,
+                HealthStatus::Unhealthy => 2,
+            };
+            one(&[], Value::U64(level));
+        }
+        Id::ConsecutiveFailures => one(&[], Value::U64(p.health.consecutive_failures)),
+        Id::RecoveryAttempts => {
+            for s in p.strategies.iter() {
+                let strategy = ("strategy", s.strategy.as_str());
+                let failed = s.attempts.saturating_sub(s.successes);
+                one(&[strategy, ("result", "success")], Value::U64(s.successes));
+                one(&[strategy, ("result", "failure")], Value::U64(failed));
             }
-            Id::ConsecutiveFailures => one(&[], Value::U64(c.health.consecutive_failures)),
-            Id::RecoveryAttempts => {
-                for s in &c.strategies {
-                    let strategy = ("strategy", s.strategy.as_str());
-                    let failed = s.attempts.saturating_sub(s.successes);
-                    one(&[strategy, ("result", "success")], Value::U64(s.successes));
-                    one(&[strategy, ("result", "failure")], Value::U64(failed));
-                }
+        }
+        Id::RejectedCalls => {
+            for reason in RejectReason::ALL {
+                let count = p.rejected_by.by(reason);
+                one(&[("reason", reason.as_str())], Value::U64(count));
             }
-            Id::RejectedCalls => {
-                for reason in RejectReason::ALL {
-                    let count = c.rejected_by.by(reason);
-                    one(&[("reason", reason.as_str())], Value::U64(count));
-                }
+        }
+        Id::InFlight => one(&[], Value::U64(p.in_flight)),
+        Id::CircuitState => {
+            if let Some(state) = p.health.circuit {
+                one(&[], Value::U64(state.as_number().into()));
             }
-            Id::InFlight => one(&[], Value::U64(c.in_flight)),
-            Id::CircuitState => {
-                if let Some(state) = c.health.circuit {
-                    one(&[], Value::U64(state.as_number().into()));
-                }
+        }
+        Id::NeedsAttention => one(&[], Value::U64(p.health.needs_attention.into())),
+        Id::RecoverySessions => {
+            let r = &p.recovery;
+            let failed = r.sessions.saturating_sub(r.recovered + r.escalated);
+            one(&[("outcome", "recovered")], Value::U64(r.recovered));
+            one(&[("outcome", "escalated")], Value::U64(r.escalated));
+            one(&[("outcome", "failed")], Value::U64(failed));
+        }
+        Id::RetryBudgetExhausted => one(&[], Value::U64(p.recovery.budget_exhausted)),
+        Id::Uptime => {
+            if let Some(uptime) = p.uptime {
+                one(&[], Value::F64(uptime));
             }
-            Id::NeedsAttention => one(&[], Value::U64(c.health.needs_attention.into())),
-            Id::RecoverySessions => {
-                let r = &c.recovery;
-                let failed = r.sessions.saturating_sub(r.recovered + r.escalated);
-                one(&[("outcome", "recovered")], Value::U64(r.recovered));
-                one(&[("outcome", "escalated")], Value::U64(r.escalated));
-                one(&[("outcome", "failed")], Value::U64(failed));
-            }
-            Id::RetryBudgetExhausted => one(&[], Value::U64(c.recovery.budget_exhausted)),
-            Id::Uptime => one(&[], Value::F64(c.uptime)),
         }
     }
 }
 
 /// The series of the per-method families; `first_key` is the identity key
-/// of `c`'s first method.
+/// of the party's first method.
 fn visit_methods(
-    c: &ComponentSnapshot,
+    p: &Party<'_>,
+    party: &[(&'static str, &str)],
     first_key: usize,
+    skip_idle: bool,
     family: &'static Family,
     sink: &mut impl Sink,
 ) {
-    for (i, m) in c.methods.iter().enumerate() {
-        let identity = [("component", c.name.as_str()), ("method", m.name.as_str())];
+    let mut identity = [("", ""); 3];
+    identity[..party.len()].copy_from_slice(party);
+    for (i, m) in p.methods.iter().enumerate() {
+        if skip_idle && m.calls == 0 && m.rejected == 0 {
+            continue;
+        }
+        identity[party.len()] = ("method", m.name.as_str());
+        let identity = &identity[..=party.len()];
         let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
             let labels = Labels {
-                identity: &identity,
+                identity,
                 identity_key: first_key + i,
                 fixed,
             };
