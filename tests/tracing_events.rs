@@ -181,7 +181,9 @@ fn escalation_and_unhealthy_health_are_error_events_with_fields() {
         .collect();
     let escalated = ours
         .iter()
-        .find(|e| e.field("status") == Some("escalated"))
+        .find(|e| {
+            e.field("status") == Some("escalated") && e.field("component") == Some("traced_vault")
+        })
         .expect("an escalation event");
     assert_eq!(escalated.level, Level::ERROR);
     assert_eq!(escalated.field("component"), Some("traced_vault"));
@@ -190,7 +192,9 @@ fn escalation_and_unhealthy_health_are_error_events_with_fields() {
     assert_eq!(escalated.field("strategy"), Some("escalate"));
     let unhealthy = ours
         .iter()
-        .find(|e| e.field("status") == Some("unhealthy"))
+        .find(|e| {
+            e.field("status") == Some("unhealthy") && e.field("component") == Some("traced_vault")
+        })
         .expect("a health event");
     assert_eq!(unhealthy.level, Level::ERROR);
     assert_eq!(unhealthy.field("component"), Some("traced_vault"));
@@ -259,4 +263,43 @@ fn refusals_and_timeouts_are_events_with_their_reason() {
     assert_eq!(timed_out.level, Level::WARN);
     assert_eq!(timed_out.field("component"), Some("traced_limits_async"));
     assert_eq!(timed_out.field("timeout_ms"), Some("1000"));
+}
+
+struct InstanceVault {
+    reliability: reliability_core::Instance,
+}
+
+#[reliable(component = "traced_instances", instance = reliability, strategies = [escalate])]
+impl InstanceVault {
+    fn open(&self) -> Result<(), Denied> {
+        Err(Denied)
+    }
+}
+
+#[test]
+fn an_instance_call_names_its_instance_in_its_span_and_events() {
+    let _turn = serial();
+    let collector = collector();
+    let vault = InstanceVault {
+        reliability: reliability_core::Instance::new("vault-7"),
+    };
+    manager().set_call_spans(true);
+    assert!(vault.open().is_err());
+    manager().set_call_spans(false);
+    let spans = collector.1.lock().unwrap().opened.clone();
+    assert!(
+        spans.iter().any(|(name, fields)| name == "reliable_call"
+            && fields.contains(&("component".to_owned(), "traced_instances".to_owned()))
+            && fields.contains(&("instance".to_owned(), "vault-7".to_owned()))),
+        "{spans:?}"
+    );
+    let events = collector.0.lock().unwrap().clone();
+    let escalated = events
+        .iter()
+        .find(|e| {
+            e.field("component") == Some("traced_instances")
+                && e.field("status") == Some("escalated")
+        })
+        .expect("an escalation event");
+    assert_eq!(escalated.field("instance"), Some("vault-7"));
 }

@@ -45,6 +45,7 @@ impl CallSpan {
             target: "reliability",
             "reliable_call",
             component = meta.component,
+            instance = site.component().instance_id,
             method = meta.method
         );
         if enter {
