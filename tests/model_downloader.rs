@@ -143,39 +143,138 @@ fn injected_faults_are_recovered_as_designed() {
     );
     assert_eq!(gated.source, None);
 
-    // During the outage the primary serves nothing; the circuit opens, and
-    // closes again once it is back.
+    // Every model line reads the primary's own session: the mirror's, left
+    // by its `fetch` under the primary's alternative, never stands in for it.
+    for session in summary.stories.iter().filter_map(|s| s.download.as_ref()) {
+        assert_eq!(session.instance.as_deref(), Some("primary"), "{session:#?}");
+        assert_eq!(session.method, "download", "{session:#?}");
+    }
+
+    // During the outage the primary serves nothing and only its circuit
+    // opens, and closes again once it is back. The mirror, an instance of
+    // the same component, keeps its own circuit closed and is never refused:
+    // every outage model comes from the mirror or the local cache.
     assert_eq!(outage.len(), 3);
     for story in &outage {
-        assert_ne!(story.source, Some(Source::Primary), "{}", story.model.name);
+        assert!(
+            matches!(story.source, Some(Source::Mirror | Source::LocalCache)),
+            "{} came from {:?}",
+            story.model.name,
+            story.source
+        );
         assert!(summary
             .injections
             .iter()
             .filter(|i| i.host == Host::Primary && i.model == story.model.name)
             .all(|i| i.fault == Fault::Down));
     }
-    assert!(outage
-        .iter()
-        .any(|s| s.source == Some(Source::Mirror) || s.source == Some(Source::LocalCache)));
-    let circuit: Vec<CircuitState> = events
-        .lock()
-        .unwrap()
+    assert!(outage.iter().any(|s| s.source == Some(Source::Mirror)));
+    for session in summary.stories.iter().filter_map(|s| s.download.as_ref()) {
+        for step in session.steps.iter().filter(|s| s.target == "mirror") {
+            let error = step.error.as_deref().unwrap_or_default();
+            assert!(
+                !error.contains("refused"),
+                "the mirror refused: {session:#?}"
+            );
+        }
+    }
+    let events = events.lock().unwrap();
+    let circuit: Vec<(Option<&str>, CircuitState)> = events
         .iter()
         .filter_map(|e| match e {
-            ReliabilityEvent::CircuitChanged { component, state }
-                if component == "model_downloader" =>
-            {
-                Some(*state)
-            }
+            ReliabilityEvent::CircuitChanged {
+                component,
+                instance,
+                state,
+                ..
+            } if component == "model_downloader" => Some((instance.as_deref(), *state)),
             _ => None,
         })
         .collect();
-    assert_eq!(circuit.first(), Some(&CircuitState::Open), "{circuit:?}");
-    assert_eq!(circuit.last(), Some(&CircuitState::Closed), "{circuit:?}");
+    assert!(
+        circuit
+            .iter()
+            .all(|(instance, _)| *instance == Some("primary")),
+        "{circuit:?}"
+    );
+    assert_eq!(
+        circuit.first().map(|c| c.1),
+        Some(CircuitState::Open),
+        "{circuit:?}"
+    );
+    assert_eq!(
+        circuit.last().map(|c| c.1),
+        Some(CircuitState::Closed),
+        "{circuit:?}"
+    );
+    // The monitor's lines name the instance.
+    let lines: Vec<String> = events
+        .iter()
+        .filter(|e| matches!(e, ReliabilityEvent::CircuitChanged { .. }))
+        .filter_map(demo::monitor_line)
+        .collect();
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some("model_downloader@primary: circuit open")
+    );
+    drop(events);
+
     let snapshot = reliability_core::snapshot();
     let downloader = snapshot.component("model_downloader").unwrap();
-    assert!(downloader.rejected > 0, "a call was refused while open");
-    assert!(downloader.health.needs_attention);
+    let primary = downloader
+        .instance("primary")
+        .expect("the primary's instance");
+    let mirror = downloader
+        .instance("mirror")
+        .expect("the mirror's instance");
+    assert!(
+        primary.rejected_by.circuit_open > 0,
+        "a call was refused while open"
+    );
+    assert!(primary.health.needs_attention);
+    assert_eq!(mirror.rejected, 0, "{mirror:#?}");
+    assert_eq!(mirror.in_flight, 0, "the bulkhead gave every place back");
+    assert_eq!(mirror.health.circuit, Some(CircuitState::Closed));
+    assert!(!mirror.health.needs_attention);
+    // The mirror's calls count on the mirror's instance; the component
+    // counts each call once.
+    let fetch = mirror.method("fetch").expect("the mirror served");
+    assert!(fetch.successes >= 1, "{fetch:#?}");
+    assert!(primary.method("fetch").is_none());
+    assert_eq!(downloader.method("fetch").unwrap().calls, fetch.calls);
+    assert_eq!(
+        downloader.health.calls,
+        primary.health.calls + mirror.health.calls
+    );
+    assert_eq!(
+        manager()
+            .instance_health("model_downloader", "mirror")
+            .and_then(|h| h.circuit),
+        Some(CircuitState::Closed)
+    );
+    // The printed table has a line per instance under its component.
+    let table: Vec<&str> = summary.table.lines().collect();
+    let row = |start: &str| {
+        table
+            .iter()
+            .position(|line| line.starts_with(start))
+            .unwrap_or_else(|| panic!("no `{start}` line in\n{}", summary.table))
+    };
+    let (component, at_primary, at_mirror) = (
+        row("model_downloader "),
+        row("  @primary "),
+        row("  @mirror "),
+    );
+    assert!(
+        component < at_primary && component < at_mirror,
+        "{}",
+        summary.table
+    );
+    assert!(
+        table[at_mirror].contains(" closed "),
+        "{}",
+        table[at_mirror]
+    );
 
     // Installs: a read-only directory falls back to the user's, a missing
     // manifest is escalated.

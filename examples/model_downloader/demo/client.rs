@@ -1,6 +1,7 @@
 //! The downloader: an HTTP/1.1 client on std's `TcpStream`, and the
 //! `ModelDownloader` component whose one `#[reliable]` attribute gives it
 //! retries, repair, a mirror, a local cache, a circuit breaker and escalation.
+//! The primary and the mirror are two instances of it, one per host.
 
 use std::fmt;
 use std::fs;
@@ -8,9 +9,10 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use reliability_core::{reliable, Classify};
+use reliability_core::{reliable, BulkheadFull, CircuitOpen, Classify, Instance};
 
 use super::faults::fnv1a64;
 use super::server::{Host, CHECKSUM_HEADER};
@@ -64,6 +66,13 @@ pub enum DownloadError {
     /// Reading the local cache failed.
     #[category(source)]
     Cache(io::Error),
+    /// A downloader without a mirror was asked for the mirror's copy.
+    #[category(configuration)]
+    NoMirror { host: Host },
+    /// The downloader refused the request before making it: its circuit
+    /// is open, or its bulkhead full.
+    #[category(resource_exhausted)]
+    Refused { reason: &'static str },
 }
 
 // Short and free of addresses and timings: the texts end up in the demo's
@@ -84,11 +93,33 @@ impl fmt::Display for DownloadError {
             DownloadError::Status { host, code } => write!(f, "{host}: unexpected status {code}"),
             DownloadError::NotCached => f.write_str("not in the local cache"),
             DownloadError::Cache(error) => write!(f, "local cache: {error}"),
+            DownloadError::NoMirror { host } => write!(f, "{host}: no mirror configured"),
+            DownloadError::Refused { reason } => write!(f, "refused: {reason}"),
         }
     }
 }
 
 impl std::error::Error for DownloadError {}
+
+// What the mirror's `fetch`, which has no fallback, returns when its own
+// circuit or bulkhead refuses a request. The text leaves out the component,
+// which both instances share: the primary's step `alternatives:mirror` says
+// where it happened.
+impl From<CircuitOpen> for DownloadError {
+    fn from(_: CircuitOpen) -> Self {
+        DownloadError::Refused {
+            reason: "circuit open",
+        }
+    }
+}
+
+impl From<BulkheadFull> for DownloadError {
+    fn from(_: BulkheadFull) -> Self {
+        DownloadError::Refused {
+            reason: "bulkhead full",
+        }
+    }
+}
 
 /// Where a model's bytes came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,20 +148,27 @@ pub struct ModelFile {
     pub source: Source,
 }
 
-/// Downloads models from the hub's primary, with the mirror and a local
-/// cache to fall back on.
+/// Downloads models from one of the hub's hosts. The demo makes two, one
+/// per host: two instances of one component, each with its own health,
+/// circuit and bulkhead. The primary's has the mirror's to fall back on, and
+/// a local cache after it.
 #[derive(Debug)]
 pub struct ModelDownloader {
-    primary: SocketAddr,
-    mirror: SocketAddr,
+    host: Host,
+    addr: SocketAddr,
     cache_dir: PathBuf,
     /// Set by the repair: the next request asks every cache on the way for
     /// a fresh copy (`Cache-Control: no-cache`), until one arrives intact.
     revalidate: AtomicBool,
+    /// The downloader of the mirror, for the primary's alternative.
+    mirror: Option<Arc<ModelDownloader>>,
+    /// Which instance of `model_downloader` this one reports to (its host).
+    reliability: Instance,
 }
 
 #[reliable(
     component = "model_downloader",
+    instance = reliability,
     strategies = [network, repair, alternatives, fallback, circuit_breaker, escalate],
     repair = clear_cache,
     alternatives = [mirror],
@@ -141,22 +179,28 @@ pub struct ModelDownloader {
     max_elapsed = "2s",
     open_after = 5,
     cool_down = "190ms",
-    // The fallback and the mirror report to this component too: a gated
-    // model fails three calls in a row (download, mirror, local cache).
+    // The fallback and the alternative report to the primary's instance too,
+    // and the mirror's `fetch` to the mirror's: a gated model fails four
+    // calls of the component in a row (download, mirror, fetch, local cache).
     thresholds(max_consecutive_failures = 5)
 )]
 impl ModelDownloader {
-    /// A model from the primary, checked against the checksum it came with.
+    /// A model from this downloader's host, checked against the checksum it
+    /// came with: the primary's call, with the whole recovery chain.
     pub fn download(&self, name: &str) -> Result<ModelFile, DownloadError> {
         let fresh = self.revalidate.load(Ordering::Relaxed);
-        let file = self.fetch(Host::Primary, name, fresh)?;
+        let file = self.get_model(name, fresh)?;
         self.revalidate.store(false, Ordering::Relaxed);
         Ok(file)
     }
 
-    /// The same model from the mirror.
+    /// The primary's alternative: the same model from the mirror's
+    /// downloader, whose `fetch` counts on the mirror's instance.
     pub fn mirror(&self, name: &str) -> Result<ModelFile, DownloadError> {
-        self.fetch(Host::Mirror, name, false)
+        match &self.mirror {
+            Some(mirror) => mirror.fetch(name),
+            None => Err(DownloadError::NoMirror { host: self.host }),
+        }
     }
 
     /// The copy an earlier run left in the local cache, if it is intact.
@@ -190,22 +234,59 @@ impl ModelDownloader {
     }
 }
 
+// The mirror's request, in a block of its own with a narrower chain: a
+// circuit and a bulkhead, no retries (its caller has a chain of its own).
+// On a method of the block above, `#[reliable(strategies = [circuit_breaker])]`
+// would not do: the block's `repair`, `alternatives` and `fallback` name
+// methods, and naming a method enables its strategy, so a failed `fetch` of
+// the mirror would try `mirror` and `local_cache` of the mirror's instance.
+// The circuit and the thresholds repeat the block above's.
+#[reliable(
+    component = "model_downloader",
+    instance = reliability,
+    strategies = [circuit_breaker],
+    open_after = 5,
+    cool_down = "190ms",
+    bulkhead(max_concurrent = 2, max_wait = "50ms"),
+    thresholds(max_consecutive_failures = 5)
+)]
 impl ModelDownloader {
-    pub fn new(primary: SocketAddr, mirror: SocketAddr, cache_dir: PathBuf) -> Self {
+    /// A model from this downloader's host. The mirror's circuit is its own,
+    /// so the primary's outage never closes it off, and its bulkhead keeps
+    /// the mirror, which every failing primary request turns to, to two
+    /// requests at once; a refusal is `DownloadError::Refused`.
+    pub fn fetch(&self, name: &str) -> Result<ModelFile, DownloadError> {
+        self.get_model(name, false)
+    }
+}
+
+impl ModelDownloader {
+    /// The downloader of `host` at `addr`, the instance `host` of
+    /// `model_downloader`; `mirror`, when given, is its alternative.
+    pub fn new(
+        host: Host,
+        addr: SocketAddr,
+        cache_dir: PathBuf,
+        mirror: Option<Arc<ModelDownloader>>,
+    ) -> Self {
         ModelDownloader {
-            primary,
-            mirror,
+            host,
+            addr,
             cache_dir,
             revalidate: AtomicBool::new(false),
+            mirror,
+            reliability: Instance::new(host.to_string()),
         }
     }
 
-    fn fetch(&self, host: Host, name: &str, fresh: bool) -> Result<ModelFile, DownloadError> {
-        let addr = match host {
-            Host::Primary => self.primary,
-            Host::Mirror => self.mirror,
-        };
-        let response = get(addr, host, &format!("/models/{name}"), fresh)?;
+    /// The instance this downloader reports to.
+    pub fn instance(&self) -> &str {
+        self.reliability.id()
+    }
+
+    fn get_model(&self, name: &str, fresh: bool) -> Result<ModelFile, DownloadError> {
+        let host = self.host;
+        let response = get(self.addr, host, &format!("/models/{name}"), fresh)?;
         match response.status {
             200 => {}
             503 => {

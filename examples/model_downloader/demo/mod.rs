@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -233,6 +234,9 @@ pub struct Summary {
     pub injections: Vec<Injection>,
     /// Indexes of the models whose requests found the primary down.
     pub outage: Range<usize>,
+    /// The health table, as printed: a line per component, its methods and
+    /// its instances.
+    pub table: String,
     /// Where the JSON report went.
     pub report: PathBuf,
     pub elapsed: Duration,
@@ -254,10 +258,19 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
     }
     let outage = plan.outage();
     let hub = server::ModelHub::start(plan, models.clone())?;
-    let downloader = ModelDownloader::new(
-        hub.addr(Host::Primary),
+    // Two instances of one component: the mirror's circuit and bulkhead are
+    // its own, so the primary's outage never refuses a request to it.
+    let mirror = Arc::new(ModelDownloader::new(
+        Host::Mirror,
         hub.addr(Host::Mirror),
         workspace.cache_dir(),
+        None,
+    ));
+    let downloader = ModelDownloader::new(
+        Host::Primary,
+        hub.addr(Host::Primary),
+        workspace.cache_dir(),
+        Some(mirror),
     );
     let installer = DependencyManager::new(workspace.install_root());
 
@@ -279,12 +292,15 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
         }
         let mark = last_session_id();
         let downloaded = downloader.download(&model.name);
-        let download = session_since(mark, "model_downloader");
+        let download = session_since(mark, "model_downloader", Some(downloader.instance()));
         let (installed, install) = match &downloaded {
             Ok(file) => {
                 let mark = last_session_id();
                 let installed = installer.install(file, model.family);
-                (Some(installed), session_since(mark, "dependency_manager"))
+                (
+                    Some(installed),
+                    session_since(mark, "dependency_manager", None),
+                )
             }
             Err(_) => (None, None),
         };
@@ -316,8 +332,9 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
     }
 
     let snapshot = reliability_core::snapshot();
+    let table = story::health_table(&snapshot);
     println!();
-    print!("{}", story::health_table(&snapshot));
+    print!("{table}");
     println!();
     print!("{}", story::strategy_table(&snapshot));
     let timeline = manager().health_timeline();
@@ -357,6 +374,7 @@ pub fn run(options: &Options) -> Result<Summary, Box<dyn Error>> {
         lines,
         injections,
         outage,
+        table,
         report,
         elapsed,
     })
@@ -386,39 +404,52 @@ fn last_session_id() -> u64 {
     manager().recovery_history().last().map_or(0, |s| s.id)
 }
 
-/// The session `component` left after `mark`, if the call needed recovery.
-fn session_since(mark: u64, component: &str) -> Option<RecoverySession> {
+/// The session `component` (its `instance`, if it has them) left after
+/// `mark`, if the call needed recovery. The instance keeps out a session of
+/// another instance the call made on the way: the mirror's `fetch`, under the
+/// primary's alternative, is recorded before the primary's call ends.
+fn session_since(mark: u64, component: &str, instance: Option<&str>) -> Option<RecoverySession> {
     manager()
         .recovery_history()
         .into_iter()
-        .find(|s| s.id > mark && s.component == component)
+        .find(|s| s.id > mark && s.component == component && s.instance.as_deref() == instance)
+}
+
+/// `component` or `component@instance`.
+fn named(component: &str, instance: Option<&str>) -> String {
+    match instance {
+        Some(instance) => format!("{component}@{instance}"),
+        None => component.to_owned(),
+    }
+}
+
+/// What the monitor prints for `event`: health and circuit changes and idle
+/// components, each named `component@instance` when it is an instance's.
+pub fn monitor_line(event: &ReliabilityEvent) -> Option<String> {
+    let name = named(event.component(), event.instance());
+    let text = match event {
+        ReliabilityEvent::HealthChanged {
+            from, to, reason, ..
+        } => format!(
+            "{name}: {from} → {to}{}",
+            reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        ReliabilityEvent::CircuitChanged { state, .. } => format!("{name}: circuit {state}"),
+        ReliabilityEvent::ComponentStale { idle, .. } => format!("{name}: no call for {idle:?}"),
+        _ => return None,
+    };
+    Some(text)
 }
 
 /// Starts the background monitor and prints what it sees as it sees it.
 fn start_monitor() -> std::io::Result<reliability_core::Subscription> {
     let subscription = manager().subscribe(|event: &ReliabilityEvent| {
-        let text = match event {
-            ReliabilityEvent::HealthChanged {
-                component,
-                from,
-                to,
-                reason,
-            } => format!(
-                "{component}: {from} → {to}{}",
-                reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ),
-            ReliabilityEvent::CircuitChanged { component, state } => {
-                format!("{component}: circuit {state}")
-            }
-            ReliabilityEvent::ComponentStale { component, idle } => {
-                format!("{component}: no call for {idle:?}")
-            }
-            _ => return,
-        };
-        println!("  [monitor] {text}");
+        if let Some(line) = monitor_line(event) {
+            println!("  [monitor] {line}");
+        }
     });
     manager().start_monitoring(MonitorConfig::new().with_interval(Duration::from_millis(50)))?;
     Ok(subscription)

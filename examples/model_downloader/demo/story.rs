@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reliability_core::{
-    HealthTransition, MetricsSnapshot, RecoveryOutcome, RecoverySession, StepOutcome, Strategy,
+    HealthTransition, MethodSnapshot, MetricsSnapshot, RecoveryOutcome, RecoverySession,
+    RejectedCalls, StepOutcome, Strategy,
 };
 
 use super::client::{DownloadError, ModelFile};
@@ -166,12 +167,23 @@ fn percent(part: u64, whole: u64) -> String {
     }
 }
 
-/// Each component's health, then its methods.
+/// The columns of the health table, as one format for each kind of line.
+macro_rules! row {
+    ($out:expr, $($cell:expr),* $(,)?) => {
+        let _ = writeln!(
+            $out,
+            "{:<22} {:<9} {:>5} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>7}",
+            $($cell),*
+        );
+    };
+}
+
+/// Each component's health, then its methods (every instance's calls
+/// counted once), then a line per instance: its own health and circuit.
 pub fn health_table(snapshot: &MetricsSnapshot) -> String {
     let mut out = String::new();
-    let _ = writeln!(
+    row!(
         out,
-        "{:<22} {:<9} {:>5} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>7}",
         "component / method",
         "status",
         "calls",
@@ -185,23 +197,14 @@ pub fn health_table(snapshot: &MetricsSnapshot) -> String {
     );
     for component in &snapshot.components {
         let health = &component.health;
-        // The snapshot keeps percentiles per method; the slowest method's
-        // p95 stands for the component's.
-        let p95 = component
-            .methods
-            .iter()
-            .map(|m| m.latency.p95)
-            .max()
-            .unwrap_or_default();
-        let _ = writeln!(
+        row!(
             out,
-            "{:<22} {:<9} {:>5} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>7}",
             component.name,
             health.status.as_str(),
             health.calls,
             component.methods.iter().map(|m| m.attempts).sum::<u64>(),
             percent(health.successes, health.successes + health.failures),
-            human(p95),
+            human(slowest_p95(&component.methods)),
             format!(
                 "{}/{}",
                 component.recovery.recovered, component.recovery.sessions
@@ -220,25 +223,76 @@ pub fn health_table(snapshot: &MetricsSnapshot) -> String {
                 method.attempts,
                 percent(method.successes, method.successes + method.failures),
                 human(method.latency.p95),
-                if method.rejected > 0 {
-                    format!("   ({} refused by the open circuit)", method.rejected)
-                } else {
-                    String::new()
-                },
+                refused(&method.rejected_by),
+            );
+        }
+        for instance in &component.instances {
+            let health = &instance.health;
+            row!(
+                out,
+                format!("  @{}", instance.id),
+                health.status.as_str(),
+                health.calls,
+                instance.methods.iter().map(|m| m.attempts).sum::<u64>(),
+                percent(health.successes, health.successes + health.failures),
+                human(slowest_p95(&instance.methods)),
+                format!(
+                    "{}/{}",
+                    instance.recovery.recovered, instance.recovery.sessions
+                ),
+                instance.recovery.escalated,
+                health.circuit.map_or("-", |c| c.as_str()),
+                // The monitor keeps uptime per component.
+                "-",
             );
         }
         if let Some(reason) = &health.reason {
             let _ = writeln!(out, "  ! {reason}");
         }
-        if health.needs_attention {
+        let flagged = std::iter::once((None, health)).chain(
+            component
+                .instances
+                .iter()
+                .map(|i| (Some(i.id.as_str()), &i.health)),
+        );
+        for (instance, health) in flagged.filter(|(_, h)| h.needs_attention) {
             let _ = writeln!(
                 out,
-                "  ! needs attention (an escalation); last error: {}",
+                "  ! {}needs attention (an escalation); last error: {}",
+                instance.map(|id| format!("@{id} ")).unwrap_or_default(),
                 health.last_error.as_deref().unwrap_or("-")
             );
         }
     }
     out
+}
+
+/// The snapshot keeps percentiles per method; the slowest method's p95
+/// stands for the component's or the instance's.
+fn slowest_p95(methods: &[MethodSnapshot]) -> Duration {
+    methods
+        .iter()
+        .map(|m| m.latency.p95)
+        .max()
+        .unwrap_or_default()
+}
+
+/// `   (1 refused: circuit open)`, or nothing.
+fn refused(by: &RejectedCalls) -> String {
+    let reasons: Vec<String> = [
+        (by.circuit_open, "circuit open"),
+        (by.bulkhead_full, "bulkhead full"),
+        (by.rate_limited, "rate limited"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, why)| format!("{n} refused: {why}"))
+    .collect();
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!("   ({})", reasons.join(", "))
+    }
 }
 
 /// How each strategy did, per component.
@@ -275,10 +329,16 @@ pub fn strategy_table(snapshot: &MetricsSnapshot) -> String {
     out
 }
 
+/// `model_downloader@primary: healthy → degraded (…)`.
 pub fn transition(transition: &HealthTransition) -> String {
     format!(
-        "{}: {} → {}{}",
+        "{}{}: {} → {}{}",
         transition.component,
+        transition
+            .instance
+            .as_deref()
+            .map(|id| format!("@{id}"))
+            .unwrap_or_default(),
         transition.from,
         transition.to,
         transition
