@@ -183,7 +183,7 @@ struct Threaded {
 #[reliable(component = "instances_threads", instance = reliability)]
 impl Threaded {
     fn work(&self, n: u64) -> Result<u64, FetchError> {
-        if n % 7 == 0 {
+        if n.is_multiple_of(7) {
             Err(FetchError::Reset)
         } else {
             Ok(n)
@@ -211,7 +211,7 @@ fn instance_and_component_totals_agree_under_eight_threads() {
     for handle in handles {
         handle.join().unwrap();
     }
-    let failures_per_thread = (0..CALLS).filter(|n| n % 7 == 0).count() as u64;
+    let failures_per_thread = (0..CALLS).filter(|n| n.is_multiple_of(7)).count() as u64;
     let snapshot = reliability_core::snapshot();
     let component = snapshot.component("instances_threads").unwrap();
     assert_eq!(component.instances.len(), 4);
@@ -402,6 +402,7 @@ impl Mirror {
     }
 
     #[reliable(no_recovery)]
+    #[allow(clippy::boxed_local)] // the receiver is what is tested
     fn boxed(self: Box<Self>) -> Result<u8, FetchError> {
         Ok(1)
     }

@@ -718,3 +718,31 @@ fn calls_made_during_a_recovery_keep_their_place_in_the_run_of_failures() {
         2
     );
 }
+
+struct OnlyFallback;
+
+#[reliable(component = "recovery_stats_names", strategies = [fallback], fallback = spare)]
+impl OnlyFallback {
+    fn get(&self) -> Result<u8, FetchError> {
+        Err(FetchError::Missing)
+    }
+
+    fn spare(&self) -> Result<u8, FetchError> {
+        Ok(1)
+    }
+}
+
+#[test]
+fn strategy_figures_are_reported_under_their_own_name() {
+    assert_eq!(OnlyFallback.get(), Ok(1));
+    let snapshot = reliability_core::snapshot();
+    let strategies = &snapshot
+        .component("recovery_stats_names")
+        .unwrap()
+        .strategies;
+    let named: Vec<_> = strategies
+        .iter()
+        .map(|s| (s.strategy, s.attempts, s.successes))
+        .collect();
+    assert_eq!(named, [(Strategy::Fallback, 1, 1)]);
+}

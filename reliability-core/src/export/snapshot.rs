@@ -191,9 +191,10 @@ impl InstanceSnapshot {
             .zip(reading.categories)
             .filter(|(_, count)| *count > 0)
             .collect();
+        // The records are indexed by `Strategy::index`, not in `ALL`'s order.
         let strategies = Strategy::ALL
             .into_iter()
-            .zip(reading.strategies)
+            .map(|strategy| (strategy, reading.strategies[strategy.index()]))
             .filter(|(_, record)| record.attempts > 0)
             .map(|(strategy, record)| StrategyStats {
                 strategy,
