@@ -746,3 +746,36 @@ fn strategy_figures_are_reported_under_their_own_name() {
         .collect();
     assert_eq!(named, [(Strategy::Fallback, 1, 1)]);
 }
+
+struct Narrowed {
+    spare_calls: AtomicU32,
+}
+
+#[reliable(component = "recovery_narrowed", strategies = [fallback], fallback = spare)]
+impl Narrowed {
+    fn get(&self) -> Result<u8, FetchError> {
+        Err(FetchError::Missing)
+    }
+
+    /// Its own list leaves out the impl's fallback: it does not fall back.
+    #[reliable(strategies = [retry], max_attempts = 2, base_delay = "0ms")]
+    fn strict(&self) -> Result<u8, FetchError> {
+        Err(FetchError::Reset)
+    }
+
+    fn spare(&self) -> Result<u8, FetchError> {
+        self.spare_calls.fetch_add(1, Ordering::Relaxed);
+        Ok(1)
+    }
+}
+
+#[test]
+fn a_method_list_narrows_the_chain_the_impl_names() {
+    let narrowed = Narrowed {
+        spare_calls: AtomicU32::new(0),
+    };
+    assert_eq!(narrowed.get(), Ok(1));
+    assert_eq!(narrowed.strict(), Err(FetchError::Reset));
+    assert_eq!(narrowed.spare_calls.load(Ordering::Relaxed), 1);
+    assert_eq!(method("recovery_narrowed", "strict").attempts, 2);
+}

@@ -471,26 +471,34 @@ fn check_recovery(args: &RecoveryArgs, method_only: bool) -> syn::Result<ast::Re
     let listed =
         |strategy: Strategy, list: &[(Strategy, Span)]| list.iter().any(|(s, _)| *s == strategy);
     let report = |setting_on_method: bool| !method_only || setting_on_method;
-    // Naming a method enables its strategy.
+    // Naming a method enables its strategy, unless a method's own
+    // `strategies` list leaves out one that the impl names: that method
+    // narrows its chain.
+    let narrowed_on_method = args.strategies.as_ref().is_some_and(|list| list.on_method);
+    let enabling = |setting: Option<(Span, bool)>| {
+        setting.filter(|&(_, on_method)| on_method || !narrowed_on_method)
+    };
     let named = [
         (
             Strategy::Repair,
-            args.repair.as_ref().map(|s| s.key_span),
+            args.repair.as_ref().map(|s| (s.key_span, s.on_method)),
             "`repair = method_name`",
         ),
         (
             Strategy::Alternatives,
-            args.alternatives.as_ref().map(|s| s.key_span),
+            args.alternatives
+                .as_ref()
+                .map(|s| (s.key_span, s.on_method)),
             "`alternatives = [method_a, method_b]`",
         ),
         (
             Strategy::Fallback,
-            args.fallback.as_ref().map(|s| s.key_span),
+            args.fallback.as_ref().map(|s| (s.key_span, s.on_method)),
             "`fallback = method_name`",
         ),
     ];
     for (strategy, given, _) in named {
-        if let (Some(span), false) = (given, listed(strategy, &strategies)) {
+        if let (Some((span, _)), false) = (enabling(given), listed(strategy, &strategies)) {
             strategies.push((strategy, span));
         }
     }
