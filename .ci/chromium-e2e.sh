@@ -37,6 +37,20 @@ while read -r component level; do
 done < <(sed -n 's/^reliability_component_health{component="\([^"]*\)"} \([0-9]\)$/\1 \2/p' "$work/metrics.txt")
 [ "$checked" -ge 2 ] || { echo "FAIL: expected the demo's two components, saw $checked" >&2; exit 1; }
 
+# Each instance /metrics lists (a component_id label) has its row, with the same health.
+instances=0
+while read -r component id level; do
+  expected="data-component=\"$component\" data-instance=\"$id\" data-health=\"${names[$level]}\""
+  if ! grep -qF "$expected" "$work/dom.html"; then
+    echo "FAIL: the page does not show instance $id of $component as ${names[$level]}" >&2
+    grep -o 'data-instance="[^"]*" data-health="[^"]*"' "$work/dom.html" >&2 || true
+    exit 1
+  fi
+  echo "ok: instance $id of $component is ${names[$level]} on the page"
+  instances=$((instances + 1))
+done < <(sed -n 's/^reliability_component_health{component="\([^"]*\)",component_id="\([^"]*\)"} \([0-9]\)$/\1 \2 \3/p' "$work/metrics.txt")
+[ "$instances" -ge 2 ] || { echo "FAIL: expected the demo's two instances, saw $instances" >&2; exit 1; }
+
 # The page's own parts: live indicator, the summary tiles, both recent lists.
 for needle in 'id="live" data-state="live"' 'class="tile"' 'Recent health transitions' \
   'data-role="circuit"' 'class="hist"' 'class="badge recovered"'; do
