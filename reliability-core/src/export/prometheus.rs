@@ -207,22 +207,31 @@ struct TextSink {
 
 impl TextSink {
     /// Where the identity labels of `labels` are written in `identities`.
+    #[inline]
     fn identity(&mut self, labels: &Labels<'_>) -> Range<usize> {
+        match self.written.get(labels.identity_key) {
+            Some(Some(range)) => {
+                debug_assert_eq!(
+                    self.identities[range.clone()],
+                    {
+                        let mut fresh = String::new();
+                        push_identity(&mut fresh, labels.identity);
+                        fresh
+                    },
+                    "one identity key, two identities"
+                );
+                range.clone()
+            }
+            _ => self.write_identity(labels),
+        }
+    }
+
+    /// Writes the identity labels of `labels`, the first time their key comes.
+    #[inline(never)]
+    fn write_identity(&mut self, labels: &Labels<'_>) -> Range<usize> {
         let key = labels.identity_key;
         if key >= self.written.len() {
             self.written.resize(key + 1, None);
-        }
-        if let Some(range) = &self.written[key] {
-            debug_assert_eq!(
-                self.identities[range.clone()],
-                {
-                    let mut fresh = String::new();
-                    push_identity(&mut fresh, labels.identity);
-                    fresh
-                },
-                "one identity key, two identities"
-            );
-            return range.clone();
         }
         let start = self.identities.len();
         push_identity(&mut self.identities, labels.identity);
