@@ -629,7 +629,7 @@ mod tests {
                             .map(|m| {
                                 method(
                                     &format!("method_{m}"),
-                                    (c * m) as u64,
+                                    c * m,
                                     Duration::from_micros(c * 7 + m),
                                 )
                             })
