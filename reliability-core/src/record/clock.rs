@@ -30,7 +30,8 @@ pub(crate) fn nanos_since(start: u64) -> u64 {
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -76,15 +77,12 @@ impl Clock for SystemClock {
         if duration.is_zero() {
             return Delay::ready();
         }
-        if timer().is_none() {
+        let Some(timer) = timer() else {
             return Delay::unavailable();
-        }
-        Delay(DelayInner::Timer {
-            // A wait too long for an `Instant` (a `max_wait` of
-            // `Duration::MAX`) is capped at a century rather than panicking.
-            deadline: Instant::now() + duration.min(CENTURY),
-            shared: None,
-        })
+        };
+        // A wait too long for an `Instant` (a `max_wait` of `Duration::MAX`)
+        // is capped at a century rather than panicking.
+        Delay::on_timer(timer, Instant::now() + duration.min(CENTURY))
     }
 }
 
@@ -269,7 +267,9 @@ enum DelayInner {
     Manual(HeldDelay),
     Timer {
         deadline: Instant,
-        shared: Option<Arc<TimerEntry>>,
+        timer: &'static Timer,
+        /// Its place in the timer's queue, once polled.
+        queued: Option<Queued>,
     },
 }
 
@@ -303,28 +303,64 @@ impl Delay {
     pub fn is_unavailable(&self) -> bool {
         matches!(self.0, DelayInner::Unavailable)
     }
+
+    /// A delay of `timer` until `deadline`.
+    fn on_timer(timer: &'static Timer, deadline: Instant) -> Self {
+        Delay(DelayInner::Timer {
+            deadline,
+            timer,
+            queued: None,
+        })
+    }
 }
 
+/// What the timer thread and a waiting [`Delay`] share.
 struct TimerEntry {
-    deadline: Instant,
     fired: AtomicBool,
     waker: Mutex<Option<Waker>>,
+}
+
+/// A delay's entry in a [`Timer`]'s queue. Dropping it (with its delay,
+/// fired or not) takes the entry out of the queue, so a cancelled delay
+/// neither wakes anyone nor holds its memory until its deadline.
+struct Queued {
+    timer: &'static Timer,
+    key: TimerKey,
+    entry: Arc<TimerEntry>,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if self.entry.fired.load(Ordering::Acquire) {
+            return;
+        }
+        if self.timer.pending.lock().remove(&self.key).is_none() {
+            // The timer took it out to fire it just now: no wake is wanted.
+            self.entry.waker.lock().take();
+        }
+    }
 }
 
 impl Future for Delay {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let (deadline, shared) = match &mut self.0 {
+        let (deadline, timer, queued) = match &mut self.0 {
             DelayInner::Ready | DelayInner::Unavailable => return Poll::Ready(()),
             DelayInner::Manual(held) => return held.poll(cx),
-            DelayInner::Timer { deadline, shared } => (deadline, shared),
+            DelayInner::Timer {
+                deadline,
+                timer,
+                queued,
+            } => (*deadline, *timer, queued),
         };
-        if Instant::now() >= *deadline {
+        if Instant::now() >= deadline {
+            *queued = None;
             return Poll::Ready(());
         }
-        match shared {
-            Some(entry) => {
+        match queued {
+            Some(queued) => {
+                let entry = &queued.entry;
                 if entry.fired.load(Ordering::Acquire) {
                     return Poll::Ready(());
                 }
@@ -334,26 +370,26 @@ impl Future for Delay {
                     return Poll::Ready(());
                 }
             }
-            None => {
-                let entry = Arc::new(TimerEntry {
-                    deadline: *deadline,
-                    fired: AtomicBool::new(false),
-                    waker: Mutex::new(Some(cx.waker().clone())),
-                });
-                if let Some(timer) = timer() {
-                    timer.schedule(Arc::clone(&entry));
-                }
-                *shared = Some(entry);
-            }
+            None => *queued = Some(timer.schedule(deadline, cx.waker().clone())),
         }
         Poll::Pending
     }
 }
 
+/// Where a delay waits in the timer's queue: its deadline, then the order
+/// it came in (two delays may end at the same instant).
+type TimerKey = (Instant, u64);
+
 /// One background thread for every pending async delay of the process.
+///
+/// The queue is ordered by deadline, so the next to fire is the first, and
+/// a delay dropped before it fires takes itself out (`Queued`'s `Drop`):
+/// both cost a logarithm of the queue, where scanning a list cost its
+/// length, and the queue only holds delays someone still waits on.
 struct Timer {
-    pending: Mutex<Vec<Arc<TimerEntry>>>,
+    pending: Mutex<BTreeMap<TimerKey, Arc<TimerEntry>>>,
     changed: Condvar,
+    next_id: AtomicU64,
 }
 
 /// The shared timer, started on first use; `None` if its thread could not start.
@@ -375,8 +411,9 @@ impl Timer {
         spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
     ) -> Option<&'static Timer> {
         let timer: &'static Timer = Box::leak(Box::new(Timer {
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(BTreeMap::new()),
             changed: Condvar::new(),
+            next_id: AtomicU64::new(0),
         }));
         match spawn(Box::new(move || timer.run())) {
             Ok(()) => Some(timer),
@@ -387,9 +424,32 @@ impl Timer {
         }
     }
 
-    fn schedule(&self, entry: Arc<TimerEntry>) {
-        self.pending.lock().push(entry);
-        self.changed.notify_one();
+    /// Queues a wake of `waker` at `deadline`.
+    fn schedule(&'static self, deadline: Instant, waker: Waker) -> Queued {
+        let key = (deadline, self.next_id.fetch_add(1, Ordering::Relaxed));
+        let entry = Arc::new(TimerEntry {
+            fired: AtomicBool::new(false),
+            waker: Mutex::new(Some(waker)),
+        });
+        let mut pending = self.pending.lock();
+        let first = pending.first_key_value().is_none_or(|(next, _)| key < *next);
+        pending.insert(key, Arc::clone(&entry));
+        drop(pending);
+        // Only a new first deadline changes how long the thread sleeps.
+        if first {
+            self.changed.notify_one();
+        }
+        Queued {
+            timer: self,
+            key,
+            entry,
+        }
+    }
+
+    /// How many delays wait in the queue.
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.pending.lock().len()
     }
 
     fn run(&self) {
@@ -397,13 +457,12 @@ impl Timer {
         loop {
             let now = Instant::now();
             let mut due = Vec::new();
-            pending.retain(|entry| {
-                let keep = entry.deadline > now;
-                if !keep {
-                    due.push(Arc::clone(entry));
+            while let Some(entry) = pending.first_entry() {
+                if entry.key().0 > now {
+                    break;
                 }
-                keep
-            });
+                due.push(entry.remove());
+            }
             if !due.is_empty() {
                 drop(pending);
                 for entry in due {
@@ -415,8 +474,8 @@ impl Timer {
                 pending = self.pending.lock();
                 continue;
             }
-            match pending.iter().map(|e| e.deadline).min() {
-                Some(next) => {
+            match pending.first_key_value() {
+                Some((&(next, _), _)) => {
                     self.changed.wait_until(&mut pending, next);
                 }
                 None => self.changed.wait(&mut pending),
@@ -467,6 +526,55 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         let mut delay = std::pin::pin!(Delay::unavailable());
         assert!(delay.as_mut().poll(&mut cx).is_ready());
+    }
+
+    /// A timer of the test's own, so that other tests' delays do not
+    /// count; its thread lives on, as the shared timer's does.
+    fn own_timer() -> &'static Timer {
+        Timer::start(|run| std::thread::Builder::new().spawn(run).map(drop))
+            .expect("a timer thread")
+    }
+
+    #[test]
+    fn cancelled_delays_leave_the_timer_queue_at_once() {
+        let timer = own_timer();
+        let mut cx = Context::from_waker(Waker::noop());
+        let in_an_hour = Instant::now() + Duration::from_secs(3600);
+        for _ in 0..10_000 {
+            let mut delay = std::pin::pin!(Delay::on_timer(timer, in_an_hour));
+            assert!(delay.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(timer.queued(), 1, "the delay did not queue");
+        }
+        assert_eq!(timer.queued(), 0, "cancelled delays stay queued");
+    }
+
+    #[test]
+    fn a_cancelled_delay_does_not_hold_up_the_ones_behind_it() {
+        let timer = own_timer();
+        let woken = Arc::new(AtomicBool::new(false));
+        struct Flag(Arc<AtomicBool>, std::thread::Thread);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+                self.1.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Flag(Arc::clone(&woken), std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let start = Instant::now();
+        let mut kept = std::pin::pin!(Delay::on_timer(timer, start + Duration::from_millis(20)));
+        {
+            let mut cancelled = std::pin::pin!(Delay::on_timer(timer, start + Duration::from_millis(10)));
+            assert!(cancelled.as_mut().poll(&mut cx).is_pending());
+        }
+        assert!(kept.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(timer.queued(), 1);
+        while !woken.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(10) {
+            std::thread::park_timeout(Duration::from_secs(1));
+        }
+        assert!(kept.as_mut().poll(&mut cx).is_ready());
+        assert!(start.elapsed() >= Duration::from_millis(20), "woken early");
+        assert_eq!(timer.queued(), 0);
     }
 
     #[test]
