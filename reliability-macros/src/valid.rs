@@ -307,21 +307,11 @@ fn method_recovery(
 }
 
 /// A hedge runs the attempt and its alternatives at once: they share `self`.
+/// (With a `timeout`, each of them gets one of its own.)
 fn check_hedge(func: &ImplItemFn, recovery: &ast::Recovery) -> syn::Result<()> {
     let Some(hedge) = &recovery.args.hedge else {
         return Ok(());
     };
-    if let Some(timeout) = &recovery.args.timeout {
-        return Err(syn::Error::new(
-            if hedge.on_method {
-                hedge.key_span
-            } else {
-                timeout.key_span
-            },
-            "`hedge` and `timeout` on one method are not supported yet: \
-             the hedged attempt would need a timeout of its own; drop one of them",
-        ));
-    }
     if let Some(FnArg::Receiver(receiver)) = func.sig.inputs.first() {
         if receiver.mutability.is_some() {
             return Err(syn::Error::new(

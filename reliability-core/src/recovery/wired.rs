@@ -8,15 +8,18 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::classify::refused::TimedOut;
 use crate::classify::ErrorCategory;
 use crate::record::call::Call;
+use crate::record::clock::Clock;
 use crate::record::site::CallSite;
 use crate::recovery::bulkhead::BulkheadPermit;
 use crate::recovery::driver::{Driver, Failure, Next, Op, Recovery, Verdict};
 use crate::recovery::limits::{Limits, Refused, RejectReason};
+use crate::recovery::timeout::Timeout;
 use crate::runtime::events::ReliabilityEvent;
 use crate::runtime::registry::runtime;
 
@@ -172,6 +175,13 @@ impl<R> Recovery<R> {
     #[cold]
     pub(super) fn note_timeout(&mut self, timed_out: &TimedOut) {
         self.timed_out = true;
+        self.count_timeout(timed_out);
+    }
+
+    /// Counts an attempt (or a hedged leg) that ran past its timeout, and
+    /// says so to the listeners.
+    #[cold]
+    pub(super) fn count_timeout(&self, timed_out: &TimedOut) {
         let meta = self.site.meta();
         let component = runtime().state_of(self.site.component());
         component.count_limit(meta.method, |counts| counts.timeouts += 1);
@@ -297,44 +307,141 @@ impl<T, E> Recovery<Result<T, E>> {
         F: Future<Output = Result<T, E>>,
         A: IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
     {
-        let (Some(config), true) = (self.limits().hedge, self.is_first_attempt()) else {
-            return first.await;
-        };
+        match self.hedge_legs(first, alternatives, Duration::MAX).await {
+            Ok(result) => result,
+            // A leg without a timeout never times out.
+            Err(_) => unreachable!("reliability: a hedge without a timeout timed out"),
+        }
+    }
+
+    /// [`hedge`](Self::hedge) with the method's `timeout` on each leg: the
+    /// attempt and each alternative get the whole timeout from when they
+    /// start. A leg that runs past it is dropped and fails as a timeout (and,
+    /// if it was a hedge, as a lost one); the first `Ok` still wins. When
+    /// every leg failed and the last to fail timed out, the outcome is that
+    /// [`TimedOut`], for [`timed`](Recovery::timed) or
+    /// [`timed_out`](Recovery::timed_out), which count it; every other
+    /// timed-out leg is counted here.
+    pub async fn hedge_timed<'a, F, A>(
+        &mut self,
+        first: F,
+        alternatives: impl FnOnce() -> A,
+    ) -> Result<Result<T, E>, TimedOut>
+    where
+        F: Future<Output = Result<T, E>>,
+        A: IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
+    {
+        let after = self.limits().timeout.unwrap_or(Duration::MAX);
+        self.hedge_legs(first, alternatives, after).await
+    }
+
+    /// The hedge, each leg under a timeout of `timeout` (`Duration::MAX`:
+    /// none).
+    async fn hedge_legs<'a, F, A>(
+        &mut self,
+        first: F,
+        alternatives: impl FnOnce() -> A,
+        timeout: Duration,
+    ) -> Result<Result<T, E>, TimedOut>
+    where
+        F: Future<Output = Result<T, E>>,
+        A: IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
+    {
         let site = self.site();
-        let Some(after) = config.delay(recent_p95(site)) else {
-            return first.await;
+        let hedged = match (self.limits().hedge, self.is_first_attempt()) {
+            (Some(config), true) => config
+                .delay(recent_p95(site))
+                .map(|after| (after, config.max_extra() as usize)),
+            _ => None,
         };
+        if hedged.is_none() && timeout == Duration::MAX {
+            return Ok(first.await);
+        }
+        let component = site.meta().component;
         let state = runtime().state_of(site.component());
         let clock = state.env().policy.clock();
-        let after = Some(after);
+        let clock = &*clock;
+        let Some((after, max_extra)) = hedged else {
+            return match Leg::new(component, timeout, clock, first).await {
+                Ok(value) => Ok(Ok(value)),
+                Err(LegError::Failed(error)) => Ok(Err(error)),
+                Err(LegError::TimedOut(timed_out)) => Err(timed_out),
+            };
+        };
         // Steps of this call's recovery: their failures are theirs, not
         // more failures in a row of the component (see `Recovery::step`).
         let record = site.component();
-        let alternatives: Vec<_> = alternatives()
-            .into_iter()
-            .map(|alternative| record.recovering_future(alternative))
-            .collect();
+        let alternatives: Vec<_> = alternatives().into_iter().collect();
         let count = alternatives.len();
-        let outcome = crate::recovery::hedge::hedge(
-            first,
-            alternatives.into_iter(),
-            after,
-            config.max_extra() as usize,
-            &*clock,
-        )
-        .await;
+        // Made when started, so that each leg's timeout counts from then.
+        let next = alternatives
+            .into_iter()
+            .map(|alternative| {
+                Leg::new(component, timeout, clock, record.recovering_future(alternative))
+            });
+        let first = Leg::new(component, timeout, clock, first);
+        let outcome =
+            crate::recovery::hedge::hedge(first, next, Some(after), max_extra, clock).await;
         self.note_hedge(outcome.hedged, outcome.won_by_hedge);
         let tried = outcome.started.saturating_sub(1).min(count);
-        match outcome.winner {
-            Some((_, value)) => Ok(value),
-            None => {
-                self.note_alternatives_tried(tried as u32);
-                match outcome.errors.into_iter().last() {
-                    Some(error) => Err(error),
-                    // `hedge` ends with a winner or with every error.
-                    None => unreachable!("reliability: a hedge ended without a value"),
+        if let Some((_, value)) = outcome.winner {
+            for error in &outcome.errors {
+                if let LegError::TimedOut(timed_out) = error {
+                    self.count_timeout(timed_out);
                 }
             }
+            return Ok(Ok(value));
+        }
+        self.note_alternatives_tried(tried as u32);
+        let mut errors = outcome.errors;
+        let last = errors.pop();
+        for error in &errors {
+            if let LegError::TimedOut(timed_out) = error {
+                self.count_timeout(timed_out);
+            }
+        }
+        match last {
+            Some(LegError::Failed(error)) => Ok(Err(error)),
+            Some(LegError::TimedOut(timed_out)) => Err(timed_out),
+            // `hedge` ends with a winner or with every error.
+            None => unreachable!("reliability: a hedge ended without a value"),
+        }
+    }
+}
+
+/// How one leg of a hedge failed: with the method's error, or by running
+/// past its timeout.
+enum LegError<E> {
+    Failed(E),
+    TimedOut(TimedOut),
+}
+
+/// One leg of a hedge under its timeout: [`Timeout`]'s two layers of
+/// `Result` as one, so that [`hedge`](crate::hedge) sees a failure either
+/// way. `Unpin` when the leg's future is, as the alternatives' boxes are.
+struct Leg<'a, F>(Timeout<'a, F>);
+
+impl<'a, F: Future> Leg<'a, F> {
+    /// The leg's timeout counts from now.
+    fn new(component: &'static str, after: Duration, clock: &'a dyn Clock, future: F) -> Self {
+        Leg(crate::recovery::timeout::timeout(
+            component, after, clock, future,
+        ))
+    }
+}
+
+impl<T, E, F: Future<Output = Result<T, E>>> Future for Leg<'_, F> {
+    type Output = Result<T, LegError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: the only field is pinned with `Leg`: it is never moved out,
+        // and `Leg` has no `Drop` impl.
+        let timed = unsafe { self.map_unchecked_mut(|leg| &mut leg.0) };
+        match timed.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(value))) => Poll::Ready(Ok(value)),
+            Poll::Ready(Ok(Err(error))) => Poll::Ready(Err(LegError::Failed(error))),
+            Poll::Ready(Err(timed_out)) => Poll::Ready(Err(LegError::TimedOut(timed_out))),
         }
     }
 }
