@@ -298,14 +298,23 @@ pub(crate) fn body(
         steps
     };
     let admitted = args.bulkhead.is_some() || args.rate_limit.is_some();
-    let recovery = match (admitted, is_async) {
-        (false, _) => quote!(#private::Recovery::new(&__reliable_call)),
-        (true, false) => quote!(#private::Recovery::admit(&__reliable_call)),
-        (true, true) => quote!(#private::Recovery::admit_async(&__reliable_call).await),
+    // A sync call is admitted in place, once the recovery is in its
+    // variable (see `Recovery::admit`).
+    let (recovery, admit) = match (admitted, is_async) {
+        (false, _) => (quote!(#private::Recovery::new(&__reliable_call)), None),
+        (true, false) => (
+            quote!(#private::Recovery::unadmitted(&__reliable_call)),
+            Some(quote!(__reliable_recovery.admit();)),
+        ),
+        (true, true) => (
+            quote!(#private::Recovery::admit_async(&__reliable_call).await),
+            None,
+        ),
     };
     quote! {
         #call
         let mut __reliable_recovery = #recovery;
+        #admit
         #steps
         __reliable_recovery.finish(__reliable_call)
     }
