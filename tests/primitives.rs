@@ -713,8 +713,14 @@ fn each_leg_of_a_hedge_has_its_own_timeout_from_its_own_start() {
     // mirror's (started 50 ms later) is not.
     clock.advance(950 * MS);
     assert!(poll(call.as_mut()).is_pending(), "the mirror still runs");
-    assert!(search.primary_dropped.load(SeqCst), "the timed-out primary runs on");
-    assert!(!search.mirror_dropped.load(SeqCst), "the mirror got the primary's deadline");
+    assert!(
+        search.primary_dropped.load(SeqCst),
+        "the timed-out primary runs on"
+    );
+    assert!(
+        !search.mirror_dropped.load(SeqCst),
+        "the mirror got the primary's deadline"
+    );
     clock.advance(40 * MS);
     search.mirror.0.store(true, SeqCst);
     assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(13)));
@@ -735,7 +741,10 @@ fn when_every_leg_of_a_hedge_times_out_the_fallback_answers() {
         clock.advance(50 * MS);
         assert!(poll(call.as_mut()).is_pending());
         clock.advance(950 * MS);
-        assert!(poll(call.as_mut()).is_pending(), "the mirror's time is not up");
+        assert!(
+            poll(call.as_mut()).is_pending(),
+            "the mirror's time is not up"
+        );
         clock.advance(50 * MS);
         assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(99)));
     });
@@ -780,5 +789,9 @@ fn without_a_fallback_a_hedge_whose_legs_all_time_out_is_timed_out() {
     assert_eq!(poll(call.as_mut()), Poll::Ready(Err(Error::TimedOut)));
     assert!(search.primary_dropped.load(SeqCst) && search.mirror_dropped.load(SeqCst));
     let find = common::method("prim_hedge_timeout", "find");
-    assert_eq!(find.timeouts, timeouts + 2, "each leg's timeout counts once");
+    assert_eq!(
+        find.timeouts,
+        timeouts + 2,
+        "each leg's timeout counts once"
+    );
 }

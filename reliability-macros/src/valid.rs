@@ -236,7 +236,13 @@ impl SharedLimits {
         }
         if let Some(rate_limit) = &args.rate_limit {
             let settings = attr::limits::rate_limit_settings(&rate_limit.value);
-            same_as_first(&mut self.rate_limit, method, settings, rate_limit, "rate_limit")?;
+            same_as_first(
+                &mut self.rate_limit,
+                method,
+                settings,
+                rate_limit,
+                "rate_limit",
+            )?;
         }
         Ok(())
     }

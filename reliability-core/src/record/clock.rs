@@ -27,10 +27,10 @@ pub(crate) fn nanos_since(start: u64) -> u64 {
     clock.delta_as_nanos(start, clock.raw())
 }
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -432,7 +432,9 @@ impl Timer {
             waker: Mutex::new(Some(waker)),
         });
         let mut pending = self.pending.lock();
-        let first = pending.first_key_value().is_none_or(|(next, _)| key < *next);
+        let first = pending
+            .first_key_value()
+            .is_none_or(|(next, _)| key < *next);
         pending.insert(key, Arc::clone(&entry));
         drop(pending);
         // Only a new first deadline changes how long the thread sleeps.
@@ -564,7 +566,8 @@ mod tests {
         let start = Instant::now();
         let mut kept = std::pin::pin!(Delay::on_timer(timer, start + Duration::from_millis(20)));
         {
-            let mut cancelled = std::pin::pin!(Delay::on_timer(timer, start + Duration::from_millis(10)));
+            let mut cancelled =
+                std::pin::pin!(Delay::on_timer(timer, start + Duration::from_millis(10)));
             assert!(cancelled.as_mut().poll(&mut cx).is_pending());
         }
         assert!(kept.as_mut().poll(&mut cx).is_pending());

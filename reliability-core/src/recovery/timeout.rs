@@ -217,7 +217,11 @@ mod tests {
             never::<()>(DropFlag::new().0),
         ));
         assert!(future.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(clock.held_delays(), 0, "a delay that can never end was made");
+        assert_eq!(
+            clock.held_delays(),
+            0,
+            "a delay that can never end was made"
+        );
         clock.advance(Duration::from_secs(3600));
         assert!(future.as_mut().poll(&mut cx).is_pending());
     }
