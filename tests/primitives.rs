@@ -795,3 +795,95 @@ fn without_a_fallback_a_hedge_whose_legs_all_time_out_is_timed_out() {
         "each leg's timeout counts once"
     );
 }
+
+/// The `tracing` events of the calling thread, as `(level, message and
+/// fields)` text.
+#[derive(Clone, Default)]
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// What `run` logs on this thread at `WARN` or above.
+    fn during(run: impl FnOnce()) -> Vec<String> {
+        let warnings = Warnings::default();
+        tracing::subscriber::with_default(warnings.clone(), run);
+        let logged = warnings.0.lock().unwrap().clone();
+        logged
+    }
+}
+
+struct Text<'a>(&'a mut String);
+
+impl tracing::field::Visit for Text<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.0.push_str(&format!(" {}={value:?}", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut text = event.metadata().target().to_owned();
+        event.record(&mut Text(&mut text));
+        self.0.lock().unwrap().push(text);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Two impl blocks of one component with different bulkheads: the compile
+/// time check sees one impl at a time, so the second is told at run time.
+struct Uploads;
+
+#[reliable(component = "prim_split_limits")]
+impl Uploads {
+    #[reliable(bulkhead(max_concurrent = 4))]
+    fn upload(&self) -> Result<u8, Error> {
+        Ok(1)
+    }
+
+    #[reliable(bulkhead(max_concurrent = 4))]
+    fn replace(&self) -> Result<u8, Error> {
+        Ok(3)
+    }
+}
+
+struct Deletes;
+
+#[reliable(component = "prim_split_limits")]
+impl Deletes {
+    #[reliable(bulkhead(max_concurrent = 2, max_wait = "10ms"))]
+    fn delete(&self) -> Result<u8, Error> {
+        Ok(2)
+    }
+}
+
+#[test]
+fn a_method_whose_bulkhead_differs_from_its_components_is_warned_about_once() {
+    let agreeing = Warnings::during(|| {
+        assert_eq!(Uploads.upload(), Ok(1));
+        assert_eq!(Uploads.replace(), Ok(3));
+    });
+    assert_eq!(agreeing, Vec::<String>::new(), "same settings, no warning");
+    let differing = Warnings::during(|| {
+        assert_eq!(Deletes.delete(), Ok(2));
+        assert_eq!(Deletes.delete(), Ok(2));
+    });
+    assert_eq!(differing.len(), 1, "one warning, once: {differing:?}");
+    let warning = &differing[0];
+    for expected in [
+        "reliability",
+        "prim_split_limits::delete",
+        "limit=\"bulkhead\"",
+        "max_concurrent: 4",
+        "max_concurrent: 2",
+    ] {
+        assert!(warning.contains(expected), "`{expected}` not in {warning}");
+    }
+}

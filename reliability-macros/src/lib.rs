@@ -112,8 +112,10 @@ use proc_macro2::TokenStream as TokenStream2;
 /// methods of one attribute must agree on them: a method whose
 /// `bulkhead(...)` or `rate_limit(...)` differs from another's (defaults
 /// filled in) is a compile error at its option. Methods of one component
-/// in different impl blocks are not checked against each other: give
-/// them the same settings.
+/// in different impl blocks are checked at run time: the first call of a
+/// method whose settings differ from the component's logs a `tracing`
+/// warning (target `reliability`) naming the method and both settings, and
+/// the component's are used.
 ///
 /// # Options on a method
 ///

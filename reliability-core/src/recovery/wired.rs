@@ -15,7 +15,7 @@ use crate::classify::refused::TimedOut;
 use crate::classify::ErrorCategory;
 use crate::record::call::Call;
 use crate::record::clock::Clock;
-use crate::record::site::CallSite;
+use crate::record::site::{CallSite, SiteMeta};
 use crate::recovery::bulkhead::BulkheadPermit;
 use crate::recovery::driver::{Driver, Failure, Next, Op, Recovery, Verdict};
 use crate::recovery::limits::{ClockSource, LimitSlots, Limits, Refused, RejectReason};
@@ -146,11 +146,25 @@ impl<R> Recovery<R> {
         let (site, limits) = (self.site(), self.limits());
         *site.limit_slots().get_or_init(|| {
             let state = runtime().state_of(site.component());
-            LimitSlots {
+            let slots = LimitSlots {
                 bulkhead: limits.bulkhead.map(|config| state.bulkhead(&config)),
                 rate_limiter: limits.rate_limit.map(|config| state.rate_limiter(&config)),
                 clock: &state.env().policy,
+            };
+            // Methods of one impl are checked at compile time; those of
+            // different impls of one component only here, once per site.
+            let meta = site.meta();
+            if let (Some(ours), Some(bulkhead)) = (limits.bulkhead, slots.bulkhead) {
+                if bulkhead.config() != ours {
+                    warn_limit_ignored(meta, "bulkhead", &bulkhead.config(), &ours);
+                }
             }
+            if let (Some(ours), Some(limiter)) = (limits.rate_limit, slots.rate_limiter) {
+                if limiter.config() != ours {
+                    warn_limit_ignored(meta, "rate_limit", &limiter.config(), &ours);
+                }
+            }
+            slots
         })
     }
 
@@ -307,6 +321,31 @@ impl<R> Recovery<R> {
             None => self.drive_after_failure(&verdict),
         };
     }
+}
+
+/// A method's `bulkhead` or `rate_limit` differs from the one its
+/// component already has (made from another method's settings): said once
+/// per method, as this method's settings are ignored.
+#[cold]
+fn warn_limit_ignored(
+    meta: &SiteMeta,
+    limit: &str,
+    kept: &dyn std::fmt::Debug,
+    ignored: &dyn std::fmt::Debug,
+) {
+    tracing::warn!(
+        target: "reliability",
+        component = meta.component,
+        method = meta.method,
+        limit,
+        kept = ?kept,
+        ignored = ?ignored,
+        "the `{limit}` of `{}::{}` differs from the one its component has, made from \
+         another method's settings: this method's are ignored; give the component's \
+         methods the same settings",
+        meta.component,
+        meta.method,
+    );
 }
 
 impl ClockSource for Policy {
