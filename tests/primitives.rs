@@ -623,3 +623,267 @@ fn a_failed_hedge_is_not_another_failure_in_a_row() {
         1
     );
 }
+
+/// `hedge` with `timeout`: the attempt and each hedged alternative run
+/// under a timeout of their own, counted from when each started.
+struct TimedSearch {
+    primary: Gate,
+    mirror: Gate,
+    primary_dropped: Arc<AtomicBool>,
+    mirror_dropped: Arc<AtomicBool>,
+    mirrors: AtomicUsize,
+}
+
+impl TimedSearch {
+    fn new() -> Self {
+        TimedSearch {
+            primary: Gate::default(),
+            mirror: Gate::default(),
+            primary_dropped: Arc::new(AtomicBool::new(false)),
+            mirror_dropped: Arc::new(AtomicBool::new(false)),
+            mirrors: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[reliable(component = "prim_hedge_timeout")]
+impl TimedSearch {
+    #[reliable(hedge(after = "50ms"), timeout = "1s", alternatives = [mirror])]
+    async fn find(&self, query: u8) -> Result<u8, Error> {
+        let _flag = DropFlag(self.primary_dropped.clone());
+        self.primary.wait().await;
+        Ok(query)
+    }
+
+    #[reliable(hedge(after = "50ms"), timeout = "1s", alternatives = [mirror], fallback = cached)]
+    async fn find_or_cached(&self, query: u8) -> Result<u8, Error> {
+        let _flag = DropFlag(self.primary_dropped.clone());
+        self.primary.wait().await;
+        Ok(query)
+    }
+
+    #[reliable(skip)]
+    async fn mirror(&self, query: u8) -> Result<u8, Error> {
+        self.mirrors.fetch_add(1, SeqCst);
+        let _flag = DropFlag(self.mirror_dropped.clone());
+        self.mirror.wait().await;
+        Ok(query + 10)
+    }
+
+    #[reliable(skip)]
+    async fn cached(&self, _query: u8) -> Result<u8, Error> {
+        Ok(99)
+    }
+}
+
+const MS: Duration = Duration::from_millis(1);
+
+#[test]
+fn a_hanging_primary_loses_to_an_alternative_that_answers_within_its_timeout() {
+    let (_serial, clock) = serial();
+    let search = TimedSearch::new();
+    let (timeouts, won, lost, _) = common::method_or_default("prim_hedge_timeout", "find");
+    let mut call = pin!(search.find(3));
+    assert!(poll(call.as_mut()).is_pending());
+    clock.advance(50 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    assert_eq!(search.mirrors.load(SeqCst), 1, "the hedge did not start");
+    clock.advance(500 * MS);
+    search.mirror.0.store(true, SeqCst);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(13)));
+    assert!(search.primary_dropped.load(SeqCst), "the loser still runs");
+    let find = common::method("prim_hedge_timeout", "find");
+    assert_eq!(
+        (find.timeouts, find.hedges_won, find.hedges_lost),
+        (timeouts, won + 1, lost),
+        "nothing timed out"
+    );
+}
+
+#[test]
+fn each_leg_of_a_hedge_has_its_own_timeout_from_its_own_start() {
+    let (_serial, clock) = serial();
+    let search = TimedSearch::new();
+    let (timeouts, won, ..) = common::method_or_default("prim_hedge_timeout", "find");
+    let mut call = pin!(search.find(3));
+    assert!(poll(call.as_mut()).is_pending());
+    clock.advance(50 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    // One second after the primary started: its timeout is over, the
+    // mirror's (started 50 ms later) is not.
+    clock.advance(950 * MS);
+    assert!(poll(call.as_mut()).is_pending(), "the mirror still runs");
+    assert!(
+        search.primary_dropped.load(SeqCst),
+        "the timed-out primary runs on"
+    );
+    assert!(
+        !search.mirror_dropped.load(SeqCst),
+        "the mirror got the primary's deadline"
+    );
+    clock.advance(40 * MS);
+    search.mirror.0.store(true, SeqCst);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(13)));
+    let find = common::method("prim_hedge_timeout", "find");
+    assert_eq!((find.timeouts, find.hedges_won), (timeouts + 1, won + 1));
+    assert_eq!(find.cancelled, 0, "a timeout is not a cancellation");
+}
+
+#[test]
+fn when_every_leg_of_a_hedge_times_out_the_fallback_answers() {
+    let (_serial, clock) = serial();
+    let search = TimedSearch::new();
+    let (timeouts, won, lost, _) =
+        common::method_or_default("prim_hedge_timeout", "find_or_cached");
+    let events = events_of("prim_hedge_timeout", || {
+        let mut call = pin!(search.find_or_cached(3));
+        assert!(poll(call.as_mut()).is_pending());
+        clock.advance(50 * MS);
+        assert!(poll(call.as_mut()).is_pending());
+        clock.advance(950 * MS);
+        assert!(
+            poll(call.as_mut()).is_pending(),
+            "the mirror's time is not up"
+        );
+        clock.advance(50 * MS);
+        assert_eq!(poll(call.as_mut()), Poll::Ready(Ok(99)));
+    });
+    assert!(search.primary_dropped.load(SeqCst));
+    assert!(search.mirror_dropped.load(SeqCst));
+    assert_eq!(search.mirrors.load(SeqCst), 1, "the mirror ran again");
+    let method = common::method("prim_hedge_timeout", "find_or_cached");
+    assert_eq!(
+        (method.timeouts, method.hedges_won, method.hedges_lost),
+        (timeouts + 2, won, lost + 1),
+        "both legs timed out; the hedge lost"
+    );
+    let timed_out = events
+        .iter()
+        .filter(|e| matches!(e, ReliabilityEvent::TimedOut { method, .. } if method == "find_or_cached"))
+        .count();
+    assert_eq!(timed_out, 2);
+    let session = manager()
+        .recovery_history()
+        .into_iter()
+        .rev()
+        .find(|s| s.method == "find_or_cached" && s.component == "prim_hedge_timeout")
+        .expect("a recovery session");
+    assert_eq!(session.category, reliability_core::ErrorCategory::Timeout);
+    assert_eq!(
+        session.steps.last().map(|s| s.outcome),
+        Some(StepOutcome::Succeeded),
+        "the fallback did not answer"
+    );
+}
+
+#[test]
+fn without_a_fallback_a_hedge_whose_legs_all_time_out_is_timed_out() {
+    let (_serial, clock) = serial();
+    let search = TimedSearch::new();
+    let (timeouts, ..) = common::method_or_default("prim_hedge_timeout", "find");
+    let mut call = pin!(search.find(3));
+    assert!(poll(call.as_mut()).is_pending());
+    clock.advance(50 * MS);
+    assert!(poll(call.as_mut()).is_pending());
+    clock.advance(1000 * MS);
+    assert_eq!(poll(call.as_mut()), Poll::Ready(Err(Error::TimedOut)));
+    assert!(search.primary_dropped.load(SeqCst) && search.mirror_dropped.load(SeqCst));
+    let find = common::method("prim_hedge_timeout", "find");
+    assert_eq!(
+        find.timeouts,
+        timeouts + 2,
+        "each leg's timeout counts once"
+    );
+}
+
+/// The `tracing` events of the calling thread, as `(level, message and
+/// fields)` text.
+#[derive(Clone, Default)]
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// What `run` logs on this thread at `WARN` or above.
+    fn during(run: impl FnOnce()) -> Vec<String> {
+        let warnings = Warnings::default();
+        tracing::subscriber::with_default(warnings.clone(), run);
+        let logged = warnings.0.lock().unwrap().clone();
+        logged
+    }
+}
+
+struct Text<'a>(&'a mut String);
+
+impl tracing::field::Visit for Text<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.0.push_str(&format!(" {}={value:?}", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Warnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut text = event.metadata().target().to_owned();
+        event.record(&mut Text(&mut text));
+        self.0.lock().unwrap().push(text);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Two impl blocks of one component with different bulkheads: the compile
+/// time check sees one impl at a time, so the second is told at run time.
+struct Uploads;
+
+#[reliable(component = "prim_split_limits")]
+impl Uploads {
+    #[reliable(bulkhead(max_concurrent = 4))]
+    fn upload(&self) -> Result<u8, Error> {
+        Ok(1)
+    }
+
+    #[reliable(bulkhead(max_concurrent = 4))]
+    fn replace(&self) -> Result<u8, Error> {
+        Ok(3)
+    }
+}
+
+struct Deletes;
+
+#[reliable(component = "prim_split_limits")]
+impl Deletes {
+    #[reliable(bulkhead(max_concurrent = 2, max_wait = "10ms"))]
+    fn delete(&self) -> Result<u8, Error> {
+        Ok(2)
+    }
+}
+
+#[test]
+fn a_method_whose_bulkhead_differs_from_its_components_is_warned_about_once() {
+    let agreeing = Warnings::during(|| {
+        assert_eq!(Uploads.upload(), Ok(1));
+        assert_eq!(Uploads.replace(), Ok(3));
+    });
+    assert_eq!(agreeing, Vec::<String>::new(), "same settings, no warning");
+    let differing = Warnings::during(|| {
+        assert_eq!(Deletes.delete(), Ok(2));
+        assert_eq!(Deletes.delete(), Ok(2));
+    });
+    assert_eq!(differing.len(), 1, "one warning, once: {differing:?}");
+    let warning = &differing[0];
+    for expected in [
+        "reliability",
+        "prim_split_limits::delete",
+        "limit=\"bulkhead\"",
+        "max_concurrent: 4",
+        "max_concurrent: 2",
+    ] {
+        assert!(warning.contains(expected), "`{expected}` not in {warning}");
+    }
+}

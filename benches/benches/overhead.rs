@@ -262,6 +262,71 @@ impl AsyncRecovering {
     }
 }
 
+// ---------------------------------------------------------------- limits
+
+/// The error of the `limits` benches: what a refusal turns into (never
+/// reached here, as nothing is ever refused).
+#[derive(Debug)]
+enum LimitError {
+    Refused,
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("refused")
+    }
+}
+
+impl From<reliability_core::BulkheadFull> for LimitError {
+    fn from(_: reliability_core::BulkheadFull) -> Self {
+        LimitError::Refused
+    }
+}
+
+impl From<reliability_core::RateLimited> for LimitError {
+    fn from(_: reliability_core::RateLimited) -> Self {
+        LimitError::Refused
+    }
+}
+
+/// The `limits` rows: the same `Result` method without a limit, with the
+/// recovery loop and no limit, behind a bulkhead that is never full, and
+/// behind a rate limit that never runs dry.
+struct Limited;
+
+#[reliable(component = "bench_limits")]
+impl Limited {
+    #[inline(never)]
+    fn unlimited(&self, x: u64) -> Result<u64, LimitError> {
+        Ok(body(x))
+    }
+
+    /// The recovery loop without a limit: what a bulkhead or a rate limit
+    /// adds to it is theirs.
+    #[inline(never)]
+    #[reliable(strategies = [escalate])]
+    fn recovering(&self, x: u64) -> Result<u64, LimitError> {
+        Ok(body(x))
+    }
+
+    #[inline(never)]
+    #[reliable(bulkhead(max_concurrent = 64))]
+    fn bulkhead(&self, x: u64) -> Result<u64, LimitError> {
+        Ok(body(x))
+    }
+}
+
+struct RateLimitedCalls;
+
+#[reliable(component = "bench_rate_limit")]
+impl RateLimitedCalls {
+    #[inline(never)]
+    #[reliable(rate_limit(per_second = 1_000_000_000, burst = 1_000_000_000))]
+    fn compute(&self, x: u64) -> Result<u64, LimitError> {
+        Ok(body(x))
+    }
+}
+
 /// Polls a future that never waits to completion, without a runtime.
 #[inline(never)]
 fn poll_ready<F: Future>(future: F) -> F::Output {
@@ -447,6 +512,26 @@ fn failure(c: &mut Criterion) {
     group.finish();
 }
 
+/// The success path of a bulkhead and of a rate limit, beside the same
+/// method without either (issue 12: each adds at most ~15 ns).
+fn limits(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("limits");
+    group.bench_function("none", |b| {
+        b.iter(call(|x| Limited.unlimited(x).unwrap_or_default()))
+    });
+    group.bench_function("recovery", |b| {
+        b.iter(call(|x| Limited.recovering(x).unwrap_or_default()))
+    });
+    group.bench_function("bulkhead", |b| {
+        b.iter(call(|x| Limited.bulkhead(x).unwrap_or_default()))
+    });
+    group.bench_function("rate_limit", |b| {
+        b.iter(call(|x| RateLimitedCalls.compute(x).unwrap_or_default()))
+    });
+    group.finish();
+}
+
 const COMPONENTS: usize = 100;
 const METHODS: usize = 10;
 
@@ -502,6 +587,6 @@ fn asynchronous(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = snapshots, clocks, single_thread, one_thread, two_threads, four_threads, failure, asynchronous
+    targets = snapshots, clocks, single_thread, one_thread, two_threads, four_threads, failure, asynchronous, limits
 }
 criterion_main!(benches);

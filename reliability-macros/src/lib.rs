@@ -97,6 +97,26 @@ use proc_macro2::TokenStream as TokenStream2;
 /// is closed); the recovery driver, its clock readings and the recovery
 /// session are made only after a failure, or when the circuit is not closed.
 ///
+/// # Limits
+///
+/// | option | meaning |
+/// |---|---|
+/// | `timeout = "2s"` | `async fn` only, per attempt: a late attempt's future is dropped and the attempt fails with category `timeout` (`E::from(reliability_core::TimedOut)` without a `fallback`) |
+/// | `bulkhead(max_concurrent = 8, max_wait = "50ms")` | at most that many calls of the component inside at once; a caller waits up to `max_wait` for a place, then is refused (`E::from(BulkheadFull)` or the `fallback`) |
+/// | `rate_limit(per_second = 100, burst = 20, max_wait = "0ms")` | a token bucket for the component's calls (`E::from(RateLimited)` or the `fallback` past it) |
+/// | `hedge(after = "50ms", max_extra = 1)` | `async fn` with `alternatives`: the next alternative starts beside a slow first attempt (`after = "p95"`: the method's own recent p95); the first `Ok` wins; with a `timeout`, each of them gets one of its own |
+///
+/// Each may be set on the impl block or on a method. `bulkhead` and
+/// `rate_limit` are per component: its methods share one bulkhead and one
+/// bucket, made from the settings of the first method called. So the
+/// methods of one attribute must agree on them: a method whose
+/// `bulkhead(...)` or `rate_limit(...)` differs from another's (defaults
+/// filled in) is a compile error at its option. Methods of one component
+/// in different impl blocks are checked at run time: the first call of a
+/// method whose settings differ from the component's logs a `tracing`
+/// warning (target `reliability`) naming the method and both settings, and
+/// the component's are used.
+///
 /// # Options on a method
 ///
 /// | option | meaning |

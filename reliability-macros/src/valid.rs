@@ -175,6 +175,7 @@ fn methods(
     let mut methods = Vec::new();
     // Impl-level fallback and alternatives that some method took.
     let mut used: Vec<String> = Vec::new();
+    let mut shared = SharedLimits::default();
     for (index, item) in imp.items.iter_mut().enumerate() {
         match item {
             ImplItem::Fn(func) => match attr::take_method_args(&mut func.attrs) {
@@ -182,7 +183,11 @@ fn methods(
                     if args.skip.is_some() || func.sig.constness.is_some() {
                         continue;
                     }
-                    match method_recovery(func, &args, &context) {
+                    let recovery = method_recovery(func, &args, &context).and_then(|recovery| {
+                        shared.check(&func.sig.ident, recovery.as_ref())?;
+                        Ok(recovery)
+                    });
+                    match recovery {
                         Ok(recovery) => {
                             if let Some(recovery) = &recovery {
                                 used.extend(
@@ -229,6 +234,86 @@ fn methods(
         }
     }
     methods
+}
+
+/// The `bulkhead(...)` and `rate_limit(...)` the first method of the impl
+/// with each one has: a component has one of each, made from the settings
+/// of the first method called, so a method with other settings is an
+/// error (they would be silently ignored).
+#[derive(Default)]
+struct SharedLimits {
+    bulkhead: Option<FirstLimit<[u64; 2]>>,
+    rate_limit: Option<FirstLimit<[u64; 3]>>,
+}
+
+impl SharedLimits {
+    fn check(&mut self, method: &syn::Ident, recovery: Option<&ast::Recovery>) -> syn::Result<()> {
+        let Some(args) = recovery.map(|r| &r.args) else {
+            return Ok(());
+        };
+        if let Some(bulkhead) = &args.bulkhead {
+            let settings = attr::limits::bulkhead_settings(&bulkhead.value);
+            same_as_first(&mut self.bulkhead, method, settings, bulkhead, "bulkhead")?;
+        }
+        if let Some(rate_limit) = &args.rate_limit {
+            let settings = attr::limits::rate_limit_settings(&rate_limit.value);
+            same_as_first(
+                &mut self.rate_limit,
+                method,
+                settings,
+                rate_limit,
+                "rate_limit",
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Records the first method's settings of a shared limit, or checks that
+/// `method`'s are the same. The error is at this method's option, or, when
+/// this method only has the impl's, at the first method's own, which
+/// overrode the impl's.
+fn same_as_first<S: PartialEq, T>(
+    first: &mut Option<FirstLimit<S>>,
+    method: &syn::Ident,
+    settings: S,
+    setting: &attr::Setting<T>,
+    name: &str,
+) -> syn::Result<()> {
+    let Some(seen) = first else {
+        *first = Some(FirstLimit {
+            method: method.to_string(),
+            settings,
+            key_span: setting.key_span,
+            on_method: setting.on_method,
+        });
+        return Ok(());
+    };
+    if seen.settings == settings {
+        return Ok(());
+    }
+    let (span, other) = if !setting.on_method && seen.on_method {
+        (seen.key_span, method.to_string())
+    } else {
+        (setting.key_span, seen.method.clone())
+    };
+    Err(syn::Error::new(
+        span,
+        format!(
+            "`{name}(...)` differs from the one `{other}` has: the methods of a component \
+             share one `{name}`, made from the settings of the first one called, so the \
+             others' would be ignored; give them the same settings, or set it once on the impl"
+        ),
+    ))
+}
+
+/// The first method of the impl with a shared limit: its settings, and
+/// where they were written.
+struct FirstLimit<S> {
+    method: String,
+    settings: S,
+    key_span: Span,
+    on_method: bool,
 }
 
 fn recovery_targets(args: &RecoveryArgs) -> Vec<String> {
@@ -328,21 +413,11 @@ fn method_recovery(
 }
 
 /// A hedge runs the attempt and its alternatives at once: they share `self`.
+/// (With a `timeout`, each of them gets one of its own.)
 fn check_hedge(func: &ImplItemFn, recovery: &ast::Recovery) -> syn::Result<()> {
     let Some(hedge) = &recovery.args.hedge else {
         return Ok(());
     };
-    if let Some(timeout) = &recovery.args.timeout {
-        return Err(syn::Error::new(
-            if hedge.on_method {
-                hedge.key_span
-            } else {
-                timeout.key_span
-            },
-            "`hedge` and `timeout` on one method are not supported yet: \
-             the hedged attempt would need a timeout of its own; drop one of them",
-        ));
-    }
     if let Some(FnArg::Receiver(receiver)) = func.sig.inputs.first() {
         if receiver.mutability.is_some() {
             return Err(syn::Error::new(

@@ -112,6 +112,22 @@ const ROWS: &[(&str, &str)] = &[
         "`async fn`, `#[reliable]` + recovery chain, polled once",
     ),
     (
+        "limits/none",
+        "`#[reliable]` `Result` method, no limit (the reference of `limits/`)",
+    ),
+    (
+        "limits/recovery",
+        "`#[reliable(strategies = [escalate])]`: the recovery loop, no limit",
+    ),
+    (
+        "limits/bulkhead",
+        "`#[reliable(bulkhead(max_concurrent = 64))]`, never full",
+    ),
+    (
+        "limits/rate_limit",
+        "`#[reliable(rate_limit(per_second = 1e9, burst = 1e9))]`, never dry",
+    ),
+    (
         "snapshot_1000_methods/snapshot",
         "`snapshot()`, 100 components × 10 methods",
     ),
@@ -384,6 +400,17 @@ fn targets(found: &BTreeMap<String, f64>) -> String {
         both("async/reliable_recovery", "call/reliable_recovery")
             .map(|(a, s)| extra_at_most(a, s, 15.0)),
     ));
+    for (limit, label) in [("bulkhead", "a bulkhead"), ("rate_limit", "a rate limit")] {
+        lines.push(target_line(
+            &format!("success behind {label} ≤ the same method without + 15 ns"),
+            both(&format!("limits/{limit}"), "limits/none").map(|(l, n)| extra_at_most(l, n, 15.0)),
+        ));
+        lines.push(target_line(
+            &format!("success behind {label} ≤ the recovery loop without it + 15 ns"),
+            both(&format!("limits/{limit}"), "limits/recovery")
+                .map(|(l, r)| extra_at_most(l, r, 15.0)),
+        ));
+    }
     lines.push(target_line(
         "failure path (`Err`, `Classify`, `escalate`) ≤ 1 µs",
         get("failure/reliable_escalate").map(|f| (duration(f), f <= 1_000.0)),

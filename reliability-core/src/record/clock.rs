@@ -30,12 +30,13 @@ pub(crate) fn nanos_since(start: u64) -> u64 {
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
+
+use super::timer::{timer, Queued, Timer};
 
 /// The time source recovery waits on: backoff delays, circuit cool-downs,
 /// retry budgets and `max_elapsed`. Call latency is always measured with the
@@ -76,15 +77,12 @@ impl Clock for SystemClock {
         if duration.is_zero() {
             return Delay::ready();
         }
-        if timer().is_none() {
+        let Some(timer) = timer() else {
             return Delay::unavailable();
-        }
-        Delay(DelayInner::Timer {
-            // A wait too long for an `Instant` (a `max_wait` of
-            // `Duration::MAX`) is capped at a century rather than panicking.
-            deadline: Instant::now() + duration.min(CENTURY),
-            shared: None,
-        })
+        };
+        // A wait too long for an `Instant` (a `max_wait` of `Duration::MAX`)
+        // is capped at a century rather than panicking.
+        Delay::on_timer(timer, Instant::now() + duration.min(CENTURY))
     }
 }
 
@@ -269,7 +267,9 @@ enum DelayInner {
     Manual(HeldDelay),
     Timer {
         deadline: Instant,
-        shared: Option<Arc<TimerEntry>>,
+        timer: &'static Timer,
+        /// Its place in the timer's queue, once polled.
+        queued: Option<Queued>,
     },
 }
 
@@ -303,131 +303,55 @@ impl Delay {
     pub fn is_unavailable(&self) -> bool {
         matches!(self.0, DelayInner::Unavailable)
     }
-}
 
-struct TimerEntry {
-    deadline: Instant,
-    fired: AtomicBool,
-    waker: Mutex<Option<Waker>>,
+    /// A delay of `timer` until `deadline`.
+    pub(super) fn on_timer(timer: &'static Timer, deadline: Instant) -> Self {
+        Delay(DelayInner::Timer {
+            deadline,
+            timer,
+            queued: None,
+        })
+    }
 }
 
 impl Future for Delay {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let (deadline, shared) = match &mut self.0 {
+        let (deadline, timer, queued) = match &mut self.0 {
             DelayInner::Ready | DelayInner::Unavailable => return Poll::Ready(()),
             DelayInner::Manual(held) => return held.poll(cx),
-            DelayInner::Timer { deadline, shared } => (deadline, shared),
+            DelayInner::Timer {
+                deadline,
+                timer,
+                queued,
+            } => (*deadline, *timer, queued),
         };
-        if Instant::now() >= *deadline {
+        if Instant::now() >= deadline {
+            *queued = None;
             return Poll::Ready(());
         }
-        match shared {
-            Some(entry) => {
-                if entry.fired.load(Ordering::Acquire) {
+        match queued {
+            Some(queued) => {
+                if queued.fired() {
                     return Poll::Ready(());
                 }
-                *entry.waker.lock() = Some(cx.waker().clone());
+                queued.wake_with(cx.waker());
                 // The timer may have fired between the check and the store.
-                if entry.fired.load(Ordering::Acquire) {
+                if queued.fired() {
                     return Poll::Ready(());
                 }
             }
-            None => {
-                let entry = Arc::new(TimerEntry {
-                    deadline: *deadline,
-                    fired: AtomicBool::new(false),
-                    waker: Mutex::new(Some(cx.waker().clone())),
-                });
-                if let Some(timer) = timer() {
-                    timer.schedule(Arc::clone(&entry));
-                }
-                *shared = Some(entry);
-            }
+            None => *queued = Some(timer.schedule(deadline, cx.waker().clone())),
         }
         Poll::Pending
-    }
-}
-
-/// One background thread for every pending async delay of the process.
-struct Timer {
-    pending: Mutex<Vec<Arc<TimerEntry>>>,
-    changed: Condvar,
-}
-
-/// The shared timer, started on first use; `None` if its thread could not start.
-fn timer() -> Option<&'static Timer> {
-    static TIMER: LazyLock<Option<&'static Timer>> = LazyLock::new(|| {
-        Timer::start(|run| {
-            std::thread::Builder::new()
-                .name("reliability-timer".into())
-                .spawn(run)
-                .map(drop)
-        })
-    });
-    *TIMER
-}
-
-impl Timer {
-    /// A timer whose thread `spawn` starts; `None`, logged, if it cannot.
-    fn start(
-        spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
-    ) -> Option<&'static Timer> {
-        let timer: &'static Timer = Box::leak(Box::new(Timer {
-            pending: Mutex::new(Vec::new()),
-            changed: Condvar::new(),
-        }));
-        match spawn(Box::new(move || timer.run())) {
-            Ok(()) => Some(timer),
-            Err(error) => {
-                tracing::error!(target: "reliability", %error, "could not start the timer thread; async recovery cannot back off and fails instead");
-                None
-            }
-        }
-    }
-
-    fn schedule(&self, entry: Arc<TimerEntry>) {
-        self.pending.lock().push(entry);
-        self.changed.notify_one();
-    }
-
-    fn run(&self) {
-        let mut pending = self.pending.lock();
-        loop {
-            let now = Instant::now();
-            let mut due = Vec::new();
-            pending.retain(|entry| {
-                let keep = entry.deadline > now;
-                if !keep {
-                    due.push(Arc::clone(entry));
-                }
-                keep
-            });
-            if !due.is_empty() {
-                drop(pending);
-                for entry in due {
-                    entry.fired.store(true, Ordering::Release);
-                    if let Some(waker) = entry.waker.lock().take() {
-                        waker.wake();
-                    }
-                }
-                pending = self.pending.lock();
-                continue;
-            }
-            match pending.iter().map(|e| e.deadline).min() {
-                Some(next) => {
-                    self.changed.wait_until(&mut pending, next);
-                }
-                None => self.changed.wait(&mut pending),
-            }
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::task::Wake;
 
     #[test]
@@ -456,17 +380,6 @@ mod tests {
         );
         assert!(future.as_mut().poll(&mut cx).is_ready());
         assert!(start.elapsed() >= delay);
-    }
-
-    #[test]
-    fn a_timer_whose_thread_cannot_start_is_none() {
-        let started = Timer::start(|_| Err(std::io::Error::other("no more threads")));
-        assert!(started.is_none());
-        assert!(Delay::unavailable().is_unavailable());
-        assert!(!Delay::ready().is_unavailable());
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut delay = std::pin::pin!(Delay::unavailable());
-        assert!(delay.as_mut().poll(&mut cx).is_ready());
     }
 
     #[test]

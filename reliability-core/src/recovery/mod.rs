@@ -32,7 +32,8 @@
 //! retries: a call takes one token and holds one place however many
 //! attempts it makes (its backoff included).
 //!
-//! The wiring is in `wired.rs`: `Recovery::admit` / `admit_async` take the
+//! The wiring is in `wired.rs`: `Recovery::admit` (on a recovery made by
+//! `unadmitted`) / `admit_async` take the
 //! token and the place before the circuit is asked (the expansion calls
 //! them instead of `Recovery::new` only for a method with a `bulkhead` or a
 //! `rate_limit`), `Deadline::run` puts one attempt inside its timeout, and

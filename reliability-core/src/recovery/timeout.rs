@@ -13,6 +13,10 @@
 //! does not move a [`ManualClock`](crate::ManualClock). Under a manual clock
 //! without held delays, a delay is over as soon as it is made, so an attempt
 //! that is pending on its first poll times out at once.
+//!
+//! A timeout of `Duration::MAX` never ends: no delay is asked for at all, so
+//! an attempt without a timeout (a hedged leg of a method without one) puts
+//! nothing in the timer's queue.
 
 use std::fmt;
 use std::future::Future;
@@ -88,6 +92,9 @@ impl<F: Future> Future for Timeout<'_, F> {
             // Let go of the timer at once (a held delay leaves its clock).
             this.delay = None;
             return Poll::Ready(Ok(output));
+        }
+        if this.timed_out.after() == Duration::MAX {
+            return Poll::Pending;
         }
         let delay = this.delay.get_or_insert_with(|| {
             let spent = this.clock.now().saturating_duration_since(this.started);
@@ -197,6 +204,26 @@ mod tests {
             Poll::Ready(Err(TimedOut::new("search", TWO_SECONDS)))
         );
         assert_eq!(clock.now() - start, TWO_SECONDS);
+    }
+
+    #[test]
+    fn an_endless_timeout_never_asks_for_a_delay() {
+        let clock = ManualClock::new().with_held_delays(true);
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut future = Box::pin(timeout(
+            "search",
+            Duration::MAX,
+            &clock,
+            never::<()>(DropFlag::new().0),
+        ));
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            clock.held_delays(),
+            0,
+            "a delay that can never end was made"
+        );
+        clock.advance(Duration::from_secs(3600));
+        assert!(future.as_mut().poll(&mut cx).is_pending());
     }
 
     #[test]

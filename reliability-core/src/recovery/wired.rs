@@ -8,16 +8,21 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::classify::refused::TimedOut;
 use crate::classify::ErrorCategory;
 use crate::record::call::Call;
-use crate::record::site::CallSite;
+use crate::record::clock::Clock;
+use crate::record::site::{CallSite, SiteMeta};
 use crate::recovery::bulkhead::BulkheadPermit;
 use crate::recovery::driver::{Driver, Failure, Next, Op, Recovery, Verdict};
-use crate::recovery::limits::{Limits, Refused, RejectReason};
+use crate::recovery::limits::{ClockSource, LimitSlots, Limits, Refused, RejectReason};
+use crate::recovery::rate_limit::RateLimiter;
+use crate::recovery::timeout::Timeout;
 use crate::runtime::events::ReliabilityEvent;
+use crate::runtime::policy::Policy;
 use crate::runtime::registry::runtime;
 
 /// The per-attempt timeout of one call: `Copy`, so an attempt's future
@@ -44,22 +49,76 @@ impl Deadline {
 }
 
 impl<R> Recovery<R> {
-    /// Starts a call's recovery behind its rate limit and bulkhead, each
-    /// waiting up to its `max_wait` (a sync caller blocks its thread), then
-    /// asks the circuit as [`Recovery::new`] does.
-    pub fn admit(call: &Call) -> Self {
+    /// A call's recovery before its admission: what
+    /// [`admit`](Recovery::admit) then admits, in place.
+    #[inline(always)]
+    pub fn unadmitted(call: &Call) -> Self {
+        Recovery::unchecked(call)
+    }
+
+    /// Admits the call behind its rate limit and bulkhead, each waiting up
+    /// to its `max_wait` (a sync caller blocks its thread), then asks the
+    /// circuit as [`Recovery::new`] does.
+    ///
+    /// In place, inlined, with the rate limit and every refusal out of
+    /// line: a recovery made and admitted in one function and then moved
+    /// into the caller's variable was copied with a `memcpy` of its 176
+    /// bytes (7 % of a bulkhead's success path in a profile).
+    #[inline(always)]
+    pub fn admit(&mut self) {
+        let slots = self.limit_slots();
+        if let Some(limiter) = slots.rate_limiter {
+            if !self.take_token(limiter) {
+                return;
+            }
+        }
+        if let Some(bulkhead) = slots.bulkhead {
+            match bulkhead.acquire() {
+                Ok(permit) => self.hold(permit),
+                Err(full) => {
+                    self.refuse(Refused::BulkheadFull(full));
+                    return;
+                }
+            }
+        }
+        self.check_circuit();
+    }
+
+    /// Takes a token of the rate limit, waiting for one up to its
+    /// `max_wait`; `false` if the call is refused.
+    #[inline(never)]
+    fn take_token(&mut self, limiter: &RateLimiter) -> bool {
+        let clock = self.clock();
+        match limiter.acquire(&*clock) {
+            Ok(()) => true,
+            Err(refused) => {
+                self.refuse(Refused::RateLimited(refused));
+                false
+            }
+        }
+    }
+
+    /// [`Recovery::unadmitted`] and [`Recovery::admit`] for an `async fn`: the waits are delays of the
+    /// clock, which do not block the executor; a caller dropped while it
+    /// waits gives its token and its place back.
+    pub async fn admit_async(call: &Call) -> Self {
         let mut this = Recovery::unchecked(call);
-        let state = runtime().state_of(this.site().component());
-        let limits = this.limits();
-        if let Some(config) = limits.rate_limit {
-            let clock = state.env().policy.clock();
-            if let Err(refused) = state.rate_limiter(&config).acquire(&*clock) {
+        let slots = this.limit_slots();
+        if let Some(limiter) = slots.rate_limiter {
+            let clock = this.clock();
+            let acquired = limiter.acquire_async(&*clock).await;
+            if let Err(refused) = acquired {
                 this.refuse(Refused::RateLimited(refused));
                 return this;
             }
         }
-        if let Some(config) = limits.bulkhead {
-            match state.bulkhead(&config).acquire() {
+        if let Some(bulkhead) = slots.bulkhead {
+            // Uncontended, a place is taken without asking for the clock.
+            let acquired = match bulkhead.try_acquire_unqueued() {
+                Some(permit) => Ok(permit),
+                None => bulkhead.acquire_async(&*this.clock()).await,
+            };
+            match acquired {
                 Ok(permit) => this.hold(permit),
                 Err(full) => {
                     this.refuse(Refused::BulkheadFull(full));
@@ -71,34 +130,47 @@ impl<R> Recovery<R> {
         this
     }
 
-    /// [`Recovery::admit`] for an `async fn`: the waits are delays of the
-    /// clock, which do not block the executor; a caller dropped while it
-    /// waits gives its token and its place back.
-    pub async fn admit_async(call: &Call) -> Self {
-        let mut this = Recovery::unchecked(call);
-        let state = runtime().state_of(this.site().component());
-        let limits = this.limits();
-        if let Some(config) = limits.rate_limit {
-            let clock = state.env().policy.clock();
-            let acquired = state.rate_limiter(&config).acquire_async(&*clock).await;
-            if let Err(refused) = acquired {
-                this.refuse(Refused::RateLimited(refused));
-                return this;
-            }
+    /// The component's bulkhead and rate limiter, through the site's slot:
+    /// a load once it is set.
+    #[inline]
+    fn limit_slots(&self) -> LimitSlots {
+        match self.site.limit_slots().get() {
+            Some(slots) => *slots,
+            None => self.find_limits(),
         }
-        if let Some(config) = limits.bulkhead {
-            let clock = state.env().policy.clock();
-            let acquired = state.bulkhead(&config).acquire_async(&*clock).await;
-            match acquired {
-                Ok(permit) => this.hold(permit),
-                Err(full) => {
-                    this.refuse(Refused::BulkheadFull(full));
-                    return this;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn find_limits(&self) -> LimitSlots {
+        let (site, limits) = (self.site(), self.limits());
+        *site.limit_slots().get_or_init(|| {
+            let state = runtime().state_of(site.component());
+            let slots = LimitSlots {
+                bulkhead: limits.bulkhead.map(|config| state.bulkhead(&config)),
+                rate_limiter: limits.rate_limit.map(|config| state.rate_limiter(&config)),
+                clock: &state.env().policy,
+            };
+            // Methods of one impl are checked at compile time; those of
+            // different impls of one component only here, once per site.
+            let meta = site.meta();
+            if let (Some(ours), Some(bulkhead)) = (limits.bulkhead, slots.bulkhead) {
+                if bulkhead.config() != ours {
+                    warn_limit_ignored(meta, "bulkhead", &bulkhead.config(), &ours);
                 }
             }
-        }
-        this.check_circuit();
-        this
+            if let (Some(ours), Some(limiter)) = (limits.rate_limit, slots.rate_limiter) {
+                if limiter.config() != ours {
+                    warn_limit_ignored(meta, "rate_limit", &limiter.config(), &ours);
+                }
+            }
+            slots
+        })
+    }
+
+    /// The component's clock.
+    fn clock(&self) -> std::sync::Arc<dyn Clock> {
+        self.limit_slots().clock.clock()
     }
 
     /// The attempt's timeout.
@@ -172,6 +244,13 @@ impl<R> Recovery<R> {
     #[cold]
     pub(super) fn note_timeout(&mut self, timed_out: &TimedOut) {
         self.timed_out = true;
+        self.count_timeout(timed_out);
+    }
+
+    /// Counts an attempt (or a hedged leg) that ran past its timeout, and
+    /// says so to the listeners.
+    #[cold]
+    pub(super) fn count_timeout(&self, timed_out: &TimedOut) {
         let meta = self.site.meta();
         let component = runtime().state_of(self.site.component());
         component.count_limit(meta.method, |counts| counts.timeouts += 1);
@@ -246,6 +325,37 @@ impl<R> Recovery<R> {
     }
 }
 
+/// A method's `bulkhead` or `rate_limit` differs from the one its
+/// component already has (made from another method's settings): said once
+/// per method, as this method's settings are ignored.
+#[cold]
+fn warn_limit_ignored(
+    meta: &SiteMeta,
+    limit: &str,
+    kept: &dyn std::fmt::Debug,
+    ignored: &dyn std::fmt::Debug,
+) {
+    tracing::warn!(
+        target: "reliability",
+        component = meta.component,
+        method = meta.method,
+        limit,
+        kept = ?kept,
+        ignored = ?ignored,
+        "the `{limit}` of `{}::{}` differs from the one its component has, made from \
+         another method's settings: this method's are ignored; give the component's \
+         methods the same settings",
+        meta.component,
+        meta.method,
+    );
+}
+
+impl ClockSource for Policy {
+    fn clock(&self) -> std::sync::Arc<dyn Clock> {
+        Policy::clock(self)
+    }
+}
+
 /// A `Result` whose error can be built from the refusal `X`.
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
@@ -299,44 +409,144 @@ impl<T, E> Recovery<Result<T, E>> {
         F: Future<Output = Result<T, E>>,
         A: IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
     {
-        let (Some(config), true) = (self.limits().hedge, self.is_first_attempt()) else {
-            return first.await;
-        };
+        match self.hedge_legs(first, alternatives, Duration::MAX).await {
+            Ok(result) => result,
+            // A leg without a timeout never times out.
+            Err(_) => unreachable!("reliability: a hedge without a timeout timed out"),
+        }
+    }
+
+    /// [`hedge`](Self::hedge) with the method's `timeout` on each leg: the
+    /// attempt and each alternative get the whole timeout from when they
+    /// start. A leg that runs past it is dropped and fails as a timeout (and,
+    /// if it was a hedge, as a lost one); the first `Ok` still wins. When
+    /// every leg failed and the last to fail timed out, the outcome is that
+    /// [`TimedOut`], for [`timed`](Recovery::timed) or
+    /// [`timed_out`](Recovery::timed_out), which count it; every other
+    /// timed-out leg is counted here.
+    pub async fn hedge_timed<'a, F, A>(
+        &mut self,
+        first: F,
+        alternatives: impl FnOnce() -> A,
+    ) -> Result<Result<T, E>, TimedOut>
+    where
+        F: Future<Output = Result<T, E>>,
+        A: IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
+    {
+        let after = self.limits().timeout.unwrap_or(Duration::MAX);
+        self.hedge_legs(first, alternatives, after).await
+    }
+
+    /// The hedge, each leg under a timeout of `timeout` (`Duration::MAX`:
+    /// none).
+    async fn hedge_legs<'a, F, A>(
+        &mut self,
+        first: F,
+        alternatives: impl FnOnce() -> A,
+        timeout: Duration,
+    ) -> Result<Result<T, E>, TimedOut>
+    where
+        F: Future<Output = Result<T, E>>,
+        A: IntoIterator<Item = HedgeFuture<'a, Result<T, E>>>,
+    {
         let site = self.site();
-        let Some(after) = config.delay(recent_p95(site)) else {
-            return first.await;
+        let hedged = match (self.limits().hedge, self.is_first_attempt()) {
+            (Some(config), true) => config
+                .delay(recent_p95(site))
+                .map(|after| (after, config.max_extra() as usize)),
+            _ => None,
         };
+        if hedged.is_none() && timeout == Duration::MAX {
+            return Ok(first.await);
+        }
+        let component = site.meta().component;
         let state = runtime().state_of(site.component());
         let clock = state.env().policy.clock();
-        let after = Some(after);
+        let clock = &*clock;
+        let Some((after, max_extra)) = hedged else {
+            return match Leg::new(component, timeout, clock, first).await {
+                Ok(value) => Ok(Ok(value)),
+                Err(LegError::Failed(error)) => Ok(Err(error)),
+                Err(LegError::TimedOut(timed_out)) => Err(timed_out),
+            };
+        };
         // Steps of this call's recovery: their failures are theirs, not
         // more failures in a row of the component (see `Recovery::step`).
         let record = site.component();
-        let alternatives: Vec<_> = alternatives()
-            .into_iter()
-            .map(|alternative| record.recovering_future(alternative))
-            .collect();
+        let alternatives: Vec<_> = alternatives().into_iter().collect();
         let count = alternatives.len();
-        let outcome = crate::recovery::hedge::hedge(
-            first,
-            alternatives.into_iter(),
-            after,
-            config.max_extra() as usize,
-            &*clock,
-        )
-        .await;
+        // Made when started, so that each leg's timeout counts from then.
+        let next = alternatives.into_iter().map(|alternative| {
+            Leg::new(
+                component,
+                timeout,
+                clock,
+                record.recovering_future(alternative),
+            )
+        });
+        let first = Leg::new(component, timeout, clock, first);
+        let outcome =
+            crate::recovery::hedge::hedge(first, next, Some(after), max_extra, clock).await;
         self.note_hedge(outcome.hedged, outcome.won_by_hedge);
         let tried = outcome.started.saturating_sub(1).min(count);
-        match outcome.winner {
-            Some((_, value)) => Ok(value),
-            None => {
-                self.note_alternatives_tried(tried as u32);
-                match outcome.errors.into_iter().last() {
-                    Some(error) => Err(error),
-                    // `hedge` ends with a winner or with every error.
-                    None => unreachable!("reliability: a hedge ended without a value"),
+        if let Some((_, value)) = outcome.winner {
+            for error in &outcome.errors {
+                if let LegError::TimedOut(timed_out) = error {
+                    self.count_timeout(timed_out);
                 }
             }
+            return Ok(Ok(value));
+        }
+        self.note_alternatives_tried(tried as u32);
+        let mut errors = outcome.errors;
+        let last = errors.pop();
+        for error in &errors {
+            if let LegError::TimedOut(timed_out) = error {
+                self.count_timeout(timed_out);
+            }
+        }
+        match last {
+            Some(LegError::Failed(error)) => Ok(Err(error)),
+            Some(LegError::TimedOut(timed_out)) => Err(timed_out),
+            // `hedge` ends with a winner or with every error.
+            None => unreachable!("reliability: a hedge ended without a value"),
+        }
+    }
+}
+
+/// How one leg of a hedge failed: with the method's error, or by running
+/// past its timeout.
+enum LegError<E> {
+    Failed(E),
+    TimedOut(TimedOut),
+}
+
+/// One leg of a hedge under its timeout: [`Timeout`]'s two layers of
+/// `Result` as one, so that [`hedge`](crate::hedge) sees a failure either
+/// way. `Unpin` when the leg's future is, as the alternatives' boxes are.
+struct Leg<'a, F>(Timeout<'a, F>);
+
+impl<'a, F: Future> Leg<'a, F> {
+    /// The leg's timeout counts from now.
+    fn new(component: &'static str, after: Duration, clock: &'a dyn Clock, future: F) -> Self {
+        Leg(crate::recovery::timeout::timeout(
+            component, after, clock, future,
+        ))
+    }
+}
+
+impl<T, E, F: Future<Output = Result<T, E>>> Future for Leg<'_, F> {
+    type Output = Result<T, LegError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: the only field is pinned with `Leg`: it is never moved out,
+        // and `Leg` has no `Drop` impl.
+        let timed = unsafe { self.map_unchecked_mut(|leg| &mut leg.0) };
+        match timed.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(value))) => Poll::Ready(Ok(value)),
+            Poll::Ready(Ok(Err(error))) => Poll::Ready(Err(LegError::Failed(error))),
+            Poll::Ready(Err(timed_out)) => Poll::Ready(Err(LegError::TimedOut(timed_out))),
         }
     }
 }

@@ -5,7 +5,7 @@ use proc_macro2::Span;
 use syn::parse::ParseStream;
 use syn::{Ident, LitStr, Token};
 
-use crate::attr::recovery::{parse_duration, parse_u32};
+use crate::attr::recovery::{parse_duration, parse_u32, BulkheadArgs, RateLimitArgs};
 use crate::attr::{expect_eq, parse_value};
 use crate::duration::parse_nanos;
 
@@ -182,4 +182,21 @@ fn parse_sub_values(
         }
     }
     Ok(sub)
+}
+
+/// A component's bulkhead as the expansion builds it: `max_concurrent` and
+/// `max_wait` in nanoseconds, defaults filled in, so that two spellings of
+/// one setting compare equal.
+pub(crate) fn bulkhead_settings(args: &BulkheadArgs) -> [u64; 2] {
+    [u64::from(args.max_concurrent), args.max_wait.unwrap_or(0)]
+}
+
+/// A component's rate limit as the expansion builds it: `per_second`,
+/// `burst` (by default `per_second`) and `max_wait` in nanoseconds.
+pub(crate) fn rate_limit_settings(args: &RateLimitArgs) -> [u64; 3] {
+    [
+        u64::from(args.per_second),
+        u64::from(args.burst.unwrap_or(args.per_second)),
+        args.max_wait.unwrap_or(0),
+    ]
 }

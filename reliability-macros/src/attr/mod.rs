@@ -12,7 +12,7 @@ use syn::{Attribute, Ident, Lit, LitStr, Path, Token};
 
 use crate::duration::parse_nanos;
 
-mod limits;
+pub(crate) mod limits;
 pub(crate) mod recovery;
 use recovery::{parse_recovery_option, RecoveryArgs};
 

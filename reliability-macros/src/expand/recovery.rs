@@ -132,14 +132,46 @@ pub(crate) fn body(
     let key_span = |setting: Option<Span>| {
         setting.map_or_else(Span::call_site, |s| Span::call_site().located_at(s))
     };
+    // With `hedge`, the first attempt races its alternatives (made only
+    // when the hedge delay passes); a later attempt runs alone. With a
+    // `timeout` too, each of them runs under a timeout of its own.
+    let hedged = match (&args.hedge, &args.alternatives) {
+        (Some(_), Some(list)) => {
+            let alternatives = list.value.iter().map(|name| {
+                let call = if has_receiver {
+                    quote!(self.#name(#(#call_args),*))
+                } else {
+                    quote!(Self::#name(#(#call_args),*))
+                };
+                quote!(#private::hedge_future(#call))
+            });
+            let run = if args.timeout.is_some() {
+                quote!(hedge_timed)
+            } else {
+                quote!(hedge)
+            };
+            Some(quote! {
+                __reliable_recovery
+                    .#run(async { #rebind async #block.await }, || [#(#alternatives),*])
+                    .await
+            })
+        }
+        _ => None,
+    };
     let attempt = match (is_async, reruns) {
         // The attempt's future runs inside its timeout; the call's guard
         // stays outside, so a timeout is not counted as a cancellation.
         (true, _) if args.timeout.is_some() => {
-            let future = if reruns {
-                quote!({ #rebind __reliable_deadline.run(async #block).await })
-            } else {
-                quote!(__reliable_deadline.run(async move #block).await)
+            let (deadline, future) = match hedged {
+                Some(hedged) => (None, hedged),
+                None if reruns => (
+                    Some(quote!(let __reliable_deadline = __reliable_recovery.deadline();)),
+                    quote!({ #rebind __reliable_deadline.run(async #block).await }),
+                ),
+                None => (
+                    Some(quote!(let __reliable_deadline = __reliable_recovery.deadline();)),
+                    quote!(__reliable_deadline.run(async move #block).await),
+                ),
             };
             let span = key_span(args.timeout.as_ref().map(|t| t.key_span));
             let value = if recovery.has(Strategy::Fallback) {
@@ -157,11 +189,12 @@ pub(crate) fn body(
                 respan(quote!(__reliable_recovery.timed(__reliable_timed)), span)
             };
             quote!({
-                let __reliable_deadline = __reliable_recovery.deadline();
+                #deadline
                 let __reliable_timed = #future;
                 #value
             })
         }
+        (true, _) if hedged.is_some() => hedged.unwrap_or_default(),
         (true, true) => quote!({ #rebind async #block.await }),
         (true, false) => quote!(async move #block.await),
         (false, true) if super::inline_body(func) => quote!({ #rebind #block }),
@@ -177,26 +210,6 @@ pub(crate) fn body(
     };
     // Each arm assigns the value, so a mismatch is reported against the
     // signature's type, not as arms of different types.
-    // With `hedge`, the first attempt races its alternatives (made only
-    // when the hedge delay passes); a later attempt runs alone.
-    let attempt = match (&args.hedge, &args.alternatives) {
-        (Some(_), Some(list)) => {
-            let alternatives = list.value.iter().map(|name| {
-                let call = if has_receiver {
-                    quote!(self.#name(#(#call_args),*))
-                } else {
-                    quote!(Self::#name(#(#call_args),*))
-                };
-                quote!(#private::hedge_future(#call))
-            });
-            quote! {
-                __reliable_recovery
-                    .hedge(async { #rebind async #block.await }, || [#(#alternatives),*])
-                    .await
-            }
-        }
-        _ => attempt,
-    };
     let mut arms = TokenStream::new();
     arms.extend(quote!(#private::Op::Attempt => __reliable_ret = #attempt,));
     if let Some(repair) = &recovery.args.repair {
@@ -285,14 +298,23 @@ pub(crate) fn body(
         steps
     };
     let admitted = args.bulkhead.is_some() || args.rate_limit.is_some();
-    let recovery = match (admitted, is_async) {
-        (false, _) => quote!(#private::Recovery::new(&__reliable_call)),
-        (true, false) => quote!(#private::Recovery::admit(&__reliable_call)),
-        (true, true) => quote!(#private::Recovery::admit_async(&__reliable_call).await),
+    // A sync call is admitted in place, once the recovery is in its
+    // variable (see `Recovery::admit`).
+    let (recovery, admit) = match (admitted, is_async) {
+        (false, _) => (quote!(#private::Recovery::new(&__reliable_call)), None),
+        (true, false) => (
+            quote!(#private::Recovery::unadmitted(&__reliable_call)),
+            Some(quote!(__reliable_recovery.admit();)),
+        ),
+        (true, true) => (
+            quote!(#private::Recovery::admit_async(&__reliable_call).await),
+            None,
+        ),
     };
     quote! {
         #call
         let mut __reliable_recovery = #recovery;
+        #admit
         #steps
         __reliable_recovery.finish(__reliable_call)
     }

@@ -216,8 +216,19 @@ impl Bulkhead {
         Err(self.refuse())
     }
 
+    /// Enters if there is a place and nobody waits, as the first step of
+    /// [`acquire`](Self::acquire) and [`acquire_async`](Self::acquire_async)
+    /// does; `None` otherwise (then they would queue or refuse).
+    #[inline]
+    pub(crate) fn try_acquire_unqueued(&self) -> Option<BulkheadPermit<'_>> {
+        // Made only once inside: a permit gives a place back when dropped.
+        self.enter_unqueued()
+            .then(|| BulkheadPermit { bulkhead: self })
+    }
+
     /// Enters, blocking the thread up to `max_wait` for a place (on the
     /// real clock: a condition variable cannot wait on a manual one).
+    #[inline]
     pub fn acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
         if self.enter_unqueued() {
             return Ok(BulkheadPermit { bulkhead: self });
