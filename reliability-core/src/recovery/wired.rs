@@ -151,7 +151,7 @@ impl<R> Recovery<R> {
     }
 
     pub(super) fn hold(&mut self, permit: BulkheadPermit<'static>) {
-        self.permit = Some(permit);
+        *self.permit = Some(permit);
     }
 
     /// The rate limit or the bulkhead refused the call.
@@ -167,7 +167,7 @@ impl<R> Recovery<R> {
         let next = driver.refused(reason, text, now);
         let mut driving = Driving::new(driver, next);
         driving.refused = refused;
-        self.driving = Some(driving);
+        *self.driving = Some(driving);
     }
 
     /// What refused the call, for the error of the `Reject` operation.
