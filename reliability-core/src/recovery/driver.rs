@@ -277,8 +277,13 @@ impl Driver {
             retry_after: None,
         };
         self.open_session(&failure, now);
+        let refused_by = match reason {
+            RejectReason::RateLimited => Strategy::RateLimit,
+            RejectReason::BulkheadFull => Strategy::Bulkhead,
+            _ => Strategy::CircuitBreaker,
+        };
         self.push_step(
-            Strategy::CircuitBreaker,
+            refused_by,
             meta.method,
             StepOutcome::Rejected,
             None,
