@@ -7,7 +7,9 @@
 //! an alternative or the fallback) and reports back. Sync and async calls
 //! therefore share every decision.
 
+use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -980,21 +982,31 @@ impl<R> Recovery<R> {
 
     /// Waits out the backoff of an async call without blocking the thread:
     /// a delay of the clock, awaited.
-    pub async fn delay(&mut self) {
-        let Some(driving) = self.driving.as_mut() else {
-            return;
-        };
-        while let Next::Wait(delay) = driving.next {
-            let wait = driving.driver.clock.delay(delay);
-            if wait.is_unavailable() {
-                // Retrying at once would hammer the component, and
-                // waiting would never end: the recovery fails.
-                driving.next = driving.driver.no_timer();
-                break;
+    ///
+    /// Boxed, and made only while a backoff is pending: the method's own
+    /// future then keeps a pointer for it rather than the wait's state,
+    /// which every call of the method would carry and move.
+    pub fn delay(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let waiting = self.driving.as_mut().map(|driving| {
+            let Driving { driver, next, .. } = &mut **driving;
+            (driver, next)
+        });
+        Box::pin(async move {
+            let Some((driver, next)) = waiting else {
+                return;
+            };
+            while let Next::Wait(delay) = *next {
+                let wait = driver.clock.delay(delay);
+                if wait.is_unavailable() {
+                    // Retrying at once would hammer the component, and
+                    // waiting would never end: the recovery fails.
+                    *next = driver.no_timer();
+                    break;
+                }
+                wait.await;
+                *next = driver.after_wait(delay);
             }
-            wait.await;
-            driving.next = driving.driver.after_wait(delay);
-        }
+        })
     }
 
     /// The operation to perform: the attempt until recovery runs. A sync
