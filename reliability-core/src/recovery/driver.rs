@@ -422,8 +422,13 @@ impl Driver {
                 Next::Done
             }
             Some(failure) => {
-                self.last_failure = Some(Failure::clone(failure));
-                self.plan(now)
+                // Kept (a copy of its text) only if the recovery goes on:
+                // an escalation or a give-up needs it no further.
+                let next = self.plan_for(failure, now);
+                if !matches!(next, Next::Done) {
+                    self.last_failure = Some(Failure::clone(failure));
+                }
+                next
             }
         }
     }
