@@ -211,9 +211,7 @@ impl CircuitBreaker {
         if self.consecutive.load(Relaxed) != 0 {
             self.consecutive.store(0, Relaxed);
         }
-        if self.config.failure_rate().is_none() {
-            return None;
-        }
+        self.config.failure_rate()?;
         self.ring_success(now)
     }
 
