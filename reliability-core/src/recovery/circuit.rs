@@ -109,6 +109,7 @@ impl CircuitBreaker {
         }
     }
 
+    #[inline(always)]
     pub(crate) fn state(&self) -> CircuitState {
         CircuitState::from_number(self.state.load(Relaxed))
     }
@@ -202,6 +203,7 @@ impl CircuitBreaker {
     /// `record(Permit::Normal, true, now)`, but reads the clock only when
     /// the success still leaves the failure rate at its limit (the circuit
     /// opens): the success path of a call with a circuit breaker reads no clock.
+    #[inline(always)]
     pub(crate) fn record_normal_success(
         &self,
         now: impl FnOnce() -> Instant,
@@ -209,6 +211,13 @@ impl CircuitBreaker {
         if self.consecutive.load(Relaxed) != 0 {
             self.consecutive.store(0, Relaxed);
         }
+        self.config.failure_rate()?;
+        self.ring_success(now)
+    }
+
+    /// A success written into the ring of a failure-rate rule.
+    #[inline(never)]
+    fn ring_success(&self, now: impl FnOnce() -> Instant) -> Option<CircuitState> {
         if !self.record_in_ring(true) {
             return None;
         }

@@ -7,11 +7,15 @@
 //! an alternative or the fallback) and reports back. Sync and async calls
 //! therefore share every decision.
 
+use std::future::Future;
+use std::mem::ManuallyDrop;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::classify::probe::CategorySource;
 use crate::classify::{Classification, ErrorCategory};
+use crate::health::HealthStatus;
 use crate::record::call::{Call, Observed};
 use crate::record::clock::Clock;
 use crate::record::outcome::ErrorRef;
@@ -21,8 +25,8 @@ use crate::recovery::bulkhead::BulkheadPermit;
 use crate::recovery::circuit::{CircuitBreaker, CircuitState, Permit};
 use crate::recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
 use crate::recovery::limits::{Limits, Refused, RejectReason};
-use crate::recovery::plan::{select_strategy, RecoveryContext, RecoveryPlan};
-use crate::recovery::strategy::{RecoveryMeta, Strategy, StrategyConfig};
+use crate::recovery::plan::{select, RecoveryContext, RecoveryPlan};
+use crate::recovery::strategy::{RecoveryMeta, Strategy, StrategyConfig, StrategySet};
 use crate::runtime::component::ComponentState;
 use crate::runtime::events::ReliabilityEvent;
 use crate::runtime::registry::runtime;
@@ -41,12 +45,18 @@ pub enum Op {
     Fallback,
     /// Build the error that an open circuit returns.
     Reject,
+    /// Nothing more: the recovery ended without another value, and the
+    /// last one is the caller's ([`Recovery::ended`]).
+    End,
 }
 
 /// Whether a value stands for success; for a failure, its text and category.
+///
+/// One pointer, null for a success: the success path moves a word, not the
+/// failure's text and category (the failure path allocates anyway).
 #[doc(hidden)]
 #[derive(Debug, Clone)]
-pub struct Verdict(pub(super) Option<Failure>);
+pub struct Verdict(pub(super) Option<Box<Failure>>);
 
 #[derive(Debug, Clone)]
 pub(super) struct Failure {
@@ -59,11 +69,12 @@ impl Verdict {
     /// A success.
     pub const SUCCESS: Verdict = Verdict(None);
 
-    #[inline]
+    #[inline(always)]
     fn is_success(&self) -> bool {
         self.0.is_none()
     }
 
+    #[inline(always)]
     fn observed(&self) -> Observed<'_> {
         match &self.0 {
             None => Observed::Success,
@@ -76,7 +87,7 @@ impl Verdict {
 
 /// Turns what the expansion's probes found into a verdict.
 #[doc(hidden)]
-#[inline]
+#[inline(always)]
 pub fn judge(observed: Observed<'_>, source: Option<CategorySource<'_>>) -> Verdict {
     match observed {
         Observed::Success => Verdict(None),
@@ -96,11 +107,11 @@ fn judge_failure(error: ErrorRef<'_>, source: Option<CategorySource<'_>>) -> Ver
                 },
                 CategorySource::resolve,
             );
-            Verdict(Some(Failure {
+            Verdict(Some(Box::new(Failure {
                 text: registry().error_text().of(error),
                 category: classification.category,
                 retry_after: classification.retry_after,
-            }))
+            })))
         }
     }
 }
@@ -126,7 +137,6 @@ pub(super) struct Driver {
     recovery: &'static RecoveryMeta,
     clock: Arc<dyn Clock>,
     pub(super) started: Instant,
-    started_at: SystemTime,
     pub(super) context: RecoveryContext,
     permit: Permit,
     pending: Pending,
@@ -143,17 +153,22 @@ pub(super) struct Driver {
 }
 
 impl Driver {
-    pub(super) fn new(site: &'static CallSite, recovery: &'static RecoveryMeta) -> Self {
+    /// A driver whose call started `took` before now; also returns now, on
+    /// the component's clock (the one reading of the step that makes it).
+    pub(super) fn new(
+        site: &'static CallSite,
+        recovery: &'static RecoveryMeta,
+        took: Duration,
+    ) -> (Self, Instant) {
         let component = runtime().state_of(site.component());
         let clock = component.env().policy.clock();
         let now = clock.now();
-        Driver {
+        let driver = Driver {
             site,
             component,
             recovery,
             clock,
-            started: now,
-            started_at: SystemTime::now(),
+            started: now.checked_sub(took).unwrap_or(now),
             context: RecoveryContext::new(),
             permit: Permit::Normal,
             pending: Pending {
@@ -168,7 +183,8 @@ impl Driver {
             has_value: false,
             probe_outstanding: false,
             rejected_by: RejectReason::CircuitOpen,
-        }
+        };
+        (driver, now)
     }
 
     fn config(&self) -> &'static StrategyConfig {
@@ -182,8 +198,12 @@ impl Driver {
     }
 
     /// Asks the circuit for permission to run the body; plans around a refusal.
-    fn admit(&mut self, strategy: Option<Strategy>, delay: Duration) -> Next {
-        let now = self.clock.now();
+    pub(super) fn admit(
+        &mut self,
+        strategy: Option<Strategy>,
+        delay: Duration,
+        now: Instant,
+    ) -> Next {
         self.pending = Pending {
             strategy,
             target: self.site.meta().method,
@@ -222,23 +242,23 @@ impl Driver {
             category: ErrorCategory::ResourceExhausted,
             retry_after: None,
         });
-        self.open_session(&failure);
+        self.open_session(&failure, now);
         self.push_step(
             Strategy::CircuitBreaker,
             self.site.meta().method,
             StepOutcome::Rejected,
             None,
             now,
+            now,
         );
         self.last_failure = Some(failure);
-        self.plan()
+        self.plan(now)
     }
 
     /// The rate limit or the bulkhead refused the call before it ran: the
     /// fallback, if there is one, else the refusal as the caller's error.
     /// Never a retry: it would run the body without what refused it.
-    pub(super) fn refused(&mut self, reason: RejectReason, text: String) -> Next {
-        let now = self.clock.now();
+    pub(super) fn refused(&mut self, reason: RejectReason, text: String, now: Instant) -> Next {
         self.rejected_by = reason;
         self.site.record_rejected();
         self.component
@@ -260,12 +280,18 @@ impl Driver {
             category: ErrorCategory::ResourceExhausted,
             retry_after: None,
         };
-        self.open_session(&failure);
+        self.open_session(&failure, now);
+        let refused_by = match reason {
+            RejectReason::RateLimited => Strategy::RateLimit,
+            RejectReason::BulkheadFull => Strategy::Bulkhead,
+            _ => Strategy::CircuitBreaker,
+        };
         self.push_step(
-            Strategy::CircuitBreaker,
+            refused_by,
             meta.method,
             StepOutcome::Rejected,
             None,
+            now,
             now,
         );
         self.last_failure = Some(failure);
@@ -285,7 +311,9 @@ impl Driver {
         Next::Run(Op::Reject)
     }
 
-    fn open_session(&mut self, failure: &Failure) {
+    /// The session starts with the first failure; its wall-clock start is
+    /// read here, once, and set back to when the call began.
+    fn open_session(&mut self, failure: &Failure, now: Instant) {
         if self.session.is_none() {
             let meta = self.site.meta();
             self.component
@@ -296,6 +324,10 @@ impl Driver {
                     method: meta.method.to_owned(),
                     category: failure.category,
                 });
+            let wall = SystemTime::now();
+            let started_at = wall
+                .checked_sub(now.saturating_duration_since(self.started))
+                .unwrap_or(wall);
             self.session = Some(RecoverySession {
                 id: 0,
                 component: meta.component.to_owned(),
@@ -306,12 +338,13 @@ impl Driver {
                 steps: Vec::new(),
                 outcome: RecoveryOutcome::Failed,
                 recovered_by: None,
-                started_at: self.started_at,
+                started_at,
                 duration: Duration::ZERO,
             });
         }
     }
 
+    /// A step that began at `began` and ended at `now`.
     fn push_step(
         &mut self,
         strategy: Strategy,
@@ -319,8 +352,8 @@ impl Driver {
         outcome: StepOutcome,
         error: Option<&Failure>,
         began: Instant,
+        now: Instant,
     ) {
-        let now = self.clock.now();
         let attempt = self.context.attempts();
         let delay = self.pending.delay;
         if let Some(session) = &mut self.session {
@@ -330,11 +363,7 @@ impl Driver {
                 target: target.to_owned(),
                 attempt: (!rejected).then_some(attempt),
                 rejected_by: rejected.then_some(self.rejected_by),
-                delay: if outcome == StepOutcome::Rejected {
-                    Duration::ZERO
-                } else {
-                    delay
-                },
+                delay: if rejected { Duration::ZERO } else { delay },
                 outcome,
                 duration: now.saturating_duration_since(began),
                 error: error.map(|f| f.text.clone()),
@@ -345,6 +374,12 @@ impl Driver {
     /// The value of the pending step arrived.
     pub(super) fn after_value(&mut self, op: Op, verdict: &Verdict) -> Next {
         let now = self.clock.now();
+        self.after_value_at(op, verdict, now)
+    }
+
+    /// The value of the pending step arrived at `now`: the one clock reading
+    /// of this step, shared by the circuit, the step, the plan and the end.
+    pub(super) fn after_value_at(&mut self, op: Op, verdict: &Verdict, now: Instant) -> Next {
         let success = verdict.is_success();
         self.has_value = true;
         if op == Op::Attempt && self.has_circuit() {
@@ -360,7 +395,7 @@ impl Driver {
         }
         if let Some(failure) = &verdict.0 {
             self.component.record().record_category(failure.category);
-            self.open_session(failure);
+            self.open_session(failure, now);
         }
         if let Some(strategy) = self.pending.strategy {
             self.component.record_strategy(strategy, success);
@@ -369,38 +404,49 @@ impl Driver {
                 strategy,
                 target,
                 StepOutcome::of(success),
-                verdict.0.as_ref(),
+                verdict.0.as_deref(),
                 self.pending.began,
+                now,
             );
         }
         if let Some(ending) = self.ending {
-            self.end(if success {
-                RecoveryOutcome::Recovered
-            } else {
-                ending
-            });
+            self.end(
+                if success {
+                    RecoveryOutcome::Recovered
+                } else {
+                    ending
+                },
+                now,
+            );
             return Next::Done;
         }
         match &verdict.0 {
             None => {
-                self.end(RecoveryOutcome::Recovered);
+                self.end(RecoveryOutcome::Recovered, now);
                 Next::Done
             }
             Some(failure) => {
-                self.last_failure = Some(failure.clone());
-                self.plan()
+                // Kept (a copy of its text) only if the recovery goes on:
+                // an escalation or a give-up needs it no further.
+                let next = self.plan_for(failure, now);
+                if !matches!(next, Next::Done) {
+                    self.last_failure = Some(Failure::clone(failure));
+                }
+                next
             }
         }
     }
 
     /// The backoff before a retry is over: the retry still has to pass the circuit.
-    fn after_wait(&mut self, delay: Duration) -> Next {
+    pub(super) fn after_wait(&mut self, delay: Duration) -> Next {
         let strategy = self.pending.strategy;
-        self.admit(strategy, delay)
+        let now = self.clock.now();
+        self.admit(strategy, delay, now)
     }
 
     /// The repair method returned.
-    fn after_repair(&mut self, verdict: &Verdict) -> Next {
+    pub(super) fn after_repair(&mut self, verdict: &Verdict) -> Next {
+        let now = self.clock.now();
         let success = verdict.is_success();
         self.context.note_repaired();
         let target = self.pending.target;
@@ -408,26 +454,37 @@ impl Driver {
             Strategy::Repair,
             target,
             StepOutcome::of(success),
-            verdict.0.as_ref(),
+            verdict.0.as_deref(),
             self.pending.began,
+            now,
         );
         if !success {
             self.component.record_strategy(Strategy::Repair, false);
-            return self.plan();
+            return self.plan(now);
         }
         // The re-run's outcome is what the repair is judged by.
         self.context.note_attempt();
-        self.admit(Some(Strategy::Repair), Duration::ZERO)
+        self.admit(Some(Strategy::Repair), Duration::ZERO, now)
     }
 
-    /// Decides what follows the last failure.
-    fn plan(&mut self) -> Next {
-        let Some(failure) = self.last_failure.clone() else {
+    /// Decides at `now` what follows the last failure.
+    ///
+    /// What only a retry reads (the component's health, the retry budget,
+    /// a jitter sample) is read only when a retry can follow this failure:
+    /// reading the health walks every call site of the component, and an
+    /// escalation after a failure would pay for it for nothing.
+    fn plan(&mut self, now: Instant) -> Next {
+        // Taken and put back, not cloned: the failure's text is kept once.
+        let Some(failure) = self.last_failure.take() else {
             return Next::Done;
         };
-        let now = self.clock.now();
-        let policy = &self.component.env().policy;
-        let health = self.component.quick_health(now);
+        let next = self.plan_for(&failure, now);
+        self.last_failure = Some(failure);
+        next
+    }
+
+    fn plan_for(&mut self, failure: &Failure, now: Instant) -> Next {
+        let strategies = self.config().strategies();
         let circuit = if self.permit == Permit::Rejected {
             CircuitState::Open
         } else if self.has_circuit() {
@@ -435,31 +492,67 @@ impl Driver {
         } else {
             CircuitState::Closed
         };
-        let budget = self
-            .recovery
-            .budget
-            .unwrap_or_else(|| policy.retry_budget());
-        let budget_available = self.component.retry_budget_available(&budget, now);
+        let may_retry = circuit == CircuitState::Closed
+            && ((strategies.contains(Strategy::Network) && failure.category.is_transient())
+                || (strategies.contains(Strategy::Retry) && !failure.category.is_permanent()));
+        let passes_over = [
+            Strategy::Repair,
+            Strategy::Retry,
+            Strategy::Network,
+            Strategy::Alternatives,
+        ]
+        .into_iter()
+        .any(|strategy| strategies.contains(strategy));
+        let policy = &self.component.env().policy;
+        let budget = may_retry.then(|| {
+            self.recovery
+                .budget
+                .unwrap_or_else(|| policy.retry_budget())
+        });
+        let budget_available =
+            budget.is_none_or(|budget| self.component.retry_budget_available(&budget, now));
+        let failing = if passes_over {
+            self.component.failing_strategies()
+        } else {
+            StrategySet::EMPTY
+        };
+        let jitter = if may_retry {
+            policy.jitter_sample()
+        } else {
+            1.0
+        };
         self.context.set_observation(
             now.saturating_duration_since(self.started),
             failure.retry_after,
             budget_available,
             circuit,
-            self.component.failing_strategies(),
-            policy.jitter_sample(),
+            failing,
+            jitter,
         );
-        let plan = select_strategy(failure.category, &health, &self.context, self.config());
+        // Read at most once, and only if a retry is still on the table when
+        // every cheaper condition has passed.
+        let mut health: Option<bool> = None;
+        let component = self.component;
+        let mut healthy = || {
+            *health.get_or_insert_with(|| {
+                component.quick_health(now).status != HealthStatus::Unhealthy
+            })
+        };
+        let config = self.config();
+        let plan = select(failure.category, &mut healthy, &self.context, config);
         if !budget_available && !matches!(plan, RecoveryPlan::Retry { .. }) {
             // Would a retry have followed, had the budget allowed it?
             let unlimited = self.context.with_budget_available(true);
-            let wanted = select_strategy(failure.category, &health, &unlimited, self.config());
+            let wanted = select(failure.category, &mut healthy, &unlimited, config);
             if matches!(wanted, RecoveryPlan::Retry { .. }) {
                 self.component.record_budget_exhausted();
             }
         }
         match plan {
             RecoveryPlan::Retry { strategy, delay } => {
-                self.component.withdraw_retry(&budget, now);
+                if let Some(budget) = &budget {
+                    self.component.withdraw_retry(budget, now);
+                }
                 self.announce(strategy, self.context.attempts() + 1, delay);
                 self.context.note_attempt();
                 self.pending = Pending {
@@ -497,7 +590,8 @@ impl Driver {
                         Strategy::Escalate,
                         self.site.meta().component,
                         StepOutcome::Failed,
-                        Some(&failure),
+                        Some(failure),
+                        now,
                         now,
                     );
                 }
@@ -507,7 +601,7 @@ impl Driver {
                     self.pending.strategy = None;
                     return Next::Run(Op::Reject);
                 }
-                self.end(outcome);
+                self.end(outcome, now);
                 Next::Done
             }
         }
@@ -515,7 +609,8 @@ impl Driver {
 
     /// An async backoff found no timer to wait on: the pending retry is
     /// recorded as failed with the reason, and the recovery ends.
-    fn no_timer(&mut self) -> Next {
+    pub(super) fn no_timer(&mut self) -> Next {
+        let now = self.clock.now();
         let failure = Failure {
             text: "no timer thread could be started: async recovery cannot back off".into(),
             category: ErrorCategory::System,
@@ -523,9 +618,16 @@ impl Driver {
         };
         if let Some(strategy) = self.pending.strategy {
             let (target, began) = (self.pending.target, self.pending.began);
-            self.push_step(strategy, target, StepOutcome::Failed, Some(&failure), began);
+            self.push_step(
+                strategy,
+                target,
+                StepOutcome::Failed,
+                Some(&failure),
+                began,
+                now,
+            );
         }
-        self.end(RecoveryOutcome::Failed);
+        self.end(RecoveryOutcome::Failed, now);
         Next::Done
     }
 
@@ -556,7 +658,7 @@ impl Driver {
             });
     }
 
-    fn end(&mut self, outcome: RecoveryOutcome) {
+    fn end(&mut self, outcome: RecoveryOutcome, now: Instant) {
         let Some(mut session) = self.session.take() else {
             return;
         };
@@ -565,7 +667,7 @@ impl Driver {
             RecoveryOutcome::Recovered => self.pending.strategy,
             _ => None,
         };
-        session.duration = self.clock.now().saturating_duration_since(self.started);
+        session.duration = now.saturating_duration_since(self.started);
         self.component.finish_session(session);
     }
 }
@@ -585,18 +687,25 @@ impl Drop for Driver {
 ///
 /// ```text
 /// let call = start!(…);                          // the call site and the timed call
-/// let mut recovery = Recovery::new(&call);
-/// while recovery.running() {                     // `.running_async().await` in an async fn
+/// let mut recovery = Recovery::new(&call);       // with a circuit breaker: one load of its state
+/// let ended = loop {
+///     if recovery.waiting() {                    // only after a failure: sit out the backoff
+///         if let Some(ended) = recovery.sleep() { break ended }   // `.delay().await` when async
+///     }
 ///     let value = match recovery.op() {
 ///         Op::Attempt => /* the body */,
-///         Op::Repair => { recovery.repaired(judge!(repair_value)); continue }
+///         Op::Repair => {
+///             let repair = /* the repair method */;
+///             if let Some(ended) = recovery.repaired(judge!(repair)) { break ended }
+///             continue
+///         }
 ///         Op::Alternative(0) => /* an alternative */,
 ///         Op::Fallback => /* the fallback */,
 ///         _ => reject(component),                // an open circuit's error
 ///     };
-///     recovery.report(judge!(value), value);
-/// }
-/// recovery.finish(call)
+///     if let Some(ended) = recovery.report(judge!(value), value) { break ended }
+/// };
+/// recovery.finish(call, ended)
 /// ```
 ///
 /// The loop is in the method itself, not in a closure, so the body can use
@@ -604,33 +713,104 @@ impl Drop for Driver {
 ///
 /// Recovery costs nothing until an attempt fails: the first attempt runs
 /// like a method without recovery (with a circuit breaker, after one check
-/// that it is closed). The driver, its clock readings and the recovery
-/// session are made only when the first attempt fails, or when the circuit
-/// is not closed.
+/// that it is closed), its value stays in the method's own locals, and
+/// `report` of a success is a test and a `break`. The driver, its clock
+/// readings and the recovery session are made only when the first attempt
+/// fails, or when the circuit is not closed.
 #[doc(hidden)]
 pub struct Recovery<R> {
     pub(super) site: &'static CallSite,
-    pub(super) recovery: &'static RecoveryMeta,
+    /// The component's breaker, when the method has one and it was closed
+    /// at the start: the first attempt's success is counted there.
+    breaker: Option<&'static CircuitBreaker>,
     /// When the call started, in call-clock ticks: what the first attempt took
     /// counts toward `max_elapsed` once a driver is made.
-    pub(super) call_start: u64,
-    pub(super) driver: Option<Box<Driver>>,
-    pub(super) next: Next,
-    last: Option<(R, Verdict)>,
+    call_start: u64,
+    /// Everything recovery needs once it runs; `None` on the success path.
+    /// (Both slots are dropped by hand, see `Drop`.)
+    pub(super) driving: ManuallyDrop<Option<Box<Driving<R>>>>,
     /// The bulkhead place this call holds until it ends (dropped with the
     /// recovery: on return, panic or cancellation alike).
-    pub(super) permit: Option<BulkheadPermit<'static>>,
+    pub(super) permit: ManuallyDrop<Option<BulkheadPermit<'static>>>,
+}
+
+impl<R> Drop for Recovery<R> {
+    /// Two tests when both slots are empty, inlined: the drop glue of the
+    /// boxed driving state (the driver, the session, the last value) is
+    /// not, and a call to it on every success showed in profiles.
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.driving.is_some() || self.permit.is_some() {
+            self.drop_slots();
+        }
+    }
+}
+
+/// A call's recovery once it runs: the driver, what it asked for, and the
+/// last value an operation produced (the caller's, if the recovery ends
+/// without another).
+pub(super) struct Driving<R> {
+    pub(super) driver: Driver,
+    pub(super) next: Next,
+    last: Option<Ended<R>>,
     /// What refused the call, when the next operation is `Reject`.
     pub(super) refused: Refused,
     /// The value reported next is a timed-out attempt's.
     pub(super) timed_out: bool,
 }
 
+impl<R> Driving<R> {
+    pub(super) fn new(driver: Driver, next: Next) -> Box<Self> {
+        Box::new(Driving {
+            driver,
+            next,
+            last: None,
+            refused: Refused::CircuitOpen,
+            timed_out: false,
+        })
+    }
+
+    /// The operation asked for (the one whose value is reported next).
+    fn current(&self) -> Op {
+        match self.next {
+            Next::Run(op) => op,
+            Next::Done => Op::End,
+            Next::Wait(_) => Op::Reject,
+        }
+    }
+
+    /// The next operation, after sleeping out a backoff (an async call has
+    /// awaited [`Recovery::delay`] first, so it never sleeps here).
+    #[inline(never)]
+    fn next_op(&mut self) -> Op {
+        while let Next::Wait(delay) = self.next {
+            self.driver.clock.sleep(delay);
+            self.next = self.driver.after_wait(delay);
+        }
+        self.current()
+    }
+}
+
+/// The value a call ends with, and how it went.
+#[doc(hidden)]
+pub struct Ended<R> {
+    value: R,
+    verdict: Verdict,
+}
+
+impl<R> std::fmt::Debug for Ended<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ended")
+            .field("success", &self.verdict.is_success())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R> std::fmt::Debug for Recovery<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recovery")
             .field("site", self.site)
-            .field("driving", &self.driver.is_some())
+            .field("driving", &self.driving.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -645,49 +825,104 @@ static NO_RECOVERY: RecoveryMeta = RecoveryMeta {
     limits: Limits::new(),
 };
 
+/// What the attribute of `site` configured.
+#[inline(always)]
+fn meta_of(site: &'static CallSite) -> &'static RecoveryMeta {
+    site.meta().recovery.unwrap_or(&NO_RECOVERY)
+}
+
+/// The component's breaker, through the site's slot: a load once it is set.
+#[inline(always)]
+fn breaker_of(site: &'static CallSite) -> &'static CircuitBreaker {
+    match site.breaker_slot().get() {
+        Some(breaker) => breaker,
+        None => find_breaker(site),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn find_breaker(site: &'static CallSite) -> &'static CircuitBreaker {
+    let config = meta_of(site).config.circuit();
+    site.breaker_slot()
+        .get_or_init(|| runtime().state_of(site.component()).breaker(&config))
+}
+
 impl<R> Recovery<R> {
     /// Starts a call's recovery. Without a circuit breaker, or with a closed
     /// one (one load of its state), the first attempt runs on the plain
     /// path; an open or half-open circuit makes the driver at once, which
     /// grants a probe or refuses the call.
-    #[inline]
+    ///
+    /// Built in one expression, in place: filling it in field by field and
+    /// then moving it cost a store-forwarding stall on every call (15 % of
+    /// the samples of the success path with the full strategy list).
+    #[inline(always)]
     pub fn new(call: &Call) -> Self {
+        let site = call.site();
+        let breaker = if meta_of(site)
+            .config
+            .strategies()
+            .contains(Strategy::CircuitBreaker)
+        {
+            Some(breaker_of(site))
+        } else {
+            None
+        };
+        match breaker {
+            Some(breaker) if breaker.state() != CircuitState::Closed => {
+                Recovery::from_the_start(call)
+            }
+            _ => Recovery {
+                site,
+                breaker,
+                call_start: call.started(),
+                driving: ManuallyDrop::new(None),
+                permit: ManuallyDrop::new(None),
+            },
+        }
+    }
+
+    /// The recovery of a call whose circuit is not closed: the driver is
+    /// made at once and grants a probe or refuses the call.
+    #[cold]
+    #[inline(never)]
+    fn from_the_start(call: &Call) -> Self {
         let mut this = Recovery::unchecked(call);
-        this.check_circuit();
+        this.drive_from_the_start();
         this
     }
 
     /// The recovery before any check of the circuit or the limits.
-    #[inline]
+    #[inline(always)]
     pub(super) fn unchecked(call: &Call) -> Self {
-        let site = call.site();
         Recovery {
-            site,
-            recovery: site.meta().recovery.unwrap_or(&NO_RECOVERY),
+            site: call.site(),
+            breaker: None,
             call_start: call.started(),
-            driver: None,
-            next: Next::Run(Op::Attempt),
-            last: None,
-            permit: None,
-            refused: Refused::CircuitOpen,
-            timed_out: false,
+            driving: ManuallyDrop::new(None),
+            permit: ManuallyDrop::new(None),
         }
+    }
+
+    /// What the attribute configured.
+    #[inline(always)]
+    pub(super) fn meta(&self) -> &'static RecoveryMeta {
+        meta_of(self.site)
     }
 
     /// An open or half-open circuit makes the driver, which grants a probe
     /// or refuses the call.
-    #[inline]
     pub(super) fn check_circuit(&mut self) {
-        if self.has_circuit() && !self.circuit_closed() {
-            self.drive_from_the_start();
+        let strategies = self.meta().config.strategies();
+        if strategies.contains(Strategy::CircuitBreaker) {
+            let breaker = breaker_of(self.site);
+            if breaker.state() == CircuitState::Closed {
+                self.breaker = Some(breaker);
+            } else {
+                self.drive_from_the_start();
+            }
         }
-    }
-
-    fn has_circuit(&self) -> bool {
-        self.recovery
-            .config
-            .strategies()
-            .contains(Strategy::CircuitBreaker)
     }
 
     /// Runs a step of this call's recovery that calls another method of the
@@ -705,152 +940,200 @@ impl<R> Recovery<R> {
         self.site.component().recovering_future(future)
     }
 
-    #[inline]
-    fn circuit_closed(&self) -> bool {
-        self.breaker().state() == CircuitState::Closed
-    }
-
-    /// The component's breaker, through the site's slot: a load once it is set.
-    #[inline]
-    fn breaker(&self) -> &'static CircuitBreaker {
-        match self.site.breaker_slot().get() {
-            Some(breaker) => breaker,
-            None => self.find_breaker(),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn find_breaker(&self) -> &'static CircuitBreaker {
-        let (site, config) = (self.site, self.recovery.config.circuit());
-        site.breaker_slot()
-            .get_or_init(|| runtime().state_of(site.component()).breaker(&config))
+    /// How long the call has run so far.
+    fn took(&self) -> Duration {
+        Duration::from_nanos(crate::record::clock::nanos_since(self.call_start))
     }
 
     #[cold]
     #[inline(never)]
     fn drive_from_the_start(&mut self) {
-        let mut driver = Box::new(Driver::new(self.site, self.recovery));
-        self.next = driver.admit(None, Duration::ZERO);
-        self.driver = Some(driver);
+        let (mut driver, now) = Driver::new(self.site, self.meta(), Duration::ZERO);
+        let next = driver.admit(None, Duration::ZERO, now);
+        *self.driving = Some(Driving::new(driver, next));
     }
 
-    /// The first attempt failed: the driver takes over from here, as if it
-    /// had admitted that attempt.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn drive_after_failure(&mut self, verdict: &Verdict) -> Next {
-        let mut driver = Box::new(Driver::new(self.site, self.recovery));
-        let took = Duration::from_nanos(crate::record::clock::nanos_since(self.call_start));
-        driver.started = driver.started.checked_sub(took).unwrap_or(driver.started);
-        let next = driver.after_value(Op::Attempt, verdict);
-        self.driver = Some(driver);
-        next
+    /// The recovery's driving state, made now if the first attempt is
+    /// still under way (as if the driver had admitted it).
+    pub(super) fn driving_or_start(&mut self) -> &mut Driving<R> {
+        let (site, meta) = (self.site, self.meta());
+        let took = self.took();
+        self.driving.get_or_insert_with(|| {
+            let (driver, _) = Driver::new(site, meta, took);
+            Driving::new(driver, Next::Run(Op::Attempt))
+        })
     }
 
     /// A first attempt that succeeded with the circuit closed: counted by
     /// the circuit without reading the clock (it is read only if this
     /// success still leaves the failure rate over the limit).
-    fn circuit_success(&self) {
-        let component = || runtime().state_of(self.site.component());
-        let now = || component().env().policy.clock().now();
-        if let Some(state) = self.breaker().record_normal_success(now) {
-            component().circuit_changed(state);
-        }
-    }
-
-    /// Whether an operation is to be performed, after sleeping out any backoff.
-    pub fn running(&mut self) -> bool {
-        loop {
-            match (self.next, &mut self.driver) {
-                (Next::Run(_), _) => return true,
-                (Next::Wait(delay), Some(driver)) => {
-                    driver.clock.sleep(delay);
-                    self.next = driver.after_wait(delay);
-                }
-                _ => return false,
-            }
-        }
-    }
-
-    /// Whether an operation is to be performed, waiting out any backoff
-    /// without blocking the thread.
-    pub async fn running_async(&mut self) -> bool {
-        loop {
-            match (self.next, &mut self.driver) {
-                (Next::Run(_), _) => return true,
-                (Next::Wait(delay), Some(driver)) => {
-                    let wait = driver.clock.delay(delay);
-                    if wait.is_unavailable() {
-                        // Retrying at once would hammer the component, and
-                        // waiting would never end: the recovery fails.
-                        self.next = driver.no_timer();
-                        continue;
-                    }
-                    wait.await;
-                    self.next = driver.after_wait(delay);
-                }
-                _ => return false,
-            }
-        }
-    }
-
-    /// The operation to perform, while [`running`](Self::running).
-    #[inline]
-    pub fn op(&self) -> Op {
-        match self.next {
-            Next::Run(op) => op,
-            _ => Op::Reject,
-        }
-    }
-
-    /// The value the operation produced, and how it went.
-    #[inline]
-    pub fn report(&mut self, mut verdict: Verdict, value: R) {
-        if self.timed_out {
-            self.timed_out = false;
-            if let Some(failure) = &mut verdict.0 {
-                failure.category = ErrorCategory::Timeout;
-            }
-        }
-        let op = self.op();
-        self.next = match &mut self.driver {
-            Some(driver) => driver.after_value(op, &verdict),
-            None if verdict.is_success() => {
-                if self.has_circuit() {
-                    self.circuit_success();
-                }
-                Next::Done
-            }
-            None => self.drive_after_failure(&verdict),
+    #[inline(always)]
+    fn circuit_success(&self, breaker: &'static CircuitBreaker) {
+        let site = self.site;
+        let now = || {
+            runtime()
+                .state_of(site.component())
+                .env()
+                .policy
+                .clock()
+                .now()
         };
-        self.last = Some((value, verdict));
+        if let Some(state) = breaker.record_normal_success(now) {
+            runtime().state_of(site.component()).circuit_changed(state);
+        }
     }
 
-    /// How the repair method went.
-    pub fn repaired(&mut self, verdict: Verdict) {
-        self.next = match &mut self.driver {
-            Some(driver) => driver.after_repair(&verdict),
-            None => Next::Done,
-        };
+    /// Whether a backoff is to be waited out before the next operation:
+    /// never before the first attempt fails.
+    #[inline(always)]
+    pub fn waiting(&self) -> bool {
+        matches!(&*self.driving, Some(driving) if matches!(driving.next, Next::Wait(_)))
     }
 
-    /// The value for the caller, with the call reported as it ended.
+    /// Waits out the backoff of an async call without blocking the thread:
+    /// a delay of the clock, awaited.
     ///
-    /// Takes `&mut self`, not `self`: moving the whole recovery into this
-    /// call cost a `memmove` per call (measured: 30 % of a success with
-    /// the full strategy list).
-    #[inline]
-    pub fn finish(&mut self, call: Call) -> R {
-        match self.last.take() {
-            Some((value, verdict)) => {
-                call.finish(verdict.observed());
-                value
+    /// Boxed, and made only while a backoff is pending: the method's own
+    /// future then keeps a pointer for it rather than the wait's state,
+    /// which every call of the method would carry and move.
+    pub fn delay(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let waiting = self.driving.as_mut().map(|driving| {
+            let Driving { driver, next, .. } = &mut **driving;
+            (driver, next)
+        });
+        Box::pin(async move {
+            let Some((driver, next)) = waiting else {
+                return;
+            };
+            while let Next::Wait(delay) = *next {
+                let wait = driver.clock.delay(delay);
+                if wait.is_unavailable() {
+                    // Retrying at once would hammer the component, and
+                    // waiting would never end: the recovery fails.
+                    *next = driver.no_timer();
+                    break;
+                }
+                wait.await;
+                *next = driver.after_wait(delay);
             }
+        })
+    }
+
+    /// The operation to perform: the attempt until recovery runs. A sync
+    /// call sleeps out a backoff here.
+    #[inline(always)]
+    pub fn op(&mut self) -> Op {
+        match &mut *self.driving {
+            None => Op::Attempt,
+            Some(driving) => driving.next_op(),
+        }
+    }
+
+    /// The last value, for the caller: the recovery ended without another
+    /// ([`Op::End`]).
+    #[cold]
+    pub fn ended(&mut self) -> Ended<R> {
+        match self
+            .driving
+            .as_mut()
+            .and_then(|driving| driving.last.take())
+        {
+            Some(ended) => ended,
             // The driver ends only after a value: the first operation always
             // produces one (an attempt, the fallback, or the rejection).
             None => unreachable!("reliability: recovery ended without a value"),
         }
+    }
+
+    /// The value the operation produced, and how it went: the call's end
+    /// when nothing follows it.
+    #[inline(always)]
+    pub fn report(&mut self, verdict: Verdict, value: R) -> Option<Ended<R>> {
+        if self.driving.is_none() && verdict.is_success() {
+            if let Some(breaker) = self.breaker {
+                self.circuit_success(breaker);
+            }
+            return Some(Ended { value, verdict });
+        }
+        self.report_to_driver(verdict, value)
+    }
+
+    /// The value of the one operation of a call that cannot run again
+    /// (no retry, repair, alternative or fallback is configured): the
+    /// call's end, whatever it was.
+    #[inline]
+    pub fn report_once(&mut self, verdict: Verdict, value: R) -> Ended<R> {
+        match self.report(verdict, value) {
+            Some(ended) => ended,
+            // Without anything to run again, the driver ends after the
+            // first value: the attempt's, or the refusal's.
+            None => unreachable!("reliability: a recovery without re-runs asked for another run"),
+        }
+    }
+
+    /// A failure, or a value while recovery runs: the driver decides.
+    #[cold]
+    #[inline(never)]
+    fn report_to_driver(&mut self, mut verdict: Verdict, value: R) -> Option<Ended<R>> {
+        if let Some(driving) = self.driving.as_mut().filter(|driving| driving.timed_out) {
+            driving.timed_out = false;
+            if let Some(failure) = &mut verdict.0 {
+                failure.category = ErrorCategory::Timeout;
+            }
+        }
+        let next = self.drive(&verdict);
+        let ended = Ended { value, verdict };
+        match (&mut *self.driving, next) {
+            (Some(driving), Next::Run(_) | Next::Wait(_)) => {
+                driving.next = next;
+                driving.last = Some(ended);
+                None
+            }
+            _ => Some(ended),
+        }
+    }
+
+    /// Hands the value of the pending operation to the driver, made now if
+    /// this is the first attempt's failure (one clock reading for both).
+    pub(super) fn drive(&mut self, verdict: &Verdict) -> Next {
+        match &mut *self.driving {
+            Some(driving) => {
+                let op = driving.current();
+                driving.driver.after_value(op, verdict)
+            }
+            None => {
+                let (mut driver, now) = Driver::new(self.site, self.meta(), self.took());
+                let next = driver.after_value_at(Op::Attempt, verdict, now);
+                *self.driving = Some(Driving::new(driver, next));
+                next
+            }
+        }
+    }
+
+    /// How the repair method went.
+    pub fn repaired(&mut self, verdict: Verdict) {
+        if let Some(driving) = self.driving.as_mut() {
+            driving.next = driving.driver.after_repair(&verdict);
+        }
+    }
+
+    /// Drops what the slots hold: the driving state (a probe still
+    /// outstanding counts as failed), then the bulkhead place.
+    #[cold]
+    #[inline(never)]
+    fn drop_slots(&mut self) {
+        // SAFETY: called once, from `drop`; neither slot is used after.
+        unsafe {
+            ManuallyDrop::drop(&mut self.driving);
+            ManuallyDrop::drop(&mut self.permit);
+        }
+    }
+
+    /// The value for the caller, with the call reported as it ended.
+    #[inline(always)]
+    pub fn finish(&self, call: Call, ended: Ended<R>) -> R {
+        call.finish(ended.verdict.observed());
+        ended.value
     }
 }
 

@@ -46,9 +46,8 @@ impl StepOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RecoveryStep {
-    /// The strategy. A call refused before it ran (`rejected_by` set) was
-    /// shed at admission: its step says `circuit_breaker` whichever of the
-    /// circuit, the bulkhead or the rate limit refused it.
+    /// The strategy. For a call refused before it ran (`rejected_by` set),
+    /// what refused it: `circuit_breaker`, `bulkhead` or `rate_limit`.
     pub strategy: Strategy,
     /// The method the step called (the method itself, an alternative, the
     /// repair method or the fallback).

@@ -233,6 +233,24 @@ pub fn select_strategy(
     context: &RecoveryContext,
     config: &StrategyConfig,
 ) -> RecoveryPlan {
+    select(
+        category,
+        &mut || health.status != HealthStatus::Unhealthy,
+        context,
+        config,
+    )
+}
+
+/// [`select_strategy`] with the health asked for only when it decides:
+/// when a retry applies and every other condition for it holds. The
+/// recovery driver reads the health (every call site of the component)
+/// through `healthy`, so a failure that cannot be retried never pays for it.
+pub(crate) fn select(
+    category: ErrorCategory,
+    healthy: &mut dyn FnMut() -> bool,
+    context: &RecoveryContext,
+    config: &StrategyConfig,
+) -> RecoveryPlan {
     let strategies = config.strategies();
     let usable = |s: Strategy| strategies.contains(s) && !context.failing.contains(s);
     if context.circuit != CircuitState::Open {
@@ -246,10 +264,11 @@ pub fn select_strategy(
         } else {
             None
         };
-        let may_retry = health.status != HealthStatus::Unhealthy
-            && context.circuit == CircuitState::Closed
+        let may_retry = context.circuit == CircuitState::Closed
             && context.budget_available
-            && context.attempts < config.max_attempts();
+            && context.attempts < config.max_attempts()
+            && retry.is_some()
+            && healthy();
         if let (Some(strategy), true) = (retry, may_retry) {
             let delay = retry_delay(
                 strategy,

@@ -25,10 +25,18 @@ pub enum Strategy {
     CircuitBreaker,
     /// The last resort: flag the component for a person to look at.
     Escalate,
+    /// The rate limit (`rate_limit(...)`, not a member of `strategies`):
+    /// named by the session step of a call it refused.
+    RateLimit,
+    /// The bulkhead (`bulkhead(...)`, not a member of `strategies`): named
+    /// by the session step of a call it refused.
+    Bulkhead,
 }
 
 impl Strategy {
-    /// Every strategy, in the order of the recovery chain.
+    /// Every strategy of `strategies = [...]`, in the order of the recovery
+    /// chain (the limits that also name steps, `RateLimit` and `Bulkhead`,
+    /// are not among them).
     pub const ALL: [Strategy; 7] = [
         Strategy::CircuitBreaker,
         Strategy::Repair,
@@ -49,10 +57,12 @@ impl Strategy {
             Strategy::Fallback => "fallback",
             Strategy::CircuitBreaker => "circuit_breaker",
             Strategy::Escalate => "escalate",
+            Strategy::RateLimit => "rate_limit",
+            Strategy::Bulkhead => "bulkhead",
         }
     }
 
-    pub(crate) const fn bit(self) -> u8 {
+    pub(crate) const fn bit(self) -> u16 {
         1 << self as u8
     }
 
@@ -83,7 +93,7 @@ pub enum Backoff {
 /// A set of strategies.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(into = "Vec<Strategy>", from = "Vec<Strategy>")]
-pub struct StrategySet(u8);
+pub struct StrategySet(u16);
 
 impl StrategySet {
     /// No strategy.

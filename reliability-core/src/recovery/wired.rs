@@ -17,7 +17,7 @@ use crate::record::call::Call;
 use crate::record::clock::Clock;
 use crate::record::site::{CallSite, SiteMeta};
 use crate::recovery::bulkhead::BulkheadPermit;
-use crate::recovery::driver::{Driver, Failure, Next, Op, Recovery, Verdict};
+use crate::recovery::driver::{Driver, Driving, Failure, Recovery, Verdict};
 use crate::recovery::limits::{ClockSource, LimitSlots, Limits, Refused, RejectReason};
 use crate::recovery::rate_limit::RateLimiter;
 use crate::recovery::timeout::Timeout;
@@ -196,11 +196,19 @@ impl<R> Recovery<R> {
         }
     }
 
-    /// An attempt timed out and the error type cannot hold a `TimedOut`:
-    /// the failure is reported without a value (a fallback gives one).
-    pub fn timed_out(&mut self, timed_out: TimedOut) {
-        self.note_timeout(&timed_out);
-        self.report_without_value(timed_out.to_string());
+    /// The attempt's value; `None` when it timed out, for a method with a
+    /// fallback (the error type need not hold a `TimedOut`): the failure is
+    /// reported without a value, and the fallback gives one.
+    #[inline]
+    pub fn timed_value(&mut self, attempt: Result<R, TimedOut>) -> Option<R> {
+        match attempt {
+            Ok(value) => Some(value),
+            Err(timed_out) => {
+                self.note_timeout(&timed_out);
+                self.report_without_value(timed_out.to_string());
+                None
+            }
+        }
     }
 }
 
@@ -211,11 +219,11 @@ impl<R> Recovery<R> {
     }
 
     pub(super) fn limits(&self) -> &'static Limits {
-        &self.recovery.limits
+        &self.meta().limits
     }
 
     pub(super) fn hold(&mut self, permit: BulkheadPermit<'static>) {
-        self.permit = Some(permit);
+        *self.permit = Some(permit);
     }
 
     /// The rate limit or the bulkhead refused the call.
@@ -227,23 +235,26 @@ impl<R> Recovery<R> {
             Refused::BulkheadFull(e) => (RejectReason::BulkheadFull, e.to_string()),
             Refused::CircuitOpen => (RejectReason::CircuitOpen, String::new()),
         };
-        self.refused = refused;
-        let mut driver = Box::new(Driver::new(self.site, self.recovery));
-        self.next = driver.refused(reason, text);
-        self.driver = Some(driver);
+        let (mut driver, now) = Driver::new(self.site, self.meta(), Duration::ZERO);
+        let next = driver.refused(reason, text, now);
+        let mut driving = Driving::new(driver, next);
+        driving.refused = refused;
+        *self.driving = Some(driving);
     }
 
     /// What refused the call, for the error of the `Reject` operation.
     #[inline]
     pub fn refusal(&self) -> Refused {
-        self.refused
+        self.driving
+            .as_ref()
+            .map_or(Refused::CircuitOpen, |driving| driving.refused)
     }
 
     /// An attempt ran past its timeout: counted, and its failure's category
     /// is `timeout` whatever the error type makes of it.
     #[cold]
     pub(super) fn note_timeout(&mut self, timed_out: &TimedOut) {
-        self.timed_out = true;
+        self.driving_or_start().timed_out = true;
         self.count_timeout(timed_out);
     }
 
@@ -265,7 +276,7 @@ impl<R> Recovery<R> {
     /// Whether no attempt has been made yet but the first.
     #[inline]
     pub(super) fn is_first_attempt(&self) -> bool {
-        self.driver.is_none() && matches!(self.next, Next::Run(Op::Attempt))
+        self.driving.is_none()
     }
 
     /// A hedge ran: `hedged` futures started beside the attempt, and
@@ -297,31 +308,26 @@ impl<R> Recovery<R> {
     /// takes the attempt's failure does not run them again.
     #[cold]
     pub(super) fn note_alternatives_tried(&mut self, tried: u32) {
-        let driver = self.driver.get_or_insert_with(|| {
-            let mut driver = Box::new(Driver::new(self.site, self.recovery));
-            let took = Duration::from_nanos(crate::record::clock::nanos_since(self.call_start));
-            driver.started = driver.started.checked_sub(took).unwrap_or(driver.started);
-            driver
-        });
+        let driving = self.driving_or_start();
         for _ in 0..tried {
-            driver.context.note_alternative();
+            driving.driver.context.note_alternative();
         }
     }
 
-    /// A failed attempt that produced no value for the caller.
+    /// A failed attempt that produced no value for the caller: the last
+    /// value stays the caller's, if the recovery ends here ([`Op::End`](crate::recovery::driver::Op::End)).
     #[cold]
     pub(super) fn report_without_value(&mut self, text: String) {
-        self.timed_out = false;
-        let verdict = Verdict(Some(Failure {
+        self.driving_or_start().timed_out = false;
+        let verdict = Verdict(Some(Box::new(Failure {
             text,
             category: ErrorCategory::Timeout,
             retry_after: None,
-        }));
-        let op = self.op();
-        self.next = match &mut self.driver {
-            Some(driver) => driver.after_value(op, &verdict),
-            None => self.drive_after_failure(&verdict),
-        };
+        })));
+        let next = self.drive(&verdict);
+        if let Some(driving) = self.driving.as_mut() {
+            driving.next = next;
+        }
     }
 }
 

@@ -162,34 +162,28 @@ pub(crate) fn body(
         // The attempt's future runs inside its timeout; the call's guard
         // stays outside, so a timeout is not counted as a cancellation.
         (true, _) if args.timeout.is_some() => {
-            let (deadline, future) = match hedged {
-                Some(hedged) => (None, hedged),
-                None if reruns => (
-                    Some(quote!(let __reliable_deadline = __reliable_recovery.deadline();)),
-                    quote!({ #rebind __reliable_deadline.run(async #block).await }),
-                ),
-                None => (
-                    Some(quote!(let __reliable_deadline = __reliable_recovery.deadline();)),
-                    quote!(__reliable_deadline.run(async move #block).await),
-                ),
+            let future = match hedged {
+                Some(hedged) => hedged,
+                None if reruns => {
+                    quote!({ #rebind __reliable_recovery.deadline().run(async #block).await })
+                }
+                None => quote!(__reliable_recovery.deadline().run(async move #block).await),
             };
             let span = key_span(args.timeout.as_ref().map(|t| t.key_span));
             let value = if recovery.has(Strategy::Fallback) {
                 // The fallback gives the value: the error type needs no `From<TimedOut>`.
                 quote! {
-                    match __reliable_timed {
-                        ::core::result::Result::Ok(__reliable_value) => __reliable_value,
-                        ::core::result::Result::Err(__reliable_timed_out) => {
-                            __reliable_recovery.timed_out(__reliable_timed_out);
-                            continue;
-                        }
-                    }
+                    let ::core::option::Option::Some(__reliable_value) =
+                        __reliable_recovery.timed_value(__reliable_timed)
+                    else {
+                        continue;
+                    };
+                    __reliable_value
                 }
             } else {
                 respan(quote!(__reliable_recovery.timed(__reliable_timed)), span)
             };
             quote!({
-                #deadline
                 let __reliable_timed = #future;
                 #value
             })
@@ -264,11 +258,18 @@ pub(crate) fn body(
         })
         .collect()
     };
-    if limit_refusals.is_empty()
-        && recovery.has(Strategy::CircuitBreaker)
-        && !recovery.has(Strategy::Fallback)
-    {
+    // A recovery that ended without another value: the last one is the
+    // caller's. Where no refusal can happen (with a fallback), that is the
+    // only other operation.
+    let end = quote!(break __reliable_recovery.ended());
+    let refusable = recovery.has(Strategy::CircuitBreaker) && !recovery.has(Strategy::Fallback);
+    if reruns && (refusable || !limit_refusals.is_empty()) {
+        arms.extend(quote!(#private::Op::End => #end,));
+    }
+    if limit_refusals.is_empty() && refusable {
         arms.extend(quote!(_ => __reliable_ret = #circuit_refusal,));
+    } else if limit_refusals.is_empty() && reruns {
+        arms.extend(quote!(_ => #end,));
     } else if limit_refusals.is_empty() {
         arms.extend(quote!(_ => ::core::unreachable!(),));
     } else {
@@ -284,16 +285,33 @@ pub(crate) fn body(
     let step = quote! {
         let __reliable_ret #annotation;
         match __reliable_recovery.op() { #arms }
-        __reliable_recovery.report(#private::judge!(__reliable_ret), __reliable_ret);
     };
-    // Without a re-run, one operation runs: the attempt, or the refusal.
-    let steps = match (reruns, is_async) {
-        (false, _) => step,
-        (true, false) => quote!(while __reliable_recovery.running() { #step }),
-        (true, true) => quote!(while __reliable_recovery.running_async().await { #step }),
+    let judged = quote!((#private::judge!(__reliable_ret), __reliable_ret));
+    // Without a re-run, one operation runs (the attempt, or the refusal)
+    // and its value ends the call. With one, the success of the first
+    // attempt breaks out at once; a backoff is waited out at the top of the
+    // loop, so only after a failure.
+    // A sync call sleeps out a backoff in `op()`; an async one awaits it here.
+    let wait = is_async.then(|| {
+        quote!(if __reliable_recovery.waiting() {
+            __reliable_recovery.delay().await;
+        })
+    });
+    let steps = if reruns {
+        quote!(loop {
+            #wait
+            #step
+            if let ::core::option::Option::Some(__reliable_ended) =
+                __reliable_recovery.report #judged
+            {
+                break __reliable_ended;
+            }
+        })
+    } else {
+        quote!({ #step __reliable_recovery.report_once #judged })
     };
     let steps = if is_async {
-        quote!(__reliable_call.watch(async { #steps }).await;)
+        quote!(__reliable_call.watch(async { #steps }).await)
     } else {
         steps
     };
@@ -315,8 +333,8 @@ pub(crate) fn body(
         #call
         let mut __reliable_recovery = #recovery;
         #admit
-        #steps
-        __reliable_recovery.finish(__reliable_call)
+        let __reliable_ended = #steps;
+        __reliable_recovery.finish(__reliable_call, __reliable_ended)
     }
 }
 

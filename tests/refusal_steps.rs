@@ -1,0 +1,144 @@
+//! A call refused before its body ran records one session step, and that
+//! step names what refused it (issue 12): `rate_limit` for the rate limit,
+//! `bulkhead` for the bulkhead, `circuit_breaker` for an open circuit, each
+//! beside the matching `rejected_by`. Each test has a component of its own.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+use reliability_core::{
+    manager, reliable, BulkheadFull, CircuitOpen, RateLimited, RecoverySession, RejectReason,
+    StepOutcome, Strategy,
+};
+
+#[derive(Debug)]
+enum Error {
+    Failed,
+    Full,
+    Limited,
+    Open,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl From<BulkheadFull> for Error {
+    fn from(_: BulkheadFull) -> Self {
+        Error::Full
+    }
+}
+
+impl From<RateLimited> for Error {
+    fn from(_: RateLimited) -> Self {
+        Error::Limited
+    }
+}
+
+impl From<CircuitOpen> for Error {
+    fn from(_: CircuitOpen) -> Self {
+        Error::Open
+    }
+}
+
+/// The one session of `component`, which must have exactly one.
+fn only_session(component: &str) -> RecoverySession {
+    let mut sessions: Vec<_> = manager()
+        .recovery_history()
+        .into_iter()
+        .filter(|s| s.component == component)
+        .collect();
+    assert_eq!(sessions.len(), 1, "sessions of {component}: {sessions:?}");
+    sessions.remove(0)
+}
+
+struct Sender {
+    sent: AtomicUsize,
+}
+
+#[reliable(component = "refusal_rate")]
+impl Sender {
+    // One token, refilled once a second: the second call at once is refused.
+    #[reliable(rate_limit(per_second = 1, burst = 1))]
+    fn send(&self) -> Result<u8, Error> {
+        self.sent.fetch_add(1, SeqCst);
+        Ok(1)
+    }
+}
+
+#[test]
+fn a_rate_limited_call_records_a_rate_limit_step() {
+    let sender = Sender {
+        sent: AtomicUsize::new(0),
+    };
+    assert!(sender.send().is_ok());
+    assert!(matches!(sender.send(), Err(Error::Limited)));
+    assert_eq!(sender.sent.load(SeqCst), 1, "the refused body did not run");
+    let session = only_session("refusal_rate");
+    assert_eq!(session.steps.len(), 1);
+    let step = &session.steps[0];
+    assert_eq!(step.outcome, StepOutcome::Rejected);
+    assert_eq!(step.rejected_by, Some(RejectReason::RateLimited));
+    assert_eq!(step.strategy, Strategy::RateLimit);
+    assert_eq!(step.strategy.as_str(), "rate_limit");
+}
+
+struct Pool;
+
+#[reliable(component = "refusal_bulkhead")]
+impl Pool {
+    // One place, no wait: a call made while another holds the place is
+    // refused, on this one thread.
+    #[reliable(bulkhead(max_concurrent = 1, max_wait = "0ms"))]
+    fn outer(&self) -> Result<Result<u8, Error>, Error> {
+        Ok(self.inner())
+    }
+
+    #[reliable(bulkhead(max_concurrent = 1, max_wait = "0ms"))]
+    fn inner(&self) -> Result<u8, Error> {
+        Ok(2)
+    }
+}
+
+#[test]
+fn a_call_refused_by_the_bulkhead_records_a_bulkhead_step() {
+    let inner = Pool.outer().expect("the outer call holds the place");
+    assert!(matches!(inner, Err(Error::Full)), "{inner:?}");
+    let session = only_session("refusal_bulkhead");
+    assert_eq!(session.method, "inner");
+    assert_eq!(session.steps.len(), 1);
+    let step = &session.steps[0];
+    assert_eq!(step.outcome, StepOutcome::Rejected);
+    assert_eq!(step.rejected_by, Some(RejectReason::BulkheadFull));
+    assert_eq!(step.strategy, Strategy::Bulkhead);
+    assert_eq!(step.strategy.as_str(), "bulkhead");
+}
+
+struct Flaky;
+
+#[reliable(component = "refusal_circuit")]
+impl Flaky {
+    // Opens after one failure; the next call is refused by the circuit.
+    #[reliable(strategies = [circuit_breaker], open_after = 1, cool_down = "1h")]
+    fn get(&self) -> Result<u8, Error> {
+        Err(Error::Failed)
+    }
+}
+
+#[test]
+fn a_call_refused_by_an_open_circuit_still_records_a_circuit_breaker_step() {
+    assert!(matches!(Flaky.get(), Err(Error::Failed)));
+    assert!(matches!(Flaky.get(), Err(Error::Open)));
+    let refused: Vec<_> = manager()
+        .recovery_history()
+        .into_iter()
+        .filter(|s| s.component == "refusal_circuit")
+        .flat_map(|s| s.steps)
+        .filter(|step| step.outcome == StepOutcome::Rejected)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].rejected_by, Some(RejectReason::CircuitOpen));
+    assert_eq!(refused[0].strategy, Strategy::CircuitBreaker);
+}
