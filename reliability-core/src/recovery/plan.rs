@@ -195,7 +195,8 @@ pub enum RecoveryPlan {
 /// Picks the next step for a failure, following the chain
 /// repair → retry → alternatives → fallback → escalate.
 ///
-/// - An open circuit goes straight to the fallback, then escalation.
+/// - An open circuit skips repair and retries, not the alternatives: they
+///   are other sources, which this circuit does not guard.
 /// - `repair` applies to `Validation` errors, once per call.
 /// - `network` retries transient categories; `retry` anything not
 ///   permanent. No retry when the component is unhealthy, the circuit is not
@@ -281,11 +282,13 @@ pub(crate) fn select(
                 return RecoveryPlan::Retry { strategy, delay };
             }
         }
-        if usable(Strategy::Alternatives) && context.alternatives_tried < config.alternatives() {
-            return RecoveryPlan::Alternative {
-                index: context.alternatives_tried,
-            };
-        }
+    }
+    // Alternatives are other sources (a mirror, a replica): an open circuit
+    // guards this one, not them, so they are tried whatever its state.
+    if usable(Strategy::Alternatives) && context.alternatives_tried < config.alternatives() {
+        return RecoveryPlan::Alternative {
+            index: context.alternatives_tried,
+        };
     }
     if strategies.contains(Strategy::Fallback) && !context.fallback_tried {
         return RecoveryPlan::Fallback;
@@ -457,10 +460,20 @@ mod tests {
                 Plan(RecoveryPlan::Alternative { index: 0 }),
             ),
             (
-                "open circuit → fallback",
+                "open circuit → no retry, no repair: the alternatives",
                 Network,
                 &ok,
                 fresh.with_circuit(CircuitState::Open),
+                ALL,
+                Plan(RecoveryPlan::Alternative { index: 0 }),
+            ),
+            (
+                "open circuit, alternatives spent → fallback",
+                Validation,
+                &ok,
+                fresh
+                    .with_circuit(CircuitState::Open)
+                    .with_alternatives_tried(2),
                 ALL,
                 Plan(RecoveryPlan::Fallback),
             ),
