@@ -467,3 +467,63 @@ fn an_instance_is_judged_by_its_component_thresholds() {
         .unwrap();
     assert_eq!(health.status, HealthStatus::Unhealthy, "{health:?}");
 }
+
+/// A host with a mirror: its alternative is the mirror's own instance.
+struct Host {
+    up: bool,
+    mirror: Option<Box<Host>>,
+    reliability: Instance,
+}
+
+#[reliable(
+    component = "instances_failover",
+    instance = reliability,
+    strategies = [circuit_breaker, alternatives],
+    alternatives = [from_mirror],
+    open_after = 2,
+    cool_down = "1h"
+)]
+impl Host {
+    fn get(&self) -> Result<String, FetchError> {
+        if self.up {
+            Ok(self.reliability.id().to_owned())
+        } else {
+            Err(FetchError::Reset)
+        }
+    }
+
+    #[reliable(no_recovery)]
+    fn from_mirror(&self) -> Result<String, FetchError> {
+        match &self.mirror {
+            Some(mirror) => mirror.get(),
+            None => Err(FetchError::Reset),
+        }
+    }
+}
+
+#[test]
+fn a_call_refused_by_its_instance_circuit_is_served_by_the_other_instance() {
+    let primary = Host {
+        up: false,
+        mirror: Some(Box::new(Host {
+            up: true,
+            mirror: None,
+            reliability: Instance::new("mirror"),
+        })),
+        reliability: Instance::new("primary"),
+    };
+    for _ in 0..4 {
+        assert_eq!(primary.get(), Ok("mirror".to_owned()));
+    }
+    let snapshot = reliability_core::snapshot();
+    let component = snapshot.component("instances_failover").unwrap();
+    let primary = component.instance("primary").unwrap();
+    let mirror = component.instance("mirror").unwrap();
+    assert_eq!(primary.health.circuit, Some(CircuitState::Open));
+    assert_eq!(mirror.health.circuit, Some(CircuitState::Closed));
+    // Two attempts opened the circuit; the two calls after it were refused
+    // and still served, by the mirror.
+    let get = primary.method("get").unwrap();
+    assert_eq!((get.attempts, get.rejected, get.successes), (2, 2, 4));
+    assert_eq!(mirror.method("get").unwrap().successes, 4);
+}
