@@ -151,6 +151,20 @@ impl Reliable {
     }
 }
 
+/// Variant 3a: `#[reliable]` bound to an instance (issue 11): the call finds
+/// the instance's own site through the value's `Instance`.
+struct ReliableInstance {
+    reliability: reliability_core::Instance,
+}
+
+#[reliable(component = "bench_instance", instance = reliability)]
+impl ReliableInstance {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        body(x)
+    }
+}
+
 /// Variant 3b: `#[reliable]` with the full strategy list the README leads
 /// with, success path (nothing fails, so no recovery should run).
 struct Recovering;
@@ -393,6 +407,12 @@ fn single_thread(c: &mut Criterion) {
     group.bench_function("floor_std", |b| b.iter(call(|x| FloorStd.compute(x))));
     group.bench_function("floor_quanta", |b| b.iter(call(|x| FloorQuanta.compute(x))));
     group.bench_function("reliable", |b| b.iter(call(|x| Reliable.compute(x))));
+    let instance = ReliableInstance {
+        reliability: reliability_core::Instance::new("bench-1"),
+    };
+    group.bench_function("reliable_instance", |b| {
+        b.iter(call(|x| instance.compute(x)))
+    });
     group.bench_function("reliable_recovery", |b| {
         b.iter(call(|x| Recovering.compute(x).unwrap_or_default()))
     });
