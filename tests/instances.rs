@@ -479,7 +479,7 @@ struct Host {
     component = "instances_failover",
     instance = reliability,
     strategies = [circuit_breaker, alternatives],
-    alternatives = [from_mirror],
+    alternatives = [via_mirror],
     open_after = 2,
     cool_down = "1h"
 )]
@@ -493,7 +493,7 @@ impl Host {
     }
 
     #[reliable(no_recovery)]
-    fn from_mirror(&self) -> Result<String, FetchError> {
+    fn via_mirror(&self) -> Result<String, FetchError> {
         match &self.mirror {
             Some(mirror) => mirror.get(),
             None => Err(FetchError::Reset),
