@@ -13,13 +13,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::classify::probe::CategorySource;
-use crate::classify::{Classification, ErrorCategory};
+use crate::classify::ErrorCategory;
 use crate::health::HealthStatus;
-use crate::record::call::{Call, Observed};
+use crate::record::call::Call;
 use crate::record::clock::Clock;
-use crate::record::outcome::ErrorRef;
-use crate::record::registry::{registry, Recovering};
+use crate::record::registry::Recovering;
 use crate::record::site::CallSite;
 use crate::recovery::bulkhead::BulkheadPermit;
 use crate::recovery::circuit::{CircuitBreaker, CircuitState, Permit};
@@ -30,6 +28,9 @@ use crate::recovery::strategy::{RecoveryMeta, Strategy, StrategyConfig, Strategy
 use crate::runtime::component::ComponentState;
 use crate::runtime::events::ReliabilityEvent;
 use crate::runtime::registry::runtime;
+
+pub(super) use crate::recovery::verdict::Failure;
+pub use crate::recovery::verdict::{judge, Verdict};
 
 /// An operation the expansion's loop performs for the driver.
 #[doc(hidden)]
@@ -48,72 +49,6 @@ pub enum Op {
     /// Nothing more: the recovery ended without another value, and the
     /// last one is the caller's ([`Recovery::ended`]).
     End,
-}
-
-/// Whether a value stands for success; for a failure, its text and category.
-///
-/// One pointer, null for a success: the success path moves a word, not the
-/// failure's text and category (the failure path allocates anyway).
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub struct Verdict(pub(super) Option<Box<Failure>>);
-
-#[derive(Debug, Clone)]
-pub(super) struct Failure {
-    pub(super) text: String,
-    pub(super) category: ErrorCategory,
-    pub(super) retry_after: Option<Duration>,
-}
-
-impl Verdict {
-    /// A success.
-    pub const SUCCESS: Verdict = Verdict(None);
-
-    #[inline(always)]
-    fn is_success(&self) -> bool {
-        self.0.is_none()
-    }
-
-    #[inline(always)]
-    fn observed(&self) -> Observed<'_> {
-        match &self.0 {
-            None => Observed::Success,
-            Some(failure) => {
-                Observed::Failure(ErrorRef::Display(&failure.text), Some(failure.category))
-            }
-        }
-    }
-}
-
-/// Turns what the expansion's probes found into a verdict.
-#[doc(hidden)]
-#[inline(always)]
-pub fn judge(observed: Observed<'_>, source: Option<CategorySource<'_>>) -> Verdict {
-    match observed {
-        Observed::Success => Verdict(None),
-        Observed::Failure(error, _) => judge_failure(error, source),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn judge_failure(error: ErrorRef<'_>, source: Option<CategorySource<'_>>) -> Verdict {
-    {
-        {
-            let classification = source.map_or(
-                Classification {
-                    category: ErrorCategory::Unknown,
-                    retry_after: None,
-                },
-                CategorySource::resolve,
-            );
-            Verdict(Some(Box::new(Failure {
-                text: registry().error_text().of(error),
-                category: classification.category,
-                retry_after: classification.retry_after,
-            })))
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -70,6 +70,7 @@ pub(crate) mod plan;
 pub(crate) mod rate_limit;
 pub(crate) mod strategy;
 pub(crate) mod timeout;
+pub(crate) mod verdict;
 pub(crate) mod wired;
 
 #[cfg(test)]
