@@ -61,6 +61,7 @@
 
 pub(crate) mod budget;
 pub(crate) mod bulkhead;
+pub(crate) mod call_loop;
 pub(crate) mod circuit;
 pub(crate) mod driver;
 pub(crate) mod hedge;
