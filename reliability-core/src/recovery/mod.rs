@@ -61,6 +61,7 @@
 
 pub(crate) mod budget;
 pub(crate) mod bulkhead;
+pub(crate) mod call_loop;
 pub(crate) mod circuit;
 pub(crate) mod driver;
 pub(crate) mod hedge;
@@ -70,6 +71,7 @@ pub(crate) mod plan;
 pub(crate) mod rate_limit;
 pub(crate) mod strategy;
 pub(crate) mod timeout;
+pub(crate) mod verdict;
 pub(crate) mod wired;
 
 #[cfg(test)]
