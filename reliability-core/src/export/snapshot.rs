@@ -431,6 +431,7 @@ impl MethodSnapshot {
         let q = |q: f64| {
             Duration::from_nanos(quantile(&reading.buckets, counted, q, reading.max_nanos))
         };
+        let latency_buckets = cumulative_below_edges(&reading.buckets[..]);
         MethodSnapshot {
             name: name.to_owned(),
             calls: completed + reading.cancelled,
@@ -453,7 +454,7 @@ impl MethodSnapshot {
                 max: Duration::from_nanos(reading.max_nanos),
             },
             total_latency: Duration::from_nanos(reading.nanos),
-            latency_buckets: cumulative_below_edges(&reading.buckets),
+            latency_buckets,
             last_error: reading.last_error,
         }
     }

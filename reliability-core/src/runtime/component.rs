@@ -377,7 +377,7 @@ impl ComponentState {
         methods.sort_by_key(|(name, _)| *name);
         let mut all = SiteReading::empty();
         for (_, reading) in &methods {
-            all.merge(reading);
+            all.merge_counts(reading);
         }
         let mut health = self.health(&all, now);
         health.needs_attention |= instances_need_attention;
