@@ -336,7 +336,7 @@ impl CallSite {
         reading.cancelled = self.cold.cancelled.load(Relaxed);
         reading.retries = self.cold.retries.load(Relaxed);
         reading.rejected = self.cold.rejected.load(Relaxed);
-        let totals = self.hot.stripes.read(&mut *reading.buckets);
+        let totals = self.hot.stripes.read(&mut reading.buckets);
         reading.successes = totals.successes;
         reading.nanos = totals.nanos;
         reading.max_nanos = totals.max_nanos;

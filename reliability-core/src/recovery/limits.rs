@@ -3,13 +3,12 @@
 //! events, the history and the snapshot name. The wiring into a call's
 //! recovery is in `wired.rs`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::classify::refused::{BulkheadFull, RateLimited};
-use crate::record::clock::Clock;
+use crate::record::clock::{Clock, SystemClock};
 use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::recovery::hedge::HedgeConfig;
 use crate::recovery::rate_limit::{RateLimitConfig, RateLimiter};
@@ -128,7 +127,8 @@ pub(crate) struct LimitSlots {
     pub(crate) bulkhead: Option<&'static Bulkhead>,
     pub(crate) rate_limiter: Option<&'static RateLimiter>,
     /// Where the component's clock is read (it may be replaced at any
-    /// time, so the clock itself is not kept).
+    /// time, so the clock itself is not kept; a call after `set_clock`
+    /// reads the new one).
     pub(crate) clock: &'static dyn ClockSource,
 }
 
@@ -141,8 +141,15 @@ impl std::fmt::Debug for LimitSlots {
     }
 }
 
-/// What hands out a component's current clock (its policy).
+/// What hands out a component's current clock (its policy), read on every
+/// admission: lock-free, and borrowed rather than cloned.
 pub(crate) trait ClockSource: Send + Sync {
+    /// The clock installed in place of the system clock; `None` while the
+    /// system clock is in use (a rate limit then reads the call clock).
+    fn installed_clock(&self) -> Option<&dyn Clock>;
+
     /// The clock now.
-    fn clock(&self) -> Arc<dyn Clock>;
+    fn current_clock(&self) -> &dyn Clock {
+        self.installed_clock().unwrap_or(&SystemClock)
+    }
 }

@@ -12,6 +12,11 @@
 //! sleeps (sync) or awaits a delay (async) until it is due, both on the
 //! injectable [`Clock`]; a waiting async call that is dropped gives its
 //! token back.
+//!
+//! While the component's clock is the system clock, the attribute's
+//! admission reads time from the call clock instead (quanta's raw
+//! counter, 13 ns, against 30 ns for `Instant::now()` behind a `dyn
+//! Clock`), measured from the same origin.
 
 use std::fmt;
 use std::future::Future;
@@ -22,7 +27,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::classify::refused::RateLimited;
-use crate::record::clock::{Clock, Delay};
+use crate::record::clock::{self as call_clock, Clock, Delay, SystemClock};
 
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
@@ -110,10 +115,67 @@ impl RateLimitConfig {
 pub struct RateLimiter {
     component: &'static str,
     config: RateLimitConfig,
-    origin: OnceLock<Instant>,
+    origin: OnceLock<Origin>,
     /// When the bucket would be full again, in nanoseconds since `origin`.
     full_at: AtomicU64,
     refused: AtomicU64,
+}
+
+/// The moment the bucket first saw, on both clocks it can be read with.
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    /// On the clock of the first caller.
+    at: Instant,
+    /// The call clock's raw counter then.
+    ticks: u64,
+}
+
+/// Where a caller's time comes from.
+#[derive(Debug, Clone, Copy)]
+enum TimeSource<'a> {
+    /// A [`Clock`], waited on too.
+    Clock(&'a dyn Clock),
+    /// The call clock while the system clock is in use: waits are the
+    /// system clock's.
+    Call,
+}
+
+impl TimeSource<'_> {
+    /// Nanoseconds since the bucket's origin, which is now if unset.
+    #[inline]
+    fn nanos_since(self, origin: &OnceLock<Origin>) -> u64 {
+        match self {
+            TimeSource::Clock(clock) => {
+                let now = clock.now();
+                let origin = origin.get_or_init(|| Origin {
+                    at: now,
+                    ticks: call_clock::now(),
+                });
+                nanos(now.saturating_duration_since(origin.at))
+            }
+            TimeSource::Call => {
+                let origin = origin.get_or_init(|| Origin {
+                    at: Instant::now(),
+                    ticks: call_clock::now(),
+                });
+                call_clock::nanos_since(origin.ticks)
+            }
+        }
+    }
+
+    fn sleep(self, duration: Duration) {
+        match self {
+            TimeSource::Clock(clock) => clock.sleep(duration),
+            TimeSource::Call => SystemClock.sleep(duration),
+        }
+    }
+
+    fn delay(self, duration: Duration) -> Delay {
+        match self {
+            TimeSource::Clock(clock) => clock.delay(duration),
+            TimeSource::Call => SystemClock.delay(duration),
+        }
+    }
 }
 
 impl fmt::Debug for RateLimiter {
@@ -152,15 +214,32 @@ impl RateLimiter {
     /// until there is (`Duration::MAX` when `per_second` is 0). Never
     /// waits, and does not count a refusal.
     pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
+        let origin = self.origin.get_or_init(|| Origin {
+            at: now,
+            ticks: call_clock::now(),
+        });
+        let now = nanos(now.saturating_duration_since(origin.at));
         self.reserve(now, Duration::ZERO).map(drop)
     }
 
     /// Takes a token, sleeping on `clock` up to `max_wait` for it.
     pub fn acquire(&self, clock: &dyn Clock) -> Result<(), RateLimited> {
-        match self.reserve(clock.now(), self.config.max_wait) {
+        self.acquire_from(TimeSource::Clock(clock))
+    }
+
+    /// [`acquire`](Self::acquire) while the system clock is in use, with
+    /// the time read from the call clock.
+    #[inline]
+    pub(crate) fn acquire_on_call_clock(&self) -> Result<(), RateLimited> {
+        self.acquire_from(TimeSource::Call)
+    }
+
+    #[inline]
+    fn acquire_from(&self, time: TimeSource<'_>) -> Result<(), RateLimited> {
+        match self.reserve(time.nanos_since(&self.origin), self.config.max_wait) {
             Ok(wait) => {
                 if !wait.is_zero() {
-                    clock.sleep(wait);
+                    time.sleep(wait);
                 }
                 Ok(())
             }
@@ -172,25 +251,33 @@ impl RateLimiter {
     /// without blocking the executor's thread. Dropping the future while it
     /// waits gives the token back.
     pub fn acquire_async<'a>(&'a self, clock: &'a dyn Clock) -> RateLimitAcquire<'a> {
+        self.acquire_async_from(TimeSource::Clock(clock))
+    }
+
+    /// [`acquire_async`](Self::acquire_async) while the system clock is in
+    /// use, with the time read from the call clock.
+    pub(crate) fn acquire_async_on_call_clock(&self) -> RateLimitAcquire<'_> {
+        self.acquire_async_from(TimeSource::Call)
+    }
+
+    fn acquire_async_from<'a>(&'a self, time: TimeSource<'a>) -> RateLimitAcquire<'a> {
         RateLimitAcquire {
             limiter: self,
-            clock,
+            time,
             waiting: None,
             done: false,
         }
     }
 
-    /// Reserves the next token if it is due within `max_wait` of `now`:
-    /// `Ok(how long until it is due)`, or `Err(how long until a token would
-    /// be due at once)`.
-    fn reserve(&self, now: Instant, max_wait: Duration) -> Result<Duration, Duration> {
+    /// Reserves the next token if it is due within `max_wait` of `now`
+    /// (nanoseconds since the origin): `Ok(how long until it is due)`, or
+    /// `Err(how long until a token would be due at once)`.
+    fn reserve(&self, now: u64, max_wait: Duration) -> Result<Duration, Duration> {
         let Some(interval) = self.config.interval() else {
             return Err(Duration::MAX);
         };
         let burst = u64::from(self.config.burst.max(1));
         let tolerance = interval.saturating_mul(burst - 1);
-        let origin = *self.origin.get_or_init(|| now);
-        let now = nanos(now.saturating_duration_since(origin));
         let max_wait = nanos(max_wait);
         let mut full_at = self.full_at.load(Ordering::Relaxed);
         loop {
@@ -238,7 +325,7 @@ fn nanos(duration: Duration) -> u64 {
 #[must_use = "futures do nothing unless polled"]
 pub struct RateLimitAcquire<'a> {
     limiter: &'a RateLimiter,
-    clock: &'a dyn Clock,
+    time: TimeSource<'a>,
     /// The delay until the reserved token is due.
     waiting: Option<Delay>,
     done: bool,
@@ -263,12 +350,13 @@ impl Future for RateLimitAcquire<'_> {
         }
         if self.waiting.is_none() {
             let limiter = self.limiter;
-            match limiter.reserve(self.clock.now(), limiter.config.max_wait) {
+            let now = self.time.nanos_since(&limiter.origin);
+            match limiter.reserve(now, limiter.config.max_wait) {
                 Ok(wait) if wait.is_zero() => {
                     self.done = true;
                     return Poll::Ready(Ok(()));
                 }
-                Ok(wait) => self.waiting = Some(self.clock.delay(wait)),
+                Ok(wait) => self.waiting = Some(self.time.delay(wait)),
                 Err(retry_after) => {
                     self.done = true;
                     return Poll::Ready(Err(limiter.refuse(retry_after)));
@@ -392,6 +480,28 @@ mod tests {
         let one = RateLimiter::new("mailer", RateLimitConfig::new(5).with_burst(0));
         assert_eq!(one.try_acquire(clock.now()), Ok(()));
         assert_eq!(one.try_acquire(clock.now()), Err(200 * MS));
+    }
+
+    #[test]
+    fn on_the_call_clock_back_to_back_calls_take_the_burst_and_the_refusal_says_when() {
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two());
+        assert_eq!(limiter.acquire_on_call_clock(), Ok(()));
+        assert_eq!(limiter.acquire_on_call_clock(), Ok(()));
+        let refused = limiter.acquire_on_call_clock().unwrap_err();
+        // The next token is 200 ms after the first call, less what the
+        // calls took.
+        assert!(refused.retry_after() <= 200 * MS);
+        assert!(refused.retry_after() > 100 * MS, "{refused:?}");
+        assert_eq!(limiter.refused(), 1);
+    }
+
+    #[test]
+    fn the_call_clock_and_a_clock_measure_from_one_origin() {
+        let limiter = RateLimiter::new("mailer", five_a_second_burst_two());
+        assert_eq!(limiter.acquire(&SystemClock), Ok(()));
+        assert_eq!(limiter.acquire_on_call_clock(), Ok(()));
+        assert!(limiter.acquire(&SystemClock).is_err());
+        assert!(limiter.acquire_on_call_clock().is_err());
     }
 
     #[test]

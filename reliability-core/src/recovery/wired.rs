@@ -42,9 +42,9 @@ impl Deadline {
             .state_of(self.site.component())
             .env()
             .policy
-            .clock();
+            .current_clock();
         let component = self.site.meta().component;
-        crate::recovery::timeout::timeout(component, self.after, &*clock, attempt).await
+        crate::recovery::timeout::timeout(component, self.after, clock, attempt).await
     }
 }
 
@@ -68,7 +68,7 @@ impl<R> Recovery<R> {
     pub fn admit(&mut self) {
         let slots = self.limit_slots();
         if let Some(limiter) = slots.rate_limiter {
-            if !self.take_token(limiter) {
+            if !self.take_token(limiter, slots.clock) {
                 return;
             }
         }
@@ -87,9 +87,12 @@ impl<R> Recovery<R> {
     /// Takes a token of the rate limit, waiting for one up to its
     /// `max_wait`; `false` if the call is refused.
     #[inline(never)]
-    fn take_token(&mut self, limiter: &RateLimiter) -> bool {
-        let clock = self.clock();
-        match limiter.acquire(&*clock) {
+    fn take_token(&mut self, limiter: &RateLimiter, clocks: &dyn ClockSource) -> bool {
+        let acquired = match clocks.installed_clock() {
+            None => limiter.acquire_on_call_clock(),
+            Some(clock) => limiter.acquire(clock),
+        };
+        match acquired {
             Ok(()) => true,
             Err(refused) => {
                 self.refuse(Refused::RateLimited(refused));
@@ -105,8 +108,10 @@ impl<R> Recovery<R> {
         let mut this = Recovery::unchecked(call);
         let slots = this.limit_slots();
         if let Some(limiter) = slots.rate_limiter {
-            let clock = this.clock();
-            let acquired = limiter.acquire_async(&*clock).await;
+            let acquired = match slots.clock.installed_clock() {
+                None => limiter.acquire_async_on_call_clock().await,
+                Some(clock) => limiter.acquire_async(clock).await,
+            };
             if let Err(refused) = acquired {
                 this.refuse(Refused::RateLimited(refused));
                 return this;
@@ -116,7 +121,7 @@ impl<R> Recovery<R> {
             // Uncontended, a place is taken without asking for the clock.
             let acquired = match bulkhead.try_acquire_unqueued() {
                 Some(permit) => Ok(permit),
-                None => bulkhead.acquire_async(&*this.clock()).await,
+                None => bulkhead.acquire_async(slots.clock.current_clock()).await,
             };
             match acquired {
                 Ok(permit) => this.hold(permit),
@@ -166,11 +171,6 @@ impl<R> Recovery<R> {
             }
             slots
         })
-    }
-
-    /// The component's clock.
-    fn clock(&self) -> std::sync::Arc<dyn Clock> {
-        self.limit_slots().clock.clock()
     }
 
     /// The attempt's timeout.
@@ -357,8 +357,9 @@ fn warn_limit_ignored(
 }
 
 impl ClockSource for Policy {
-    fn clock(&self) -> std::sync::Arc<dyn Clock> {
-        Policy::clock(self)
+    #[inline]
+    fn installed_clock(&self) -> Option<&dyn Clock> {
+        Policy::installed_clock(self)
     }
 }
 
@@ -467,8 +468,7 @@ impl<T, E> Recovery<Result<T, E>> {
         }
         let component = site.meta().component;
         let state = runtime().state_of(site.component());
-        let clock = state.env().policy.clock();
-        let clock = &*clock;
+        let clock = state.env().policy.current_clock();
         let Some((after, max_extra)) = hedged else {
             return match Leg::new(component, timeout, clock, first).await {
                 Ok(value) => Ok(Ok(value)),

@@ -2,6 +2,8 @@
 //! the clock recovery waits on, the retry budget, the strategies
 //! `handle_failure` plans with, and the jitter source.
 
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -19,7 +21,7 @@ const DEFAULT_STRATEGIES: StrategyConfig = StrategyConfig::new()
 
 pub(crate) struct Policy {
     thresholds: RwLock<Thresholds>,
-    clock: RwLock<Arc<dyn Clock>>,
+    clock: ClockCell,
     retry_budget: RwLock<RetryBudget>,
     default_strategies: RwLock<StrategyConfig>,
     /// xorshift64* state for jitter.
@@ -39,11 +41,81 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             thresholds: RwLock::new(Thresholds::new()),
-            clock: RwLock::new(Arc::new(SystemClock)),
+            clock: ClockCell::default(),
             retry_budget: RwLock::new(RetryBudget::new()),
             default_strategies: RwLock::new(DEFAULT_STRATEGIES),
             jitter: Mutex::new(seed_from_time()),
         }
+    }
+}
+
+/// The clock recovery waits on, read without a lock and without touching
+/// a reference count: a rate-limited call reads it on every admission, and
+/// through a `RwLock<Arc<dyn Clock>>` (a read lock and an `Arc` clone and
+/// drop, four atomic read-modify-writes) that made `limits/rate_limit`
+/// 86 ns slower than the recovery loop alone, against 9 ns for a bulkhead.
+///
+/// An installed clock is kept until the policy is dropped, so that a
+/// reader that loaded it just before the next `set_clock` never holds a
+/// freed one. That is one box per `set_clock`, which is configuration (a
+/// test installs a clock, a program perhaps once), never per call.
+struct ClockCell {
+    /// The clock last installed, one of `kept`; null while none is (the
+    /// system clock).
+    current: AtomicPtr<Arc<dyn Clock>>,
+    /// Every clock installed so far; only `install` touches it.
+    kept: Mutex<Vec<Kept>>,
+    /// What [`Policy::clock`] hands out while no clock is installed.
+    system: Arc<dyn Clock>,
+}
+
+/// An installed clock, boxed so that `current` can point at it; freed
+/// when the policy drops. (A raw pointer rather than a `Box`: moving a
+/// `Box`, as a growing `Vec` does, asserts it is the only way to its
+/// contents, which `current` is not.)
+struct Kept(NonNull<Arc<dyn Clock>>);
+
+// SAFETY: `Kept` owns a `Box<Arc<dyn Clock>>`, and `Arc<dyn Clock>` is
+// `Send` (`Clock: Send + Sync`).
+unsafe impl Send for Kept {}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        // SAFETY: made by `Box::into_raw` in `install`, freed only here.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+impl Default for ClockCell {
+    fn default() -> Self {
+        ClockCell {
+            current: AtomicPtr::new(std::ptr::null_mut()),
+            kept: Mutex::new(Vec::new()),
+            system: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl ClockCell {
+    /// The installed clock, if any: one acquire load (a plain `mov` on
+    /// x86).
+    #[inline]
+    fn installed(&self) -> Option<&Arc<dyn Clock>> {
+        let current = self.current.load(Ordering::Acquire);
+        // SAFETY: a non-null `current` is one of `kept`, which are freed
+        // only when `self` drops, and the reference borrows `self`. The
+        // acquire load pairs with the release store of `install`, so the
+        // box's contents are seen.
+        unsafe { current.as_ref() }
+    }
+
+    fn install(&self, clock: Arc<dyn Clock>) {
+        let current = NonNull::from(Box::leak(Box::new(clock)));
+        // Stored under the lock: of two racing installs, the one kept
+        // last is the one in use.
+        let mut kept = self.kept.lock();
+        kept.push(Kept(current));
+        self.current.store(current.as_ptr(), Ordering::Release);
     }
 }
 
@@ -63,12 +135,32 @@ impl Policy {
         *self.thresholds.write() = thresholds;
     }
 
+    /// The clock recovery waits on, as an `Arc` to keep (the recovery
+    /// driver keeps one; a reference count is changed).
     pub(crate) fn clock(&self) -> Arc<dyn Clock> {
-        Arc::clone(&self.clock.read())
+        Arc::clone(self.clock.installed().unwrap_or(&self.clock.system))
+    }
+
+    /// The clock recovery waits on, borrowed: one load, no lock, no
+    /// reference count.
+    #[inline]
+    pub(crate) fn current_clock(&self) -> &dyn Clock {
+        match self.clock.installed() {
+            Some(clock) => &**clock,
+            None => &SystemClock,
+        }
+    }
+
+    /// The clock [`set_clock`](Self::set_clock) installed; `None` while
+    /// it is the system clock, which a rate limit then reads through the
+    /// call clock (see `RateLimiter::acquire_on_call_clock`).
+    #[inline]
+    pub(crate) fn installed_clock(&self) -> Option<&dyn Clock> {
+        self.clock.installed().map(|clock| &**clock)
     }
 
     pub(crate) fn set_clock(&self, clock: Arc<dyn Clock>) {
-        *self.clock.write() = clock;
+        self.clock.install(clock);
     }
 
     pub(crate) fn retry_budget(&self) -> RetryBudget {
@@ -105,7 +197,42 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::record::clock::ManualClock;
+
+    #[test]
+    fn the_next_read_after_set_clock_sees_the_new_clock() {
+        let policy = Policy::default();
+        assert!(policy.installed_clock().is_none(), "the system clock");
+        let first = Arc::new(ManualClock::new());
+        policy.set_clock(first.clone());
+        first.advance(Duration::from_secs(5));
+        assert_eq!(policy.current_clock().now(), first.now());
+        let installed: Arc<dyn Clock> = first.clone();
+        assert!(Arc::ptr_eq(&policy.clock(), &installed));
+
+        // A reader still holding the first clock keeps a live one.
+        let held = policy.current_clock();
+        let second = Arc::new(ManualClock::new());
+        policy.set_clock(second.clone());
+        second.advance(Duration::from_secs(60));
+        assert_eq!(held.now(), first.now());
+        assert_eq!(policy.current_clock().now(), second.now());
+        assert_ne!(policy.current_clock().now(), first.now());
+    }
+
+    #[test]
+    fn a_clock_installed_and_dropped_with_its_policy_is_freed() {
+        let clock = Arc::new(ManualClock::new());
+        let policy = Policy::default();
+        policy.set_clock(clock.clone());
+        policy.set_clock(clock.clone());
+        assert_eq!(Arc::strong_count(&clock), 3);
+        drop(policy);
+        assert_eq!(Arc::strong_count(&clock), 1);
+    }
 
     #[test]
     fn a_seeded_jitter_repeats_and_stays_in_range() {
