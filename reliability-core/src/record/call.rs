@@ -153,6 +153,32 @@ impl Call {
         }
     }
 
+    /// Reports how an async call ended, reading the guard where it lies in
+    /// the future's state; the guard's drop then only reads `reported`.
+    ///
+    /// `finish` takes the guard by value, and moving it out of the future
+    /// copies it with 16-byte loads right after the poll stored its one-byte
+    /// flags: a store-forwarding stall on every call (in a `perf` profile
+    /// of the `async/reliable` bench, 14 % of the samples of the poll that
+    /// inlines the method's future).
+    #[inline(always)]
+    pub fn finish_in_place(&self, observed: Observed<'_>) {
+        let nanos = clock::nanos_since(self.start);
+        // Set before reporting: a panic while the error is read (its
+        // `Display`) must not be reported again by the drop. A load and a
+        // store, not a `swap` (a locked `xchg`): only the future that owns
+        // the guard reaches it, and a future is polled by one thread at a
+        // time.
+        if self.reported.load(Ordering::Relaxed) {
+            return;
+        }
+        self.reported.store(true, Ordering::Relaxed);
+        match observed {
+            Observed::Success => self.site.record_success(nanos),
+            Observed::Failure(error, category) => self.site.record_failure(nanos, error, category),
+        }
+    }
+
     /// Wraps an async body so that a panic while it is polled is reported
     /// as one, even if the future is dropped only later.
     #[inline(always)]
@@ -170,15 +196,29 @@ impl Call {
 }
 
 impl Drop for Call {
+    #[inline(always)]
     fn drop(&mut self) {
+        // After `finish_in_place` this load is all the drop does.
+        if !*self.reported.get_mut() {
+            self.unfinished();
+        }
+    }
+}
+
+impl Call {
+    /// The drop of a call that was not reported: a panic or a cancellation.
+    #[cold]
+    #[inline(never)]
+    fn unfinished(&mut self) {
         // Unwinding while not parked at an await: the panic came from this
         // call's own code (a sync body, or the part of an async call that
         // `Watched` does not cover). A panic in a watched poll was reported
         // by the poll itself; a parked future dropped by someone else's
         // unwinding is cancelled, like any dropped future.
-        if std::thread::panicking() && !self.suspended.load(Ordering::Relaxed) {
+        if std::thread::panicking() && !*self.suspended.get_mut() {
             self.report_panic();
-        } else if !self.reported.swap(true, Ordering::Relaxed) {
+        } else {
+            *self.reported.get_mut() = true;
             self.site.record_cancelled();
         }
     }
@@ -209,6 +249,9 @@ impl Drop for UnwindSentinel<'_> {
 impl<F: Future> Future for Watched<'_, F> {
     type Output = F::Output;
 
+    // Inlined into the method's own future: out of line it held 7 % of the
+    // samples of `async/reliable`, for a few loads and a store.
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `body` is structurally pinned: it is never moved out of
         // `Watched`, `Watched` has no `Drop` impl that could move it, and
@@ -310,4 +353,63 @@ pub fn branch<T: Branch>(value: T) -> core::ops::ControlFlow<T::Residual, T::Out
 #[inline(always)]
 pub fn from_residual<R, T: FromResidual<R>>(residual: R) -> T {
     T::from_residual(residual)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::site::SiteMeta;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::pin::pin;
+    use std::task::Waker;
+
+    fn counts(site: &CallSite) -> (u64, u64, u64, u64) {
+        let reading = site.read();
+        (
+            reading.successes,
+            reading.failures,
+            reading.panics,
+            reading.cancelled,
+        )
+    }
+
+    #[test]
+    fn an_async_call_finished_in_place_is_one_success_and_its_drop_reports_nothing() {
+        static META: SiteMeta = SiteMeta {
+            component: "call_tests_in_place",
+            method: "m",
+            thresholds: None,
+            recovery: None,
+        };
+        static SITE: CallSite = CallSite::new(&META);
+        let call = Call::start_async(&SITE);
+        let polled = pin!(call.watch(async { 7 })).poll(&mut Context::from_waker(Waker::noop()));
+        assert_eq!(polled, Poll::Ready(7));
+        call.finish_in_place(Observed::Success);
+        drop(call);
+        assert_eq!(counts(&SITE), (1, 0, 0, 0));
+    }
+
+    #[test]
+    fn a_panic_while_the_error_is_read_is_not_reported_again_by_the_drop() {
+        static META: SiteMeta = SiteMeta {
+            component: "call_tests_loud_error",
+            method: "m",
+            thresholds: None,
+            recovery: None,
+        };
+        static SITE: CallSite = CallSite::new(&META);
+        struct Loud;
+        impl fmt::Display for Loud {
+            fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+                panic!("the error's Display panics")
+            }
+        }
+        let finished = catch_unwind(AssertUnwindSafe(|| {
+            let call = Call::start_async(&SITE);
+            call.finish_in_place(Observed::Failure(ErrorRef::Display(&Loud), None));
+        }));
+        assert!(finished.is_err());
+        assert_eq!(counts(&SITE), (0, 1, 0, 0));
+    }
 }

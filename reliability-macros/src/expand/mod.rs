@@ -261,10 +261,13 @@ fn plain_body(func: &ImplItemFn, private: &TokenStream, call: TokenStream) -> To
         quote! { #call #block }
     } else if func.sig.asyncness.is_some() {
         let annotation = nameable_output(func).map(|ty| quote!(: #ty));
+        // The guard stays in the future's state: moving it out to `finish`
+        // right after the poll cost a store-forwarding stall (see
+        // `Call::finish_in_place`).
         quote! {
             #call
             let __reliable_ret #annotation = __reliable_call.watch(async move #block).await;
-            #finish
+            __reliable_call.finish_in_place(#private::observe!(__reliable_ret));
             #ret
         }
     } else if inline_body(func) {
