@@ -42,7 +42,7 @@ use crate::runtime::registry::runtime;
 ///     };
 ///     if let Some(ended) = recovery.report(judge!(value), value) { break ended }
 /// };
-/// recovery.finish(call, ended)
+/// recovery.finish(call, ended)                  // async: finish_in_place(&call, ended)
 /// ```
 ///
 /// The loop is in the method itself, not in a closure, so the body can use
@@ -472,6 +472,20 @@ impl<R> Recovery<R> {
         call.finish(ended.verdict.observed());
         ended.value
     }
+
+    /// [`finish`](Self::finish) for an async call: the guard is reported
+    /// where it lies in the method's future (see [`Call::finish_in_place`]),
+    /// and its drop then only loads one flag.
+    ///
+    /// Moving the 32-byte guard out of the future into `finish`, right after
+    /// the poll stored its one-byte flags, was a store-forwarding stall:
+    /// 19 % of the samples of `async/reliable_recovery`, on the load of the
+    /// copy.
+    #[inline(always)]
+    pub fn finish_in_place(&self, call: &Call, ended: Ended<R>) -> R {
+        call.finish_in_place(ended.verdict.observed());
+        ended.value
+    }
 }
 
 /// A method argument that recovery passes again on each attempt.
@@ -524,4 +538,39 @@ impl<T, E: From<crate::classify::refused::CircuitOpen>> Rejectable for Result<T,
 #[doc(hidden)]
 pub fn reject<R: Rejectable>(component: &'static str) -> R {
     R::rejected(component)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::site::SiteMeta;
+
+    #[test]
+    fn an_async_recovery_finished_in_place_is_one_success_and_its_drops_report_nothing() {
+        static META: SiteMeta = SiteMeta {
+            component: "call_loop_tests_in_place",
+            method: "m",
+            thresholds: None,
+            recovery: None,
+        };
+        static SITE: CallSite = CallSite::new(&META);
+        let call = Call::start_async(&SITE);
+        let mut recovery = Recovery::new(&call);
+        assert!(matches!(recovery.op(), Op::Attempt));
+        let ended = match recovery.report(Verdict(None), 7) {
+            Some(ended) => ended,
+            None => panic!("a first success ends the call"),
+        };
+        assert_eq!(recovery.finish_in_place(&call, ended), 7);
+        drop(recovery);
+        drop(call);
+        let reading = SITE.read();
+        let counts = (
+            reading.successes,
+            reading.failures,
+            reading.panics,
+            reading.cancelled,
+        );
+        assert_eq!(counts, (1, 0, 0, 0));
+    }
 }

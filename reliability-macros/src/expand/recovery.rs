@@ -329,12 +329,20 @@ pub(crate) fn body(
             None,
         ),
     };
+    // An async call's guard is finished where it lies in the future: moving
+    // it out right after the poll wrote its flags stalled (see
+    // `Recovery::finish_in_place`).
+    let finish = if is_async {
+        quote!(__reliable_recovery.finish_in_place(&__reliable_call, __reliable_ended))
+    } else {
+        quote!(__reliable_recovery.finish(__reliable_call, __reliable_ended))
+    };
     quote! {
         #call
         let mut __reliable_recovery = #recovery;
         #admit
         let __reliable_ended = #steps;
-        __reliable_recovery.finish(__reliable_call, __reliable_ended)
+        #finish
     }
 }
 
