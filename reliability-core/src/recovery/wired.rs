@@ -66,10 +66,27 @@ impl<R> Recovery<R> {
     /// bytes (7 % of a bulkhead's success path in a profile).
     #[inline(always)]
     pub fn admit(&mut self) {
+        if self.admit_limits() {
+            self.check_circuit();
+        }
+    }
+
+    /// [`admit`](Recovery::admit) for a method whose attribute has no
+    /// `circuit_breaker`: the expansion knows, so the call does not load
+    /// the site's configuration to find out (two dependent loads on every
+    /// call).
+    #[inline(always)]
+    pub fn admit_without_circuit(&mut self) {
+        self.admit_limits();
+    }
+
+    /// The rate limit, then the bulkhead: `false` if either refused.
+    #[inline(always)]
+    fn admit_limits(&mut self) -> bool {
         let slots = self.limit_slots();
         if let Some(limiter) = slots.rate_limiter {
             if !self.take_token(limiter, slots.clock) {
-                return;
+                return false;
             }
         }
         if let Some(bulkhead) = slots.bulkhead {
@@ -77,11 +94,11 @@ impl<R> Recovery<R> {
                 Ok(permit) => self.hold(permit),
                 Err(full) => {
                     self.refuse(Refused::BulkheadFull(full));
-                    return;
+                    return false;
                 }
             }
         }
-        self.check_circuit();
+        true
     }
 
     /// Takes a token of the rate limit, waiting for one up to its

@@ -318,11 +318,22 @@ pub(crate) fn body(
     let admitted = args.bulkhead.is_some() || args.rate_limit.is_some();
     // A sync call is admitted in place, once the recovery is in its
     // variable (see `Recovery::admit`).
+    // Without a circuit breaker in the attribute, the call does not load
+    // the site's configuration to check for one.
+    let circuit = recovery.has(Strategy::CircuitBreaker);
     let (recovery, admit) = match (admitted, is_async) {
-        (false, _) => (quote!(#private::Recovery::new(&__reliable_call)), None),
+        (false, _) if circuit => (quote!(#private::Recovery::new(&__reliable_call)), None),
+        (false, _) => (
+            quote!(#private::Recovery::without_circuit(&__reliable_call)),
+            None,
+        ),
         (true, false) => (
             quote!(#private::Recovery::unadmitted(&__reliable_call)),
-            Some(quote!(__reliable_recovery.admit();)),
+            Some(if circuit {
+                quote!(__reliable_recovery.admit();)
+            } else {
+                quote!(__reliable_recovery.admit_without_circuit();)
+            }),
         ),
         (true, true) => (
             quote!(#private::Recovery::admit_async(&__reliable_call).await),
