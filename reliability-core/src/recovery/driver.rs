@@ -270,7 +270,8 @@ impl Driver {
                 outcome: RecoveryOutcome::Failed,
                 recovered_by: None,
                 started_at,
-                duration: Duration::ZERO,
+                duration: Duration::ZERO.into(),
+                id: 0,
             });
         }
     }
@@ -295,9 +296,9 @@ impl Driver {
                 target,
                 attempt: (!rejected).then_some(attempt),
                 rejected_by: rejected.then_some(self.rejected_by),
-                delay: if rejected { Duration::ZERO } else { delay },
+                delay: if rejected { Duration::ZERO } else { delay }.into(),
                 outcome,
-                duration: now.saturating_duration_since(began),
+                duration: now.saturating_duration_since(began).into(),
                 error,
             });
         }
@@ -601,7 +602,7 @@ impl Driver {
             RecoveryOutcome::Recovered => self.pending.strategy,
             _ => None,
         };
-        session.duration = now.saturating_duration_since(self.started);
+        session.duration = now.saturating_duration_since(self.started).into();
         self.component.finish_session(session);
     }
 }

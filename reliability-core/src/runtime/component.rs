@@ -521,7 +521,8 @@ mod tests {
             outcome: RecoveryOutcome::Escalated,
             recovered_by: None,
             started_at: std::time::SystemTime::now(),
-            duration: std::time::Duration::ZERO,
+            duration: Default::default(),
+            id: 0,
         };
         component.finish_session(session);
         assert_eq!(component.env().sessions().len(), 1);
