@@ -60,6 +60,9 @@ pub enum ErrorRef<'a> {
     TypeName(&'static str),
     /// The call panicked.
     Panic,
+    /// Text that has been through [`ErrorText::of`] already (a recovery's
+    /// verdict): kept as it is, neither formatted nor redacted again.
+    Kept(&'a str),
 }
 
 impl fmt::Debug for ErrorRef<'_> {
@@ -81,6 +84,7 @@ impl ErrorRef<'_> {
             ErrorRef::Debug(error) => write!(out, "{error:?}"),
             ErrorRef::TypeName(name) => out.write_str(name),
             ErrorRef::Panic => out.write_str("panicked"),
+            ErrorRef::Kept(text) => out.write_str(text),
         };
         out.text
     }
@@ -145,6 +149,11 @@ impl ErrorText {
     /// The text kept of `error`: truncated to 256 bytes, then passed through
     /// the redactor, if one is set.
     pub(crate) fn of(&self, error: ErrorRef<'_>) -> String {
+        if let ErrorRef::Kept(text) = error {
+            // Redacting twice would change the text of a redactor that is
+            // not idempotent (one that wraps or numbers what it keeps).
+            return text.to_owned();
+        }
         if !self.custom.load(Ordering::Acquire) {
             return error.to_text(ERROR_TEXT_LIMIT);
         }
@@ -205,6 +214,17 @@ mod tests {
         assert_eq!(text.of(error), "(error text not kept)");
         text.keep(true);
         assert_eq!(text.of(error), "secret token 42");
+    }
+
+    #[test]
+    fn kept_text_is_not_redacted_again() {
+        let text = ErrorText::default();
+        text.redact_with(Arc::new(|s: &str| format!("<{s}>")));
+        let once = text.of(ErrorRef::Display(&"boom"));
+        assert_eq!(once, "<boom>");
+        assert_eq!(text.of(ErrorRef::Kept(&once)), "<boom>");
+        text.keep(false);
+        assert_eq!(text.of(ErrorRef::Kept("<boom>")), "<boom>");
     }
 
     #[test]
