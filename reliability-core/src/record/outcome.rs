@@ -1,6 +1,7 @@
 //! How a call ends: the public `Outcome`, and how an error becomes bounded text.
 
 use std::fmt::{self, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -59,6 +60,9 @@ pub enum ErrorRef<'a> {
     TypeName(&'static str),
     /// The call panicked.
     Panic,
+    /// Text that has been through [`ErrorText::of`] already (a recovery's
+    /// verdict): kept as it is, neither formatted nor redacted again.
+    Kept(&'a str),
 }
 
 impl fmt::Debug for ErrorRef<'_> {
@@ -80,6 +84,7 @@ impl ErrorRef<'_> {
             ErrorRef::Debug(error) => write!(out, "{error:?}"),
             ErrorRef::TypeName(name) => out.write_str(name),
             ErrorRef::Panic => out.write_str("panicked"),
+            ErrorRef::Kept(text) => out.write_str(text),
         };
         out.text
     }
@@ -112,6 +117,10 @@ impl fmt::Write for Bounded {
 /// redacted form, or nothing. Set through the facade; read on failure paths.
 #[derive(Default)]
 pub(crate) struct ErrorText {
+    /// Whether the policy is anything but `Keep`. A failure reads the
+    /// policy twice (its verdict, then its record); while the text is kept
+    /// as it is, that is a load each instead of a lock taken and given back.
+    custom: AtomicBool,
     policy: RwLock<TextPolicy>,
 }
 
@@ -140,6 +149,14 @@ impl ErrorText {
     /// The text kept of `error`: truncated to 256 bytes, then passed through
     /// the redactor, if one is set.
     pub(crate) fn of(&self, error: ErrorRef<'_>) -> String {
+        if let ErrorRef::Kept(text) = error {
+            // Redacting twice would change the text of a redactor that is
+            // not idempotent (one that wraps or numbers what it keeps).
+            return text.to_owned();
+        }
+        if !self.custom.load(Ordering::Acquire) {
+            return error.to_text(ERROR_TEXT_LIMIT);
+        }
         match &*self.policy.read() {
             TextPolicy::Keep => error.to_text(ERROR_TEXT_LIMIT),
             TextPolicy::Redact(redact) => {
@@ -151,15 +168,23 @@ impl ErrorText {
     }
 
     pub(crate) fn redact_with(&self, redact: Arc<dyn Fn(&str) -> String + Send + Sync>) {
-        *self.policy.write() = TextPolicy::Redact(redact);
+        self.set(TextPolicy::Redact(redact));
     }
 
     pub(crate) fn keep(&self, keep: bool) {
-        *self.policy.write() = if keep {
+        self.set(if keep {
             TextPolicy::Keep
         } else {
             TextPolicy::Drop
-        };
+        });
+    }
+
+    fn set(&self, policy: TextPolicy) {
+        let mut current = self.policy.write();
+        // Under the lock, so two racing setters leave flag and policy agreeing.
+        self.custom
+            .store(!matches!(policy, TextPolicy::Keep), Ordering::Release);
+        *current = policy;
     }
 }
 
@@ -176,6 +201,30 @@ mod tests {
         let odd = format!("x{long}");
         let text = ErrorRef::Display(&odd).to_text(256);
         assert_eq!(text.len(), 255);
+    }
+
+    #[test]
+    fn the_policy_is_read_after_each_change() {
+        let text = ErrorText::default();
+        let error = ErrorRef::Display(&"secret token 42");
+        assert_eq!(text.of(error), "secret token 42");
+        text.redact_with(Arc::new(|s: &str| s.replace("42", "**")));
+        assert_eq!(text.of(error), "secret token **");
+        text.keep(false);
+        assert_eq!(text.of(error), "(error text not kept)");
+        text.keep(true);
+        assert_eq!(text.of(error), "secret token 42");
+    }
+
+    #[test]
+    fn kept_text_is_not_redacted_again() {
+        let text = ErrorText::default();
+        text.redact_with(Arc::new(|s: &str| format!("<{s}>")));
+        let once = text.of(ErrorRef::Display(&"boom"));
+        assert_eq!(once, "<boom>");
+        assert_eq!(text.of(ErrorRef::Kept(&once)), "<boom>");
+        text.keep(false);
+        assert_eq!(text.of(ErrorRef::Kept("<boom>")), "<boom>");
     }
 
     #[test]

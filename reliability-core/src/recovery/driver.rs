@@ -10,7 +10,6 @@
 //! The loop's side, [`Recovery`], is in `call_loop.rs`; the verdict on a
 //! value, [`judge`], in `verdict.rs`.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::classify::ErrorCategory;
@@ -18,12 +17,12 @@ use crate::health::HealthStatus;
 use crate::record::clock::Clock;
 use crate::record::site::CallSite;
 use crate::recovery::circuit::{CircuitState, Permit};
-use crate::recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+use crate::recovery::history::{RecoveryOutcome, SessionRecord, StepOutcome, StepRecord, Steps};
 use crate::recovery::limits::RejectReason;
 use crate::recovery::plan::{select, RecoveryContext, RecoveryPlan};
 use crate::recovery::strategy::{RecoveryMeta, Strategy, StrategyConfig, StrategySet};
 use crate::runtime::component::ComponentState;
-use crate::runtime::events::ReliabilityEvent;
+use crate::runtime::events::BorrowedEvent;
 use crate::runtime::registry::runtime;
 
 // Re-exported where `__private.rs` and `wired.rs` look for them, from
@@ -71,13 +70,16 @@ pub(super) struct Driver {
     site: &'static CallSite,
     component: &'static ComponentState,
     recovery: &'static RecoveryMeta,
-    pub(super) clock: Arc<dyn Clock>,
+    /// Borrowed from the policy, which keeps every clock it was given for
+    /// as long as it lives (it is `'static`): no reference count to change
+    /// on each failure.
+    pub(super) clock: &'static dyn Clock,
     pub(super) started: Instant,
     pub(super) context: RecoveryContext,
     permit: Permit,
     pending: Pending,
     last_failure: Option<Failure>,
-    session: Option<RecoverySession>,
+    session: Option<SessionRecord>,
     /// Set when the next value is the last: how the session ends.
     ending: Option<RecoveryOutcome>,
     /// Whether an operation has produced a value for the caller yet.
@@ -97,7 +99,7 @@ impl Driver {
         took: Duration,
     ) -> (Self, Instant) {
         let component = runtime().state_of(site.component());
-        let clock = component.env().policy.clock();
+        let clock = component.env().policy.current_clock();
         let now = clock.now();
         let driver = Driver {
             site,
@@ -164,14 +166,12 @@ impl Driver {
         }
         self.rejected_by = RejectReason::CircuitOpen;
         self.site.record_rejected();
-        self.component
-            .env()
-            .emit(|| ReliabilityEvent::CallRejected {
-                component: self.site.meta().component.to_owned(),
-                instance: self.component.instance_owned(),
-                method: self.site.meta().method.to_owned(),
-                reason: RejectReason::CircuitOpen,
-            });
+        self.emit(BorrowedEvent::CallRejected {
+            component: self.site.meta().component,
+            instance: self.component.instance(),
+            method: self.site.meta().method,
+            reason: RejectReason::CircuitOpen,
+        });
         let failure = self.last_failure.clone().unwrap_or(Failure {
             text: "circuit open: the call was not made".into(),
             // As `CircuitOpen` classifies itself: unavailable for now.
@@ -203,14 +203,12 @@ impl Driver {
                 _ => counts.rejected_bulkhead += 1,
             });
         let meta = self.site.meta();
-        self.component
-            .env()
-            .emit(|| ReliabilityEvent::CallRejected {
-                component: meta.component.to_owned(),
-                instance: self.component.instance_owned(),
-                method: meta.method.to_owned(),
-                reason,
-            });
+        self.emit(BorrowedEvent::CallRejected {
+            component: meta.component,
+            instance: self.component.instance(),
+            method: meta.method,
+            reason,
+        });
         let failure = Failure {
             text,
             category: ErrorCategory::ResourceExhausted,
@@ -252,30 +250,28 @@ impl Driver {
     fn open_session(&mut self, failure: &Failure, now: Instant) {
         if self.session.is_none() {
             let meta = self.site.meta();
-            self.component
-                .env()
-                .emit(|| ReliabilityEvent::RecoveryStarted {
-                    component: meta.component.to_owned(),
-                    instance: self.component.instance_owned(),
-                    method: meta.method.to_owned(),
-                    category: failure.category,
-                });
+            self.emit(BorrowedEvent::RecoveryStarted {
+                component: meta.component,
+                instance: self.component.instance(),
+                method: meta.method,
+                category: failure.category,
+            });
             let wall = SystemTime::now();
             let started_at = wall
                 .checked_sub(now.saturating_duration_since(self.started))
                 .unwrap_or(wall);
-            self.session = Some(RecoverySession {
-                id: 0,
-                component: meta.component.to_owned(),
-                instance: self.component.instance_owned(),
-                method: meta.method.to_owned(),
+            self.session = Some(SessionRecord {
+                component: meta.component,
+                instance: self.component.instance(),
+                method: meta.method,
                 category: failure.category,
-                error: failure.text.clone(),
-                steps: Vec::new(),
+                error: failure.text.as_str().into(),
+                steps: Steps::default(),
                 outcome: RecoveryOutcome::Failed,
                 recovered_by: None,
                 started_at,
-                duration: Duration::ZERO,
+                duration: Duration::ZERO.into(),
+                id: 0,
             });
         }
     }
@@ -284,7 +280,7 @@ impl Driver {
     fn push_step(
         &mut self,
         strategy: Strategy,
-        target: &str,
+        target: &'static str,
         outcome: StepOutcome,
         error: Option<&Failure>,
         began: Instant,
@@ -294,15 +290,16 @@ impl Driver {
         let delay = self.pending.delay;
         if let Some(session) = &mut self.session {
             let rejected = outcome == StepOutcome::Rejected;
-            session.steps.push(RecoveryStep {
+            let error = error.map(|f| session.share_error(&f.text));
+            session.steps.push(StepRecord {
                 strategy,
-                target: target.to_owned(),
+                target,
                 attempt: (!rejected).then_some(attempt),
                 rejected_by: rejected.then_some(self.rejected_by),
-                delay: if rejected { Duration::ZERO } else { delay },
+                delay: if rejected { Duration::ZERO } else { delay }.into(),
                 outcome,
-                duration: now.saturating_duration_since(began),
-                error: error.map(|f| f.text.clone()),
+                duration: now.saturating_duration_since(began).into(),
+                error,
             });
         }
     }
@@ -582,16 +579,18 @@ impl Driver {
 
     fn announce(&self, strategy: Strategy, attempt: u32, delay: Duration) {
         let meta = self.site.meta();
-        self.component
-            .env()
-            .emit(|| ReliabilityEvent::RecoveryAttempt {
-                component: meta.component.to_owned(),
-                instance: self.component.instance_owned(),
-                method: meta.method.to_owned(),
-                strategy,
-                attempt,
-                delay,
-            });
+        self.emit(BorrowedEvent::RecoveryAttempt {
+            component: meta.component,
+            instance: self.component.instance(),
+            method: meta.method,
+            strategy,
+            attempt,
+            delay,
+        });
+    }
+
+    fn emit(&self, event: BorrowedEvent<'_>) {
+        self.component.env().listeners.emit_borrowed(event);
     }
 
     fn end(&mut self, outcome: RecoveryOutcome, now: Instant) {
@@ -603,7 +602,7 @@ impl Driver {
             RecoveryOutcome::Recovered => self.pending.strategy,
             _ => None,
         };
-        session.duration = now.saturating_duration_since(self.started);
+        session.duration = now.saturating_duration_since(self.started).into();
         self.component.finish_session(session);
     }
 }

@@ -39,7 +39,7 @@ impl Verdict {
         match &self.0 {
             None => Observed::Success,
             Some(failure) => {
-                Observed::Failure(ErrorRef::Display(&failure.text), Some(failure.category))
+                Observed::Failure(ErrorRef::Kept(&failure.text), Some(failure.category))
             }
         }
     }

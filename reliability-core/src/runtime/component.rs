@@ -13,14 +13,14 @@ use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::recovery::rate_limit::{RateLimitConfig, RateLimiter};
 
 use super::env::Env;
-use super::events::ReliabilityEvent;
+use super::events::{BorrowedEvent, ReliabilityEvent};
 use crate::classify::ErrorCategory;
 use crate::health::{evaluate, mean, rate, ComponentHealth, Thresholds, Totals, Window};
 use crate::record::registry::ComponentRecord;
 use crate::record::site::SiteReading;
 use crate::recovery::budget::BudgetState;
 use crate::recovery::circuit::{CircuitBreaker, CircuitState};
-use crate::recovery::history::{RecoveryOutcome, RecoverySession};
+use crate::recovery::history::{RecoveryOutcome, SessionRecord};
 use crate::recovery::strategy::{CircuitConfig, RetryBudget, Strategy, StrategySet};
 
 /// A strategy that failed this many times in a row is passed over...
@@ -270,7 +270,7 @@ impl ComponentState {
 
     /// Counts a finished recovery session, flags an escalation, emits its
     /// event and keeps it in the history.
-    pub(crate) fn finish_session(&self, session: RecoverySession) {
+    pub(crate) fn finish_session(&self, session: SessionRecord) {
         {
             let counts = &mut self.recovery.lock().sessions;
             counts.sessions += 1;
@@ -283,34 +283,32 @@ impl ComponentState {
         if session.outcome == RecoveryOutcome::Escalated {
             self.needs_attention.store(true, Relaxed);
         }
-        self.env.emit(|| {
-            let (component, method) = (self.name().to_owned(), session.method.clone());
-            let instance = self.instance_owned();
-            let attempts = session.steps.last().and_then(|s| s.attempt).unwrap_or(1);
-            match session.outcome {
-                RecoveryOutcome::Escalated => ReliabilityEvent::Escalated {
-                    component,
-                    instance,
-                    method,
-                    category: session.category,
-                    error: session.error.clone(),
-                },
-                RecoveryOutcome::Recovered => ReliabilityEvent::Recovered {
-                    component,
-                    instance,
-                    method,
-                    strategy: session.recovered_by,
-                    attempts,
-                },
-                RecoveryOutcome::Failed => ReliabilityEvent::RecoveryFailed {
-                    component,
-                    instance,
-                    method,
-                    category: session.category,
-                    error: session.error.clone(),
-                },
-            }
-        });
+        let (component, method) = (self.name(), session.method);
+        let instance = self.instance();
+        let event = match session.outcome {
+            RecoveryOutcome::Escalated => BorrowedEvent::Escalated {
+                component,
+                instance,
+                method,
+                category: session.category,
+                error: &session.error,
+            },
+            RecoveryOutcome::Recovered => BorrowedEvent::Recovered {
+                component,
+                instance,
+                method,
+                strategy: session.recovered_by,
+                attempts: session.steps.last().and_then(|s| s.attempt).unwrap_or(1),
+            },
+            RecoveryOutcome::Failed => BorrowedEvent::RecoveryFailed {
+                component,
+                instance,
+                method,
+                category: session.category,
+                error: &session.error,
+            },
+        };
+        self.env.listeners.emit_borrowed(event);
         self.env.push_session(session);
     }
 
@@ -513,18 +511,18 @@ mod tests {
     #[test]
     fn a_component_built_on_its_own_keeps_its_sessions_in_its_own_history() {
         let component = component("component_tests_history");
-        let session = RecoverySession {
-            id: 0,
-            component: "component_tests_history".into(),
+        let session = SessionRecord {
+            component: "component_tests_history",
             instance: None,
-            method: "get".into(),
+            method: "get",
             category: ErrorCategory::Network,
             error: "reset".into(),
-            steps: Vec::new(),
+            steps: Default::default(),
             outcome: RecoveryOutcome::Escalated,
             recovered_by: None,
             started_at: std::time::SystemTime::now(),
-            duration: std::time::Duration::ZERO,
+            duration: Default::default(),
+            id: 0,
         };
         component.finish_session(session);
         assert_eq!(component.env().sessions().len(), 1);

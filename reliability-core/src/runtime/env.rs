@@ -6,7 +6,7 @@ use parking_lot::Mutex;
 
 use super::events::{Listeners, ReliabilityEvent};
 use super::policy::Policy;
-use crate::recovery::history::{History, RecoverySession, DEFAULT_HISTORY_CAPACITY};
+use crate::recovery::history::{History, RecoverySession, SessionRecord, DEFAULT_HISTORY_CAPACITY};
 
 #[derive(Debug)]
 pub(crate) struct Env {
@@ -31,7 +31,7 @@ impl Env {
         self.listeners.emit_with(event);
     }
 
-    pub(crate) fn push_session(&self, session: RecoverySession) {
+    pub(crate) fn push_session(&self, session: SessionRecord) {
         self.history.lock().push(session);
     }
 
