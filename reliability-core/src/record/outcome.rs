@@ -26,7 +26,7 @@ pub enum Outcome {
     Cancelled,
 }
 
-/// Tells [`observe`](crate::observe) whether a closure's return value is a failure.
+/// Tells [`observe`](fn@crate::observe) whether a closure's return value is a failure.
 ///
 /// Implemented for `Result<T, E>` where `E: Display` (an `Err` is a failure,
 /// its text is kept) and for `()` (always a success). Implement it for a
