@@ -223,21 +223,27 @@ impl CallSite {
     #[inline(always)]
     pub fn in_instance(&'static self, instance: &Instance) -> &'static CallSite {
         let component = self.component();
-        let record = instance.record_in(component);
-        match record.instance_site(self.hot.slot.load(Relaxed)) {
-            Some(site) => site,
-            None => component.make_instance_site(self, record),
-        }
+        self.site_in(component, instance.record_in(component))
     }
 
     /// This method's own site in the instance called `id` (looked up by
     /// name: for calls made outside the attribute).
     pub(crate) fn in_instance_id(&'static self, id: &str) -> &'static CallSite {
         let component = self.component();
-        let record = component.instance(id);
-        match record.instance_site(self.hot.slot.load(Relaxed)) {
+        self.site_in(component, component.instance(id))
+    }
+
+    /// This method's site in `instance`, a record under `component`, made
+    /// on first use.
+    #[inline(always)]
+    fn site_in(
+        &'static self,
+        component: &'static ComponentRecord,
+        instance: &'static ComponentRecord,
+    ) -> &'static CallSite {
+        match instance.instance_site(self.hot.slot.load(Relaxed)) {
             Some(site) => site,
-            None => component.make_instance_site(self, record),
+            None => component.make_instance_site(self, instance),
         }
     }
 
