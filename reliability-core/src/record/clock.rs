@@ -23,8 +23,14 @@ pub(crate) fn now() -> u64 {
 /// Nanoseconds since `start` (ticks from [`now`]).
 #[inline(always)]
 pub(crate) fn nanos_since(start: u64) -> u64 {
-    let clock = &*CALL_CLOCK;
-    clock.delta_as_nanos(start, clock.raw())
+    nanos_between(start, now())
+}
+
+/// Nanoseconds from `start` to `end` (ticks from [`now`]); 0 when `end`
+/// came first.
+#[inline(always)]
+pub(crate) fn nanos_between(start: u64, end: u64) -> u64 {
+    CALL_CLOCK.delta_as_nanos(start, end)
 }
 
 use std::fmt;

@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::refused::{BulkheadFull, RateLimited};
-use crate::record::clock::{Clock, SystemClock};
 use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::recovery::hedge::HedgeConfig;
 use crate::recovery::rate_limit::{RateLimitConfig, RateLimiter};
+use crate::runtime::policy::Policy;
 
 /// What refused a call before its body ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,8 +128,10 @@ pub(crate) struct LimitSlots {
     pub(crate) rate_limiter: Option<&'static RateLimiter>,
     /// Where the component's clock is read (it may be replaced at any
     /// time, so the clock itself is not kept; a call after `set_clock`
-    /// reads the new one).
-    pub(crate) clock: &'static dyn ClockSource,
+    /// reads the new one). The policy itself, not a trait object: asking
+    /// it whether a clock is installed is then one inlined load, where the
+    /// virtual call cost 3 % of a rate-limited call's samples.
+    pub(crate) clock: &'static Policy,
 }
 
 impl std::fmt::Debug for LimitSlots {
@@ -138,18 +140,5 @@ impl std::fmt::Debug for LimitSlots {
             .field("bulkhead", &self.bulkhead)
             .field("rate_limiter", &self.rate_limiter)
             .finish_non_exhaustive()
-    }
-}
-
-/// What hands out a component's current clock (its policy), read on every
-/// admission: lock-free, and borrowed rather than cloned.
-pub(crate) trait ClockSource: Send + Sync {
-    /// The clock installed in place of the system clock; `None` while the
-    /// system clock is in use (a rate limit then reads the call clock).
-    fn installed_clock(&self) -> Option<&dyn Clock>;
-
-    /// The clock now.
-    fn current_clock(&self) -> &dyn Clock {
-        self.installed_clock().unwrap_or(&SystemClock)
     }
 }

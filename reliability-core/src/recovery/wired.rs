@@ -7,6 +7,7 @@
 //! expansion calls [`Recovery::new`] and writes no timeout.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::record::clock::Clock;
 use crate::record::site::{CallSite, SiteMeta};
 use crate::recovery::bulkhead::BulkheadPermit;
 use crate::recovery::driver::{Driver, Driving, Failure, Recovery, Verdict};
-use crate::recovery::limits::{ClockSource, LimitSlots, Limits, Refused, RejectReason};
+use crate::recovery::limits::{LimitSlots, Limits, Refused, RejectReason};
 use crate::recovery::rate_limit::RateLimiter;
 use crate::recovery::timeout::Timeout;
 use crate::runtime::events::ReliabilityEvent;
@@ -85,7 +86,9 @@ impl<R> Recovery<R> {
     fn admit_limits(&mut self) -> bool {
         let slots = self.limit_slots();
         if let Some(limiter) = slots.rate_limiter {
-            if !self.take_token(limiter, slots.clock) {
+            let taken = slots.clock.installed_clock().is_none()
+                && limiter.try_take_on_call_clock(self.call_start());
+            if !taken && !self.take_token(limiter, slots.clock) {
                 return false;
             }
         }
@@ -104,9 +107,9 @@ impl<R> Recovery<R> {
     /// Takes a token of the rate limit, waiting for one up to its
     /// `max_wait`; `false` if the call is refused.
     #[inline(never)]
-    fn take_token(&mut self, limiter: &RateLimiter, clocks: &dyn ClockSource) -> bool {
+    fn take_token(&mut self, limiter: &RateLimiter, clocks: &Policy) -> bool {
         let acquired = match clocks.installed_clock() {
-            None => limiter.acquire_on_call_clock(),
+            None => limiter.acquire_on_call_clock(self.call_start()),
             Some(clock) => limiter.acquire(clock),
         };
         match acquired {
@@ -126,7 +129,7 @@ impl<R> Recovery<R> {
         let slots = this.limit_slots();
         if let Some(limiter) = slots.rate_limiter {
             let acquired = match slots.clock.installed_clock() {
-                None => limiter.acquire_async_on_call_clock().await,
+                None => limiter.acquire_async_on_call_clock(this.call_start()).await,
                 Some(clock) => limiter.acquire_async(clock).await,
             };
             if let Err(refused) = acquired {
@@ -240,7 +243,9 @@ impl<R> Recovery<R> {
     }
 
     pub(super) fn hold(&mut self, permit: BulkheadPermit<'static>) {
-        *self.permit = Some(permit);
+        // Set, not assigned through: the slot is empty, and its drop glue
+        // would be inlined on every admission for nothing.
+        self.permit = ManuallyDrop::new(Some(permit));
     }
 
     /// The rate limit or the bulkhead refused the call.
@@ -371,13 +376,6 @@ fn warn_limit_ignored(
         meta.component,
         meta.method,
     );
-}
-
-impl ClockSource for Policy {
-    #[inline]
-    fn installed_clock(&self) -> Option<&dyn Clock> {
-        Policy::installed_clock(self)
-    }
 }
 
 /// A `Result` whose error can be built from the refusal `X`.

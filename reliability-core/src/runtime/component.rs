@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use once_cell::race::OnceBox;
 use parking_lot::Mutex;
 
 use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
@@ -111,7 +112,9 @@ pub(crate) struct ComponentState {
     breaker: OnceLock<CircuitBreaker>,
     /// Made from the first configuration seen, as the breaker is; owned
     /// here, so the limits are per component (per instance: owned there).
-    bulkhead: OnceLock<Bulkhead>,
+    /// Boxed: a bulkhead keeps a line per stripe slot (1.8 KiB), which a
+    /// component without one should not carry.
+    bulkhead: OnceBox<Bulkhead>,
     rate_limiter: OnceLock<RateLimiter>,
     /// Per method: refusals by the limits, timeouts and hedges. Counted
     /// here rather than in the call sites: all of them are off the
@@ -143,7 +146,7 @@ impl ComponentState {
                 window: Window::new(now),
             }),
             breaker: OnceLock::new(),
-            bulkhead: OnceLock::new(),
+            bulkhead: OnceBox::new(),
             rate_limiter: OnceLock::new(),
             limit_counts: Mutex::new(Vec::new()),
             needs_attention: AtomicBool::new(false),
@@ -181,7 +184,7 @@ impl ComponentState {
     /// The component's bulkhead, made with `config` on first use.
     pub(crate) fn bulkhead(&self, config: &BulkheadConfig) -> &Bulkhead {
         self.bulkhead
-            .get_or_init(|| Bulkhead::new(self.name(), *config))
+            .get_or_init(|| Box::new(Bulkhead::new(self.name(), *config)))
     }
 
     /// The component's rate limiter, made with `config` on first use.

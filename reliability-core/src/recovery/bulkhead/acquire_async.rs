@@ -4,7 +4,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::{Bulkhead, BulkheadPermit, Wake};
@@ -125,7 +124,7 @@ impl Drop for BulkheadAcquire<'_, '_> {
             if !bulkhead.dequeue(&mut queue, id) {
                 // A place was handed to this waiter as it was dropped:
                 // pass it to the next one rather than lose it.
-                bulkhead.inside.fetch_sub(1, Ordering::SeqCst);
+                bulkhead.places.leave();
                 bulkhead.hand_over(queue);
             }
         }
@@ -135,6 +134,7 @@ impl Drop for BulkheadAcquire<'_, '_> {
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering;
     use std::task::Waker;
     use std::time::Duration;
 

@@ -15,9 +15,12 @@
 //! # Cost
 //!
 //! While nobody waits, entering is one load of the queue length and one
-//! compare-and-swap of the count inside, and leaving is one subtraction and
-//! one load: no lock. The queue's lock is only taken when the bulkhead is
-//! full, or by a caller leaving while someone waits.
+//! compare-and-swap of the places taken (`places`), and leaving is a plain
+//! add to the leaving thread's own counter and one load of the queue
+//! length: no lock, one atomic read-modify-write per call. The queue's lock
+//! is only taken when the bulkhead is full, or by a caller leaving while
+//! someone waits; a caller about to wait pays the barrier that lets leaving
+//! be that cheap (`fence`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -29,8 +32,11 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::classify::refused::BulkheadFull;
+use places::Places;
 
 mod acquire_async;
+mod fence;
+mod places;
 
 pub use acquire_async::BulkheadAcquire;
 
@@ -91,14 +97,16 @@ impl BulkheadConfig {
 ///
 /// `const`-constructible, so it can live in a `static`.
 pub struct Bulkhead {
+    /// Calls inside: permits taken and not yet dropped, including places
+    /// handed to waiters that have not yet seen them. First: entering
+    /// writes its line.
+    places: Places,
+    /// The queue's length, readable without its lock: callers leaving an
+    /// unqueued bulkhead skip the lock on it. Read by every call and written
+    /// only as callers queue, so its line stays in every core's cache.
+    queued: AtomicUsize,
     component: &'static str,
     config: BulkheadConfig,
-    /// Calls inside: permits taken and not yet dropped, including places
-    /// handed to waiters that have not yet seen them.
-    inside: AtomicUsize,
-    /// The queue's length, readable without its lock: callers leaving an
-    /// unqueued bulkhead skip the lock on it.
-    queued: AtomicUsize,
     refused: AtomicU64,
     queue: Mutex<WaitQueue>,
 }
@@ -172,10 +180,10 @@ impl Bulkhead {
     /// An empty bulkhead for `component`.
     pub const fn new(component: &'static str, config: BulkheadConfig) -> Self {
         Bulkhead {
+            places: Places::new(),
+            queued: AtomicUsize::new(0),
             component,
             config,
-            inside: AtomicUsize::new(0),
-            queued: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
             queue: Mutex::new(WaitQueue {
                 waiters: VecDeque::new(),
@@ -191,7 +199,7 @@ impl Bulkhead {
 
     /// Calls inside now (the `reliability_in_flight` gauge).
     pub fn in_flight(&self) -> usize {
-        self.inside.load(Ordering::Relaxed)
+        usize::try_from(self.places.inside()).unwrap_or(usize::MAX)
     }
 
     /// Callers waiting for a place now.
@@ -248,34 +256,22 @@ impl Bulkhead {
     }
 
     /// Takes a place if one is free.
-    ///
-    /// The loads and the swap are `SeqCst`, pairing with `release`: either
-    /// a waiter that has just queued sees the place its releaser freed, or
-    /// the releaser sees the waiter and hands the place over.
-    #[inline]
+    #[inline(always)]
     fn try_enter(&self) -> bool {
-        let max = self.config.max_concurrent;
-        let mut inside = self.inside.load(Ordering::SeqCst);
-        loop {
-            if inside >= max {
-                return false;
-            }
-            match self.inside.compare_exchange_weak(
-                inside,
-                inside + 1,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            ) {
-                Ok(_) => return true,
-                Err(now) => inside = now,
-            }
-        }
+        self.places.try_take(self.config.max_concurrent as u64)
     }
 
-    #[inline]
+    /// Gives a place back, and hands it over if someone waits.
+    ///
+    /// The leave is a plain store, ordered before the load of the queue
+    /// length by a [`fence::light`] that pairs with the [`fence::heavy`] of
+    /// a caller that queues: either that caller sees this place free, or
+    /// this one sees it queued and hands the place over.
+    #[inline(always)]
     fn release(&self) {
-        self.inside.fetch_sub(1, Ordering::SeqCst);
-        if self.queued.load(Ordering::SeqCst) != 0 {
+        self.places.leave();
+        fence::light();
+        if self.queued.load(Ordering::Relaxed) != 0 {
             self.hand_over(self.queue.lock());
         }
     }
@@ -305,6 +301,9 @@ impl Bulkhead {
     fn enqueue(&self, queue: &mut WaitQueue, wake: Wake) -> (u64, Vec<Wake>) {
         let id = queue.push(wake);
         self.queued.store(queue.waiters.len(), Ordering::SeqCst);
+        // Every leave from here on sees the waiter; every leave before is
+        // seen by `grant`.
+        fence::heavy();
         (id, self.grant(queue))
     }
 
@@ -500,6 +499,50 @@ mod tests {
         assert!(occupancy.peak.load(Ordering::SeqCst) <= 2);
         assert_eq!(bulkhead.refused(), 0);
         assert_eq!((bulkhead.in_flight(), bulkhead.waiting()), (0, 0));
+    }
+
+    #[test]
+    fn places_given_back_without_a_read_modify_write_never_strand_a_waiter() {
+        // One place and callers that leave at once. With two threads, a
+        // leave the queued one missed (and nobody handed over) strands it:
+        // the leaver's next call queues behind it, and both wait out the
+        // 5 s and are refused. With sixteen, more than the stripe slots,
+        // some leave on the shared counter.
+        for threads in [2, 16] {
+            let bulkhead = Bulkhead::new(
+                "db",
+                BulkheadConfig::new(1).with_max_wait(Duration::from_secs(5)),
+            );
+            let occupancy = Occupancy::default();
+            let most_waiting = AtomicUsize::new(0);
+            let start = Barrier::new(threads);
+            thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        start.wait();
+                        for round in 0..1_000 {
+                            let permit = bulkhead.acquire().expect("a caller was refused");
+                            occupancy.enter();
+                            if round % 2 == 0 {
+                                // Now and then, stay long enough for the
+                                // others to queue.
+                                thread::yield_now();
+                            }
+                            most_waiting.fetch_max(bulkhead.waiting(), Ordering::SeqCst);
+                            occupancy.leave();
+                            drop(permit);
+                        }
+                    });
+                }
+            });
+            assert_eq!(occupancy.peak.load(Ordering::SeqCst), 1);
+            assert!(
+                most_waiting.load(Ordering::SeqCst) >= 1,
+                "nobody ever waited"
+            );
+            assert_eq!(bulkhead.refused(), 0);
+            assert_eq!((bulkhead.in_flight(), bulkhead.waiting()), (0, 0));
+        }
     }
 
     #[test]
