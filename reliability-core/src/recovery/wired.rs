@@ -128,7 +128,9 @@ impl<R> Recovery<R> {
         let mut this = Recovery::unchecked(call);
         let slots = this.limit_slots();
         if let Some(limiter) = slots.rate_limiter {
+            // A free token is taken as in `admit`, without a future.
             let acquired = match slots.clock.installed_clock() {
+                None if limiter.try_take_on_call_clock(this.call_start()) => Ok(()),
                 None => limiter.acquire_async_on_call_clock(this.call_start()).await,
                 Some(clock) => limiter.acquire_async(clock).await,
             };
