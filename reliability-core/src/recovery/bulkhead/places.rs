@@ -49,8 +49,10 @@ impl Places {
 
     /// Takes a place if fewer than `max` are taken.
     ///
-    /// The swap is `SeqCst`, a full barrier on the waiter's side of the
-    /// pairing with [`leave`](Self::leave) (see `fence`).
+    /// The place given back that this one reuses was counted with an
+    /// `Acquire` load: the new caller sees everything the last one did
+    /// inside. (Waking a waiter is ordered by the bulkhead's fences, not
+    /// here.)
     #[inline(always)]
     pub(super) fn try_take(&self, max: u64) -> bool {
         let mut taken = self.taken.load(Ordering::Relaxed);
