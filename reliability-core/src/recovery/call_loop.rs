@@ -42,7 +42,7 @@ use crate::runtime::registry::runtime;
 ///     };
 ///     if let Some(ended) = recovery.report(judge!(value), value) { break ended }
 /// };
-/// recovery.finish(call, ended)                  // async: finish_in_place(&call, ended)
+/// recovery.finish(&mut call, ended)             // async: finish_in_place(&call, ended)
 /// ```
 ///
 /// The loop is in the method itself, not in a closure, so the body can use
@@ -476,10 +476,12 @@ impl<R> Recovery<R> {
         }
     }
 
-    /// The value for the caller, with the call reported as it ended.
+    /// The value for the caller, with the call reported as it ended: the
+    /// guard is reported where it lies (see [`Call::finish_in_frame`]), not
+    /// moved in.
     #[inline(always)]
-    pub fn finish(&self, call: Call, ended: Ended<R>) -> R {
-        call.finish(ended.verdict.observed());
+    pub fn finish(&self, call: &mut Call, ended: Ended<R>) -> R {
+        call.finish_in_frame(ended.verdict.observed());
         ended.value
     }
 

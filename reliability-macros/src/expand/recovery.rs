@@ -340,13 +340,13 @@ pub(crate) fn body(
             None,
         ),
     };
-    // An async call's guard is finished where it lies in the future: moving
-    // it out right after the poll wrote its flags stalled (see
-    // `Recovery::finish_in_place`).
+    // The guard is finished where it lies, in the future or in the frame:
+    // moving it out right after its flags were written stalled (see
+    // `Recovery::finish_in_place` and `Call::finish_in_frame`).
     let finish = if is_async {
         quote!(__reliable_recovery.finish_in_place(&__reliable_call, __reliable_ended))
     } else {
-        quote!(__reliable_recovery.finish(__reliable_call, __reliable_ended))
+        quote!(__reliable_recovery.finish(&mut __reliable_call, __reliable_ended))
     };
     quote! {
         #call
