@@ -322,7 +322,10 @@ pub(crate) fn body(
     // the site's configuration to check for one.
     let circuit = recovery.has(Strategy::CircuitBreaker);
     let (recovery, admit) = match (admitted, is_async) {
-        (false, _) if circuit => (quote!(#private::Recovery::new(&__reliable_call)), None),
+        (false, _) if circuit => (
+            quote!(#private::Recovery::with_circuit(&__reliable_call)),
+            None,
+        ),
         (false, _) => (
             quote!(#private::Recovery::without_circuit(&__reliable_call)),
             None,
