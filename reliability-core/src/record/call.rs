@@ -154,8 +154,8 @@ impl Call {
     }
 
     /// [`finish`](Self::finish) without moving the guard: a sync method
-    /// with recovery reports its call here, and the guard's drop then only
-    /// loads `reported`.
+    /// with recovery reports its call here, then forgets the guard (a drop
+    /// would only load `reported`).
     ///
     /// `finish` takes the guard by value, and after the recovery loop (its
     /// landing pads keep the guard in its own stack slot) the move copied it
