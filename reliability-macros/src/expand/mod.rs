@@ -226,8 +226,15 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
         quote!(start)
     };
     let recovery_options = recovery.map(|r| recovery::options(r, private));
+    // A sync call with recovery is finished through `&mut` where its guard
+    // lies (see `Recovery::finish`).
+    let binding = if recovery.is_some() && target.sig.asyncness.is_none() {
+        quote!(mut __reliable_call)
+    } else {
+        quote!(__reliable_call)
+    };
     let call = quote! {
-        let __reliable_call =
+        let #binding =
             #private::start!(#start #component #method #instance #thresholds #recovery_options);
     };
     let body = match recovery {
