@@ -15,7 +15,7 @@ use std::fmt;
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::thread;
@@ -99,6 +99,27 @@ impl LimitRawAdds {
         let end = clock.raw();
         LIMIT_CALLS.fetch_add(1, Relaxed);
         LIMIT_TICKS.fetch_add(end.wrapping_sub(start), Relaxed);
+        ret
+    }
+}
+
+/// The floor of a bulkhead or a rate limit on a success: the limit's two
+/// raw reads and one compare-and-swap on a shared counter (taking a place,
+/// or a token), which nothing that caps calls across threads can skip.
+struct LimitRawCas;
+
+static LIMIT_TAKEN: AtomicU64 = AtomicU64::new(0);
+
+impl LimitRawCas {
+    #[inline(never)]
+    fn compute(&self, x: u64) -> u64 {
+        let clock = raw_clock();
+        let start = clock.raw();
+        let taken = LIMIT_TAKEN.load(Relaxed);
+        let _ = LIMIT_TAKEN.compare_exchange(taken, taken + 1, SeqCst, Relaxed);
+        let ret = body(x);
+        let end = clock.raw();
+        black_box(end.wrapping_sub(start));
         ret
     }
 }
@@ -407,6 +428,9 @@ fn single_thread(c: &mut Criterion) {
     group.bench_function("limit_raw", |b| b.iter(call(|x| LimitRaw.compute(x))));
     group.bench_function("limit_raw_adds", |b| {
         b.iter(call(|x| LimitRawAdds.compute(x)))
+    });
+    group.bench_function("limit_raw_cas", |b| {
+        b.iter(call(|x| LimitRawCas.compute(x)))
     });
     group.bench_function("clocks_only", |b| b.iter(call(|x| ClocksOnly.compute(x))));
     group.bench_function("floor_std", |b| b.iter(call(|x| FloorStd.compute(x))));

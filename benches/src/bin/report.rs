@@ -36,6 +36,10 @@ const ROWS: &[(&str, &str)] = &[
         "2 × `quanta::Clock::raw()` + 2 relaxed atomic adds",
     ),
     (
+        "call/limit_raw_cas",
+        "2 × `quanta::Clock::raw()` + 1 compare-and-swap (the floor of a bulkhead or a rate limit)",
+    ),
+    (
         "call/clocks_only",
         "control: 2 × `std` `Instant::now()`, no counters",
     ),
@@ -438,6 +442,15 @@ fn targets(found: &BTreeMap<String, f64>) -> String {
             "\n- two relaxed atomic adds cost {:.1} ns on top of the two raw reads ({} vs {})",
             adds - raw,
             duration(adds),
+            duration(raw),
+        );
+    }
+    if let Some((raw, cas)) = both("call/limit_raw", "call/limit_raw_cas") {
+        let _ = write!(
+            out,
+            "\n- one compare-and-swap (a bulkhead's place, a rate limit's token) costs {:.1} ns on top of the two raw reads ({} vs {})",
+            cas - raw,
+            duration(cas),
             duration(raw),
         );
     }

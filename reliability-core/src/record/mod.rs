@@ -3,6 +3,7 @@
 
 pub(crate) mod call;
 pub(crate) mod clock;
+pub(crate) mod clock_cell;
 pub(crate) mod histogram;
 pub(crate) mod instance;
 pub(crate) mod outcome;

@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::refused::{BulkheadFull, RateLimited};
+use crate::record::clock_cell::ClockCell;
 use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
 use crate::recovery::hedge::HedgeConfig;
 use crate::recovery::rate_limit::{RateLimitConfig, RateLimiter};
-use crate::runtime::policy::Policy;
 
 /// What refused a call before its body ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,10 +128,11 @@ pub(crate) struct LimitSlots {
     pub(crate) rate_limiter: Option<&'static RateLimiter>,
     /// Where the component's clock is read (it may be replaced at any
     /// time, so the clock itself is not kept; a call after `set_clock`
-    /// reads the new one). The policy itself, not a trait object: asking
-    /// it whether a clock is installed is then one inlined load, where the
-    /// virtual call cost 3 % of a rate-limited call's samples.
-    pub(crate) clock: &'static Policy,
+    /// reads the new one). The cell itself, not a trait object over the
+    /// policy: asking whether a clock is installed is then one inlined
+    /// load, where the virtual call cost 3 % of a rate-limited call's
+    /// samples.
+    pub(crate) clock: &'static ClockCell,
 }
 
 impl std::fmt::Debug for LimitSlots {

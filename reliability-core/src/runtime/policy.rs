@@ -2,15 +2,14 @@
 //! the clock recovery waits on, the retry budget, the strategies
 //! `handle_failure` plans with, and the jitter source.
 
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use parking_lot::{Mutex, RwLock};
 
 use crate::health::Thresholds;
-use crate::record::clock::{Clock, SystemClock};
+use crate::record::clock::Clock;
+use crate::record::clock_cell::ClockCell;
 use crate::recovery::strategy::{RetryBudget, Strategy, StrategyConfig};
 
 /// What `handle_failure` plans with until `set_default_strategies` says otherwise.
@@ -49,76 +48,6 @@ impl Default for Policy {
     }
 }
 
-/// The clock recovery waits on, read without a lock and without touching
-/// a reference count: a rate-limited call reads it on every admission, and
-/// through a `RwLock<Arc<dyn Clock>>` (a read lock and an `Arc` clone and
-/// drop, four atomic read-modify-writes) that made `limits/rate_limit`
-/// 86 ns slower than the recovery loop alone, against 9 ns for a bulkhead.
-///
-/// An installed clock is kept until the policy is dropped, so that a
-/// reader that loaded it just before the next `set_clock` never holds a
-/// freed one. That is one box per `set_clock`, which is configuration (a
-/// test installs a clock, a program perhaps once), never per call.
-struct ClockCell {
-    /// The clock last installed, one of `kept`; null while none is (the
-    /// system clock).
-    current: AtomicPtr<Arc<dyn Clock>>,
-    /// Every clock installed so far; only `install` touches it.
-    kept: Mutex<Vec<Kept>>,
-    /// What [`Policy::clock`] hands out while no clock is installed.
-    system: Arc<dyn Clock>,
-}
-
-/// An installed clock, boxed so that `current` can point at it; freed
-/// when the policy drops. (A raw pointer rather than a `Box`: moving a
-/// `Box`, as a growing `Vec` does, asserts it is the only way to its
-/// contents, which `current` is not.)
-struct Kept(NonNull<Arc<dyn Clock>>);
-
-// SAFETY: `Kept` owns a `Box<Arc<dyn Clock>>`, and `Arc<dyn Clock>` is
-// `Send` (`Clock: Send + Sync`).
-unsafe impl Send for Kept {}
-
-impl Drop for Kept {
-    fn drop(&mut self) {
-        // SAFETY: made by `Box::into_raw` in `install`, freed only here.
-        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
-    }
-}
-
-impl Default for ClockCell {
-    fn default() -> Self {
-        ClockCell {
-            current: AtomicPtr::new(std::ptr::null_mut()),
-            kept: Mutex::new(Vec::new()),
-            system: Arc::new(SystemClock),
-        }
-    }
-}
-
-impl ClockCell {
-    /// The installed clock, if any: one acquire load (a plain `mov` on
-    /// x86).
-    #[inline]
-    fn installed(&self) -> Option<&Arc<dyn Clock>> {
-        let current = self.current.load(Ordering::Acquire);
-        // SAFETY: a non-null `current` is one of `kept`, which are freed
-        // only when `self` drops, and the reference borrows `self`. The
-        // acquire load pairs with the release store of `install`, so the
-        // box's contents are seen.
-        unsafe { current.as_ref() }
-    }
-
-    fn install(&self, clock: Arc<dyn Clock>) {
-        let current = NonNull::from(Box::leak(Box::new(clock)));
-        // Stored under the lock: of two racing installs, the one kept
-        // last is the one in use.
-        let mut kept = self.kept.lock();
-        kept.push(Kept(current));
-        self.current.store(current.as_ptr(), Ordering::Release);
-    }
-}
-
 fn seed_from_time() -> u64 {
     let nanos = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -138,25 +67,19 @@ impl Policy {
     /// The clock recovery waits on, as an `Arc` to keep (the recovery
     /// driver keeps one; a reference count is changed).
     pub(crate) fn clock(&self) -> Arc<dyn Clock> {
-        Arc::clone(self.clock.installed().unwrap_or(&self.clock.system))
+        self.clock.shared()
     }
 
     /// The clock recovery waits on, borrowed: one load, no lock, no
     /// reference count.
     #[inline]
     pub(crate) fn current_clock(&self) -> &dyn Clock {
-        match self.clock.installed() {
-            Some(clock) => &**clock,
-            None => &SystemClock,
-        }
+        self.clock.current_clock()
     }
 
-    /// The clock [`set_clock`](Self::set_clock) installed; `None` while
-    /// it is the system clock, which a rate limit then reads through the
-    /// call clock (see `RateLimiter::acquire_on_call_clock`).
-    #[inline]
-    pub(crate) fn installed_clock(&self) -> Option<&dyn Clock> {
-        self.clock.installed().map(|clock| &**clock)
+    /// Where the clock is kept: what a call site's limits read it from.
+    pub(crate) fn clock_cell(&self) -> &ClockCell {
+        &self.clock
     }
 
     pub(crate) fn set_clock(&self, clock: Arc<dyn Clock>) {
@@ -205,7 +128,7 @@ mod tests {
     #[test]
     fn the_next_read_after_set_clock_sees_the_new_clock() {
         let policy = Policy::default();
-        assert!(policy.installed_clock().is_none(), "the system clock");
+        assert!(policy.clock_cell().installed_clock().is_none(), "the system clock");
         let first = Arc::new(ManualClock::new());
         policy.set_clock(first.clone());
         first.advance(Duration::from_secs(5));
