@@ -23,14 +23,21 @@ pub(crate) fn now() -> u64 {
 /// Nanoseconds since `start` (ticks from [`now`]).
 #[inline(always)]
 pub(crate) fn nanos_since(start: u64) -> u64 {
-    nanos_between(start, now())
+    let clock = &*CALL_CLOCK;
+    clock.delta_as_nanos(start, clock.raw())
 }
 
 /// Nanoseconds from `start` to `end` (ticks from [`now`]); 0 when `end`
 /// came first.
-#[inline(always)]
+#[cfg(test)]
 pub(crate) fn nanos_between(start: u64, end: u64) -> u64 {
     CALL_CLOCK.delta_as_nanos(start, end)
+}
+
+/// Nanoseconds per 2^32 ticks of [`now`]: a 32.32 fixed-point factor for
+/// whoever converts many readings and keeps it (a rate limit's origin).
+pub(crate) fn nanos_per_2_32_ticks() -> u64 {
+    CALL_CLOCK.delta_as_nanos(0, 1 << 32)
 }
 
 use std::fmt;

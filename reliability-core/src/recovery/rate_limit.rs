@@ -137,6 +137,28 @@ struct Origin {
     at: Instant,
     /// The call clock's raw counter then.
     ticks: u64,
+    /// The call clock's nanoseconds per 2^32 ticks: kept here, a call's
+    /// reading becomes nanoseconds with one multiplication by a value
+    /// already loaded (through the call clock's scale, 2.7 ns more per
+    /// call).
+    scale: u64,
+}
+
+impl Origin {
+    fn new(at: Instant, ticks: u64) -> Self {
+        Origin {
+            at,
+            ticks,
+            scale: call_clock::nanos_per_2_32_ticks(),
+        }
+    }
+
+    /// Nanoseconds from the origin to a call clock reading; 0 before it.
+    #[inline(always)]
+    fn nanos_to(&self, ticks: u64) -> u64 {
+        let scaled = u128::from(ticks.saturating_sub(self.ticks)) * u128::from(self.scale);
+        u64::try_from(scaled >> 32).unwrap_or(u64::MAX)
+    }
 }
 
 /// Where a caller's time comes from.
@@ -156,18 +178,12 @@ impl TimeSource<'_> {
         match self {
             TimeSource::Clock(clock) => {
                 let now = clock.now();
-                let origin = origin.get_or_init(|| Origin {
-                    at: now,
-                    ticks: call_clock::now(),
-                });
+                let origin = origin.get_or_init(|| Origin::new(now, call_clock::now()));
                 nanos(now.saturating_duration_since(origin.at))
             }
             TimeSource::Call(at) => {
-                let origin = origin.get_or_init(|| Origin {
-                    at: Instant::now(),
-                    ticks: at,
-                });
-                call_clock::nanos_between(origin.ticks, at)
+                let origin = origin.get_or_init(|| Origin::new(Instant::now(), at));
+                origin.nanos_to(at)
             }
         }
     }
@@ -235,10 +251,9 @@ impl RateLimiter {
     /// until there is (`Duration::MAX` when `per_second` is 0). Never
     /// waits, and does not count a refusal.
     pub fn try_acquire(&self, now: Instant) -> Result<(), Duration> {
-        let origin = self.origin.get_or_init(|| Origin {
-            at: now,
-            ticks: call_clock::now(),
-        });
+        let origin = self
+            .origin
+            .get_or_init(|| Origin::new(now, call_clock::now()));
         let now = nanos(now.saturating_duration_since(origin.at));
         self.reserve(now, Duration::ZERO).map(drop)
     }
@@ -258,7 +273,7 @@ impl RateLimiter {
         let (Some(origin), Some(interval)) = (self.origin.get(), self.interval) else {
             return false;
         };
-        let now = call_clock::nanos_between(origin.ticks, started);
+        let now = origin.nanos_to(started);
         let full_at = self.full_at.load(Ordering::Relaxed);
         let from = full_at.max(now);
         from - now <= self.tolerance
@@ -539,6 +554,33 @@ mod tests {
         assert!(refused.retry_after() <= 200 * MS);
         assert!(refused.retry_after() > 100 * MS, "{refused:?}");
         assert_eq!(limiter.refused(), 1);
+    }
+
+    #[test]
+    fn the_origin_converts_call_clock_readings_as_the_call_clock_does() {
+        let start = call_clock::now();
+        let origin = Origin::new(Instant::now(), start);
+        assert_eq!(origin.nanos_to(start), 0);
+        assert_eq!(
+            origin.nanos_to(start.saturating_sub(1_000)),
+            0,
+            "before the origin"
+        );
+        // A minute and an hour of ticks, however many the counter makes.
+        for nanos in [60_000_000_000_u64, 3_600_000_000_000] {
+            let ticks = (u128::from(nanos) << 32) / u128::from(origin.scale);
+            let end = start + u64::try_from(ticks).unwrap();
+            let ours = origin.nanos_to(end);
+            let theirs = call_clock::nanos_between(start, end);
+            assert!(
+                ours.abs_diff(theirs) <= nanos / 1_000_000,
+                "{ours} vs {theirs}"
+            );
+            assert!(
+                ours.abs_diff(nanos) <= nanos / 1_000_000,
+                "{ours} vs {nanos}"
+            );
+        }
     }
 
     #[test]

@@ -128,7 +128,10 @@ mod tests {
     #[test]
     fn the_next_read_after_set_clock_sees_the_new_clock() {
         let policy = Policy::default();
-        assert!(policy.clock_cell().installed_clock().is_none(), "the system clock");
+        assert!(
+            policy.clock_cell().installed_clock().is_none(),
+            "the system clock"
+        );
         let first = Arc::new(ManualClock::new());
         policy.set_clock(first.clone());
         first.advance(Duration::from_secs(5));
