@@ -346,16 +346,26 @@ pub(crate) fn body(
     // The guard is finished where it lies, in the future or in the frame:
     // moving it out right after its flags were written stalled (see
     // `Recovery::finish_in_place` and `Call::finish_in_frame`).
-    let finish = if is_async {
+    // With limits, a success gives its bulkhead place back in `finish`,
+    // inline; other methods leave the slot to the recovery's drop, whose
+    // inlined code would cost them 1 ns.
+    let finish = if is_async && admitted {
+        quote!(__reliable_recovery.finish_in_place_admitted(&__reliable_call, __reliable_ended))
+    } else if is_async {
         quote!(__reliable_recovery.finish_in_place(&__reliable_call, __reliable_ended))
     } else {
         // Reported, the guard is forgotten rather than dropped: its drop
         // would load the flag and the span `finish` has just written (0.4 ns
         // of the 31 of `call/reliable_recovery`'s method). Until then a
         // panic still drops it, which reports nothing twice.
+        let finish = if admitted {
+            quote!(finish_admitted)
+        } else {
+            quote!(finish)
+        };
         quote! {
             let __reliable_value =
-                __reliable_recovery.finish(&mut __reliable_call, __reliable_ended);
+                __reliable_recovery.#finish(&mut __reliable_call, __reliable_ended);
             ::core::mem::forget(__reliable_call);
             __reliable_value
         }
