@@ -116,6 +116,49 @@ fn a_call_refused_by_the_bulkhead_records_a_bulkhead_step() {
     assert_eq!(step.strategy.as_str(), "bulkhead");
 }
 
+struct Gate;
+
+#[reliable(component = "refusal_both")]
+impl Gate {
+    // Four tokens, one place. No clock is installed in this binary, so a
+    // site's calls after its first take their token and place on the fast
+    // paths, as soon as the clock is read.
+    #[reliable(
+        rate_limit(per_second = 1, burst = 4),
+        bulkhead(max_concurrent = 1, max_wait = "0ms")
+    )]
+    fn outer(&self) -> Result<Result<u8, Error>, Error> {
+        Ok(self.inner())
+    }
+
+    #[reliable(
+        rate_limit(per_second = 1, burst = 4),
+        bulkhead(max_concurrent = 1, max_wait = "0ms")
+    )]
+    fn inner(&self) -> Result<u8, Error> {
+        Ok(3)
+    }
+}
+
+#[test]
+fn a_call_the_bulkhead_refuses_after_its_token_takes_no_second_token() {
+    // Token 1, on the whole path (the site's first call).
+    assert_eq!(Gate.inner().ok(), Some(3));
+    // Token 2 for the outer call, which holds the place; token 3 for the
+    // inner one, taken on the fast path before the bulkhead refuses it.
+    let inner = Gate.outer().expect("the outer call holds the place");
+    assert!(matches!(inner, Err(Error::Full)), "{inner:?}");
+    // Token 4 is left (had the refusal taken another, none would be: the
+    // bucket only refills a second later).
+    assert_eq!(Gate.inner().ok(), Some(3));
+    let session = only_session("refusal_both");
+    assert_eq!(session.method, "inner");
+    assert_eq!(
+        session.steps[0].rejected_by,
+        Some(RejectReason::BulkheadFull)
+    );
+}
+
 struct Flaky;
 
 #[reliable(component = "refusal_circuit")]

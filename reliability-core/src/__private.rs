@@ -22,7 +22,9 @@ pub use crate::recovery::rate_limit::RateLimitConfig;
 pub use crate::recovery::strategy::{
     Backoff, CircuitConfig, RecoveryMeta, RetryBudget, Strategy, StrategyConfig,
 };
-pub use crate::recovery::wired::{hedge_future, refuse, Deadline, HedgeFuture, Refusable};
+pub use crate::recovery::wired::{
+    hedge_future, refuse, Admission, Deadline, HedgeFuture, Refusable,
+};
 pub use crate::{
     __reliable_judge as judge, __reliable_observe as observe, __reliable_start as start,
 };

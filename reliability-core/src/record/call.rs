@@ -107,6 +107,27 @@ impl Call {
         Self::begin(site, false)
     }
 
+    /// [`start`](Self::start), running `then` on the start reading before
+    /// anything of the guard is written (see `Call::start_admitted`).
+    #[inline(always)]
+    pub(crate) fn start_then<T>(site: &'static CallSite, then: impl FnOnce(u64) -> T) -> (Self, T) {
+        let span = if CALL_SPANS.load(Ordering::Relaxed) {
+            Some(Box::new(CallSpan::open(site, true)))
+        } else {
+            None
+        };
+        let start = clock::now();
+        let then = then(start);
+        let call = Call {
+            site,
+            start,
+            reported: AtomicBool::new(false),
+            suspended: AtomicBool::new(false),
+            span,
+        };
+        (call, then)
+    }
+
     #[inline(always)]
     fn begin(site: &'static CallSite, sync: bool) -> Self {
         let span = if CALL_SPANS.load(Ordering::Relaxed) {

@@ -33,7 +33,8 @@
 //! attempts it makes (its backoff included).
 //!
 //! The wiring is in `wired.rs`: `Recovery::admit` (on a recovery made by
-//! `unadmitted`) / `admit_async` take the
+//! `unadmitted`, with what `Call::start_admitted` took on the limits' fast
+//! paths right after the clock was read) / `admit_async` take the
 //! token and the place before the circuit is asked (the expansion calls
 //! them instead of `Recovery::new` only for a method with a `bulkhead` or a
 //! `rate_limit`), `Deadline::run` puts one attempt inside its timeout, and

@@ -220,15 +220,23 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
     let in_place = early::rewritten(target, private);
     let target = in_place.as_ref().unwrap_or(target);
     let method = method_name(target);
-    let start = if target.sig.asyncness.is_some() {
+    let is_async = target.sig.asyncness.is_some();
+    // A sync call with limits takes its token and place as soon as the
+    // clock is read (see `Call::start_admitted`).
+    let admitted = !is_async && recovery.is_some_and(recovery::limited);
+    let start = if is_async {
         quote!(start_async)
+    } else if admitted {
+        quote!(start_admitted)
     } else {
         quote!(start)
     };
     let recovery_options = recovery.map(|r| recovery::options(r, private));
     // A sync call with recovery is finished through `&mut` where its guard
     // lies (see `Recovery::finish`).
-    let binding = if recovery.is_some() && target.sig.asyncness.is_none() {
+    let binding = if admitted {
+        quote!((mut __reliable_call, __reliable_admission))
+    } else if recovery.is_some() && !is_async {
         quote!(mut __reliable_call)
     } else {
         quote!(__reliable_call)

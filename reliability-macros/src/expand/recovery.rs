@@ -77,6 +77,12 @@ fn reruns(recovery: &ast::Recovery) -> bool {
     .any(|strategy| recovery.has(strategy))
 }
 
+/// Whether the attribute sets a `bulkhead` or a `rate_limit`: a call is
+/// then admitted before its first attempt.
+pub(crate) fn limited(recovery: &ast::Recovery) -> bool {
+    recovery.args.bulkhead.is_some() || recovery.args.rate_limit.is_some()
+}
+
 /// The body of a method with recovery. `call` starts the timed call.
 pub(crate) fn body(
     func: &ImplItemFn,
@@ -315,7 +321,7 @@ pub(crate) fn body(
     } else {
         steps
     };
-    let admitted = args.bulkhead.is_some() || args.rate_limit.is_some();
+    let admitted = limited(recovery);
     // A sync call is admitted in place, once the recovery is in its
     // variable (see `Recovery::admit`).
     // Without a circuit breaker in the attribute, the call does not load
@@ -333,9 +339,9 @@ pub(crate) fn body(
         (true, false) => (
             quote!(#private::Recovery::unadmitted(&__reliable_call)),
             Some(if circuit {
-                quote!(__reliable_recovery.admit();)
+                quote!(__reliable_recovery.admit(__reliable_admission);)
             } else {
-                quote!(__reliable_recovery.admit_without_circuit();)
+                quote!(__reliable_recovery.admit_without_circuit(__reliable_admission);)
             }),
         ),
         (true, true) => (
