@@ -3,6 +3,8 @@
 //! `bulkhead` for the bulkhead, `circuit_breaker` for an open circuit, each
 //! beside the matching `rejected_by`. Each test has a component of its own.
 
+mod common;
+
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
@@ -152,6 +154,41 @@ fn a_call_the_bulkhead_refuses_after_its_token_takes_no_second_token() {
     // bucket only refills a second later).
     assert_eq!(Gate.inner().ok(), Some(3));
     let session = only_session("refusal_both");
+    assert_eq!(session.method, "inner");
+    assert_eq!(
+        session.steps[0].rejected_by,
+        Some(RejectReason::BulkheadFull)
+    );
+}
+
+struct AsyncGate;
+
+#[reliable(component = "refusal_both_async")]
+impl AsyncGate {
+    #[reliable(
+        rate_limit(per_second = 1, burst = 4),
+        bulkhead(max_concurrent = 1, max_wait = "0ms")
+    )]
+    async fn outer(&self) -> Result<Result<u8, Error>, Error> {
+        Ok(self.inner().await)
+    }
+
+    #[reliable(
+        rate_limit(per_second = 1, burst = 4),
+        bulkhead(max_concurrent = 1, max_wait = "0ms")
+    )]
+    async fn inner(&self) -> Result<u8, Error> {
+        Ok(4)
+    }
+}
+
+#[test]
+fn an_async_call_the_bulkhead_refuses_after_its_token_takes_no_second_token() {
+    assert_eq!(common::block_on(AsyncGate.inner()).ok(), Some(4));
+    let inner = common::block_on(AsyncGate.outer()).expect("the outer call holds the place");
+    assert!(matches!(inner, Err(Error::Full)), "{inner:?}");
+    assert_eq!(common::block_on(AsyncGate.inner()).ok(), Some(4));
+    let session = only_session("refusal_both_async");
     assert_eq!(session.method, "inner");
     assert_eq!(
         session.steps[0].rejected_by,

@@ -26,7 +26,8 @@ pub use crate::recovery::wired::{
     hedge_future, refuse, Admission, Deadline, HedgeFuture, Refusable,
 };
 pub use crate::{
-    __reliable_judge as judge, __reliable_observe as observe, __reliable_start as start,
+    __reliable_admit_async as admit_async, __reliable_judge as judge,
+    __reliable_observe as observe, __reliable_start as start,
 };
 
 /// The probe traits, for the expansion's `use …::__private::probe::*`.
@@ -139,6 +140,19 @@ macro_rules! __reliable_observe {
             $crate::__reliable_probes!(text $value),
             $crate::__reliable_probes!(category $value),
         )
+    };
+}
+
+/// `admit_async!(recovery admission)`: an `async fn`'s admission, in
+/// place: only what the limits' fast paths did not take is awaited (see
+/// [`Recovery::admit_now`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_admit_async {
+    ($recovery:ident $admission:ident) => {
+        if let ::core::option::Option::Some(rest) = $recovery.admit_now($admission) {
+            $recovery.admit_async(rest).await;
+        }
     };
 }
 

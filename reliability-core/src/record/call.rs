@@ -107,12 +107,17 @@ impl Call {
         Self::begin(site, false)
     }
 
-    /// [`start`](Self::start), running `then` on the start reading before
-    /// anything of the guard is written (see `Call::start_admitted`).
+    /// [`start`](Self::start) or [`start_async`](Self::start_async),
+    /// running `then` on the start reading before anything of the guard is
+    /// written (see `Call::start_admitted`).
     #[inline(always)]
-    pub(crate) fn start_then<T>(site: &'static CallSite, then: impl FnOnce(u64) -> T) -> (Self, T) {
+    pub(crate) fn start_then<T>(
+        site: &'static CallSite,
+        sync: bool,
+        then: impl FnOnce(u64) -> T,
+    ) -> (Self, T) {
         let span = if CALL_SPANS.load(Ordering::Relaxed) {
-            Some(Box::new(CallSpan::open(site, true)))
+            Some(Box::new(CallSpan::open(site, sync)))
         } else {
             None
         };

@@ -322,8 +322,9 @@ pub(crate) fn body(
         steps
     };
     let admitted = limited(recovery);
-    // A sync call is admitted in place, once the recovery is in its
-    // variable (see `Recovery::admit`).
+    // A call is admitted in place, once the recovery is in its variable
+    // (see `Recovery::admit`); an async one awaits only what its fast paths
+    // did not take (`Recovery::admit_now`).
     // Without a circuit breaker in the attribute, the call does not load
     // the site's configuration to check for one.
     let circuit = recovery.has(Strategy::CircuitBreaker);
@@ -345,8 +346,8 @@ pub(crate) fn body(
             }),
         ),
         (true, true) => (
-            quote!(#private::Recovery::admit_async(&__reliable_call).await),
-            None,
+            quote!(#private::Recovery::unadmitted(&__reliable_call)),
+            Some(quote!(#private::admit_async!(__reliable_recovery __reliable_admission);)),
         ),
     };
     // The guard is finished where it lies, in the future or in the frame:
