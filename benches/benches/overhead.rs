@@ -362,6 +362,35 @@ impl RateLimitedCalls {
     }
 }
 
+/// The `async fn` twins of [`Limited`] and [`RateLimitedCalls`], for the
+/// `limits_extra/async_…` rows.
+struct AsyncLimited;
+
+#[reliable(component = "bench_async_limits")]
+impl AsyncLimited {
+    #[inline(never)]
+    async fn unlimited(&self, x: u64) -> Result<u64, LimitError> {
+        Ok(body(x))
+    }
+
+    #[inline(never)]
+    #[reliable(bulkhead(max_concurrent = 64))]
+    async fn bulkhead(&self, x: u64) -> Result<u64, LimitError> {
+        Ok(body(x))
+    }
+}
+
+struct AsyncRateLimited;
+
+#[reliable(component = "bench_async_rate_limit")]
+impl AsyncRateLimited {
+    #[inline(never)]
+    #[reliable(rate_limit(per_second = 1_000_000_000, burst = 1_000_000_000))]
+    async fn compute(&self, x: u64) -> Result<u64, LimitError> {
+        Ok(body(x))
+    }
+}
+
 /// Makes a future that never waits and polls it to completion, without a
 /// runtime. The future is made where it is pinned: passed in by value, it
 /// was copied into place right before its poll, and the copy's wide loads
@@ -581,6 +610,79 @@ fn limits(c: &mut Criterion) {
     group.finish();
 }
 
+/// What each limit (with the recovery loop it brings) adds to the same
+/// method without it, paired (see [`paired_extra`]): the rows
+/// `limits/…` are measured seconds apart, and on a shared VM their
+/// difference moved by more than the 15 ns it is held to (+8 to +19 ns
+/// for one build in three runs).
+fn limits_extra(c: &mut Criterion) {
+    install_globals();
+    let mut group = c.benchmark_group("limits_extra");
+    // A sample runs both methods but reports the difference: criterion
+    // would stretch a 2 s measurement to about 10 s.
+    group.measurement_time(Duration::from_millis(600));
+    let none = |x| Limited.unlimited(x).unwrap_or_default();
+    group.bench_function("bulkhead", |b| {
+        paired_extra(b, |x| Limited.bulkhead(x).unwrap_or_default(), none)
+    });
+    group.bench_function("rate_limit", |b| {
+        paired_extra(b, |x| RateLimitedCalls.compute(x).unwrap_or_default(), none)
+    });
+    let none = |x| poll_ready(|| AsyncLimited.unlimited(x)).unwrap_or_default();
+    group.bench_function("async_bulkhead", |b| {
+        paired_extra(
+            b,
+            |x| poll_ready(|| AsyncLimited.bulkhead(x)).unwrap_or_default(),
+            none,
+        )
+    });
+    group.bench_function("async_rate_limit", |b| {
+        paired_extra(
+            b,
+            |x| poll_ready(|| AsyncRateLimited.compute(x)).unwrap_or_default(),
+            none,
+        )
+    });
+    group.finish();
+}
+
+/// Calls of one method in a row in [`paired_extra`].
+const PAIRED_CHUNK: u64 = 1_000;
+
+/// What `with` costs per call more than `without`: the two run in
+/// alternating chunks of [`PAIRED_CHUNK`] calls (which goes first
+/// alternating too), and an iteration's time is one call of `with` less
+/// one of `without`, so both halves of a sample see the same machine. A
+/// sample that comes out negative counts as 0 (criterion refuses it, so
+/// no row pairs two methods that differ by about a nanosecond).
+fn paired_extra(
+    b: &mut criterion::Bencher<'_>,
+    with: impl Fn(u64) -> u64,
+    without: impl Fn(u64) -> u64,
+) {
+    let (mut with, mut without) = (call(with), call(without));
+    let chunk = |f: &mut dyn FnMut() -> u64, n: u64| {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(f());
+        }
+        i128::try_from(start.elapsed().as_nanos()).unwrap_or(i128::MAX)
+    };
+    b.iter_custom(|iters| {
+        let (mut extra, mut done, mut first) = (0_i128, 0, true);
+        while done < iters {
+            let n = PAIRED_CHUNK.min(iters - done);
+            extra += if first {
+                chunk(&mut with, n) - chunk(&mut without, n)
+            } else {
+                -chunk(&mut without, n) + chunk(&mut with, n)
+            };
+            (done, first) = (done + n, !first);
+        }
+        Duration::from_nanos(u64::try_from(extra.max(0)).unwrap_or(u64::MAX))
+    });
+}
+
 const COMPONENTS: usize = 100;
 const METHODS: usize = 10;
 
@@ -636,6 +738,6 @@ fn asynchronous(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = snapshots, clocks, single_thread, one_thread, two_threads, four_threads, failure, asynchronous, limits
+    targets = snapshots, clocks, single_thread, one_thread, two_threads, four_threads, failure, asynchronous, limits, limits_extra
 }
 criterion_main!(benches);
