@@ -8,9 +8,11 @@
 //! through a free place. A `lock`ed instruction or `mfence` on every leave
 //! is what the bulkhead's success path cost most (a `perf` profile put a
 //! third of its overhead on the one `lock` of the leave). So the leave only
-//! keeps the compiler from reordering ([`light`]), and the caller about to
-//! wait, already on its slow path, makes every running thread of the
-//! process pass a full barrier with Linux's `membarrier` ([`heavy`]): after
+//! keeps the compiler from reordering once [`light_is_free`] said so (the
+//! bulkhead asks once and keeps the answer in its queue word, so a leave
+//! reads nothing more), and the caller about to wait, already on its slow
+//! path, makes every running thread of the process pass a full barrier with
+//! Linux's `membarrier` ([`heavy`]): after
 //! it, either the waiter sees the leave or the leaver sees the waiter. This
 //! is the pairing of RCU and of folly's `asymmetric_thread_fence_*`.
 //!
@@ -18,11 +20,11 @@
 //! sandbox that forbids it) both sides are full fences, as a symmetric
 //! Dekker pairing needs.
 
-use std::sync::atomic::{compiler_fence, fence, AtomicU8, Ordering};
+use std::sync::atomic::{fence, AtomicU8, Ordering};
 
 /// Not yet asked for.
 const UNKNOWN: u8 = 0;
-/// Registered: [`heavy`] is `membarrier`, [`light`] a compiler fence.
+/// Registered: [`heavy`] is `membarrier`, a leave's fence a compiler fence.
 const EXPEDITED: u8 = 1;
 /// Not available: both sides are full fences.
 const SYMMETRIC: u8 = 2;
@@ -31,29 +33,16 @@ const SYMMETRIC: u8 = 2;
 /// saw `EXPEDITED` may rely on the other side's `membarrier` from then on.
 static MODE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
-/// The fence of the frequent side: free once `membarrier` is registered.
-#[inline(always)]
-pub(super) fn light() {
-    if MODE.load(Ordering::Relaxed) == EXPEDITED {
-        compiler_fence(Ordering::SeqCst);
-    } else {
-        light_slow();
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn light_slow() {
-    if MODE.load(Ordering::Relaxed) == UNKNOWN {
-        // Registered on the first leave rather than on the first wait, so
-        // leaves stop paying the full fence early.
-        mode();
-    }
-    fence(Ordering::SeqCst);
+/// Whether the fence of the frequent side, a leave, may be a compiler
+/// fence from now on (otherwise a full fence). Settles the mode: a leave
+/// asks first, so the process registers on its first leave rather than on
+/// its first wait, and leaves stop paying the full fence early.
+pub(super) fn light_is_free() -> bool {
+    mode() == EXPEDITED
 }
 
 /// The fence of the rare side (a caller about to wait): pairs with every
-/// [`light`] of any thread.
+/// leave's fence of any thread.
 #[cold]
 pub(super) fn heavy() {
     // A side that registers here makes later lights free at once: so the
@@ -81,12 +70,6 @@ fn mode() -> u8 {
         }
         mode => mode,
     }
-}
-
-/// Whether the free light fence is in use (for tests and `Debug`).
-#[cfg(test)]
-pub(super) fn is_asymmetric() -> bool {
-    mode() == EXPEDITED
 }
 
 #[cfg(target_os = "linux")]
@@ -140,10 +123,9 @@ mod tests {
 
     #[test]
     fn the_mode_is_settled_once_and_both_sides_run_in_it() {
-        let first = is_asymmetric();
-        light();
+        let first = light_is_free();
         heavy();
-        assert_eq!(is_asymmetric(), first);
+        assert_eq!(light_is_free(), first);
         assert_ne!(MODE.load(Ordering::Relaxed), UNKNOWN);
         #[cfg(not(target_os = "linux"))]
         assert!(!first, "membarrier exists only on Linux");

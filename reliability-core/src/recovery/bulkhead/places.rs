@@ -108,7 +108,14 @@ impl Places {
             .iter()
             .map(|left| left.0.load(Ordering::Acquire))
             .sum::<u64>();
-        let seen = self.left_seen.fetch_max(counted, Ordering::AcqRel);
+        // A plain store, not `fetch_max`: any sum is at most the true one,
+        // which only grows, so whichever of two racing counters stores
+        // last leaves a lower bound (perhaps a looser one). The `lock`ed
+        // `fetch_max` ran once every `max_concurrent` calls of a thread.
+        let seen = self.left_seen.load(Ordering::Acquire);
+        if counted > seen {
+            self.left_seen.store(counted, Ordering::Release);
+        }
         seen.max(counted)
     }
 
