@@ -1,7 +1,9 @@
 //! A call refused before its body ran records one session step, and that
 //! step names what refused it (issue 12): `rate_limit` for the rate limit,
 //! `bulkhead` for the bulkhead, `circuit_breaker` for an open circuit, each
-//! beside the matching `rejected_by`. Each test has a component of its own.
+//! beside the matching `rejected_by`. A call takes one token and one place
+//! however its limits' fast and whole paths share the work, and a failed
+//! call gives its place back. Each test has a component of its own.
 
 mod common;
 
@@ -194,6 +196,33 @@ fn an_async_call_the_bulkhead_refuses_after_its_token_takes_no_second_token() {
         session.steps[0].rejected_by,
         Some(RejectReason::BulkheadFull)
     );
+}
+
+struct Failing;
+
+#[reliable(component = "refusal_failed_place")]
+impl Failing {
+    // One place: a failed call that escalates must give it back, or the
+    // next call is refused.
+    #[reliable(
+        bulkhead(max_concurrent = 1, max_wait = "0ms"),
+        strategies = [escalate]
+    )]
+    fn fail(&self) -> Result<u8, Error> {
+        Err(Error::Failed)
+    }
+}
+
+#[test]
+fn a_failed_call_behind_a_bulkhead_gives_its_place_back() {
+    for _ in 0..3 {
+        let failed = Failing.fail();
+        assert!(matches!(failed, Err(Error::Failed)), "{failed:?}");
+    }
+    let snapshot = reliability_core::snapshot();
+    let component = snapshot.component("refusal_failed_place").unwrap();
+    assert_eq!(component.in_flight, 0);
+    assert_eq!(component.method("fail").unwrap().rejected, 0);
 }
 
 struct Flaky;

@@ -365,15 +365,21 @@ pub(crate) fn body(
         // would load the flag and the span `finish` has just written (0.4 ns
         // of the 31 of `call/reliable_recovery`'s method). Until then a
         // panic still drops it, which reports nothing twice.
-        let finish = if admitted {
-            quote!(finish_admitted)
+        // With limits, `finish_admitted` empties the recovery's slots: it is
+        // forgotten too, and its drop does not read them again.
+        let (finish, forget) = if admitted {
+            (
+                quote!(finish_admitted),
+                Some(quote!(::core::mem::forget(__reliable_recovery);)),
+            )
         } else {
-            quote!(finish)
+            (quote!(finish), None)
         };
         quote! {
             let __reliable_value =
                 __reliable_recovery.#finish(&mut __reliable_call, __reliable_ended);
             ::core::mem::forget(__reliable_call);
+            #forget
             __reliable_value
         }
     };
