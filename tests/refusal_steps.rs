@@ -155,7 +155,13 @@ fn a_call_the_bulkhead_refuses_after_its_token_takes_no_second_token() {
     // Token 4 is left (had the refusal taken another, none would be: the
     // bucket only refills a second later).
     assert_eq!(Gate.inner().ok(), Some(3));
-    let session = only_session("refusal_both");
+    assert_inner_refused_by_the_bulkhead("refusal_both");
+}
+
+/// The one session of `component` is the inner call's, which the bulkhead
+/// refused.
+fn assert_inner_refused_by_the_bulkhead(component: &str) {
+    let session = only_session(component);
     assert_eq!(session.method, "inner");
     assert_eq!(
         session.steps[0].rejected_by,
@@ -190,12 +196,7 @@ fn an_async_call_the_bulkhead_refuses_after_its_token_takes_no_second_token() {
     let inner = common::block_on(AsyncGate.outer()).expect("the outer call holds the place");
     assert!(matches!(inner, Err(Error::Full)), "{inner:?}");
     assert_eq!(common::block_on(AsyncGate.inner()).ok(), Some(4));
-    let session = only_session("refusal_both_async");
-    assert_eq!(session.method, "inner");
-    assert_eq!(
-        session.steps[0].rejected_by,
-        Some(RejectReason::BulkheadFull)
-    );
+    assert_inner_refused_by_the_bulkhead("refusal_both_async");
 }
 
 struct Failing;

@@ -887,45 +887,32 @@ mod tests {
         assert!(limiter.acquire_on_call_clock(call_clock::now()).is_err());
     }
 
+    /// How many of 8 threads' 100 tries each `take` let through.
+    fn race(take: impl Fn() -> bool + Sync) -> usize {
+        thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| (0..100).filter(|_| take()).count()))
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        })
+    }
+
     #[test]
     fn racing_threads_take_exactly_the_burst() {
         let now = Instant::now();
         let limiter = RateLimiter::new("mailer", RateLimitConfig::new(1).with_burst(20));
-        let passed: usize = thread::scope(|scope| {
-            let racers: Vec<_> = (0..8)
-                .map(|_| {
-                    scope.spawn(|| {
-                        (0..100)
-                            .filter(|_| limiter.try_acquire(now).is_ok())
-                            .count()
-                    })
-                })
-                .collect();
-            racers.into_iter().map(|r| r.join().unwrap()).sum()
-        });
-        assert_eq!(passed, 20);
+        assert_eq!(race(|| limiter.try_acquire(now).is_ok()), 20);
     }
 
     #[test]
     fn racing_threads_on_the_call_clock_take_exactly_the_burst() {
         let started = call_clock::now();
         let limiter = RateLimiter::new("mailer", RateLimitConfig::new(1).with_burst(20));
-        let passed: usize = thread::scope(|scope| {
-            let racers: Vec<_> = (0..8)
-                .map(|_| {
-                    scope.spawn(|| {
-                        // The first call of each may set the origin; the
-                        // rest race on the inlined path and the whole one.
-                        (0..100)
-                            .filter(|_| {
-                                limiter.try_take_on_call_clock(started)
-                                    || limiter.acquire_on_call_clock(started).is_ok()
-                            })
-                            .count()
-                    })
-                })
-                .collect();
-            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        // The first call of each thread may set the origin; the rest race
+        // on the inlined path and the whole one.
+        let passed = race(|| {
+            limiter.try_take_on_call_clock(started)
+                || limiter.acquire_on_call_clock(started).is_ok()
         });
         assert_eq!(passed, 20);
         assert_eq!(limiter.refused(), 800 - 20);
