@@ -135,18 +135,7 @@ impl Call {
 
     #[inline(always)]
     fn begin(site: &'static CallSite, sync: bool) -> Self {
-        let span = if CALL_SPANS.load(Ordering::Relaxed) {
-            Some(Box::new(CallSpan::open(site, sync)))
-        } else {
-            None
-        };
-        Call {
-            site,
-            start: clock::now(),
-            reported: AtomicBool::new(false),
-            suspended: AtomicBool::new(false),
-            span,
-        }
+        Self::start_then(site, sync, |_| ()).0
     }
 
     /// The call site this call reports to.

@@ -51,8 +51,7 @@ impl Deadline {
 
 /// What a call with limits took on their fast paths, right after reading
 /// the clock: what [`Recovery::admit`] (or [`Recovery::admit_now`]) does
-/// not take again. A
-/// bulkhead place in it is given back if it is dropped.
+/// not take again. A bulkhead place in it is given back if it is dropped.
 #[doc(hidden)]
 #[derive(Debug)]
 #[must_use = "dropping an admission gives its place back and refuses nothing"]
@@ -224,14 +223,11 @@ impl<R> Recovery<R> {
     /// call, which finds its limits.
     pub async fn admit_async(&mut self, rest: Admission) {
         let token = match rest.0 {
-            Taken::All(place) => {
-                if let Some(place) = place {
-                    self.hold(place);
-                }
-                self.check_circuit();
+            Taken::Part { token } => token,
+            all => {
+                let _ = self.admit_now(Admission(all));
                 return;
             }
-            Taken::Part { token } => token,
         };
         let slots = self.limit_slots();
         if let (Some(limiter), false) = (slots.rate_limiter, token) {

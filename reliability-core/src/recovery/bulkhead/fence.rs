@@ -45,7 +45,7 @@ pub(super) fn light_is_free() -> bool {
 /// leave's fence of any thread.
 #[cold]
 pub(super) fn heavy() {
-    // A side that registers here makes later lights free at once: so the
+    // A side that registers here makes later leaves' fences free at once: so the
     // mode is settled before it is acted on, never read as `UNKNOWN`.
     if mode() == EXPEDITED {
         membarrier::private_expedited();
