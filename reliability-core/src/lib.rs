@@ -72,51 +72,93 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+// Under `cfg(loom)` the crate is only its lock-free parts and their models
+// (`loom_models.rs`): loom's atomics cannot live in the statics the rest is
+// built on.
+mod sync;
+
+#[cfg(loom)]
+mod loom_models;
+
+#[cfg(not(loom))]
 mod classify;
+#[cfg(not(loom))]
 mod export;
+#[cfg(not(loom))]
 mod health;
+#[cfg(not(loom))]
 mod manager;
+#[cfg(not(loom))]
 mod monitor;
+#[cfg(not(loom))]
 mod observe;
+#[cfg(not(loom))]
 mod record;
+#[cfg(not(loom))]
 mod recovery;
+#[cfg(not(loom))]
 mod runtime;
 
+#[cfg(not(loom))]
 pub use classify::refused::{BulkheadFull, CircuitOpen, RateLimited, TimedOut};
+#[cfg(not(loom))]
 pub use classify::register_classify;
+#[cfg(not(loom))]
 pub use classify::{Classify, ErrorCategory};
-#[cfg(feature = "http")]
+#[cfg(all(not(loom), feature = "http"))]
 pub use export::http::{serve, ServerConfig, ServerHandle};
-#[cfg(feature = "metrics")]
+#[cfg(all(not(loom), feature = "metrics"))]
 pub use export::metrics::{publish_metrics, publish_metrics_every, MetricsPublisher, PublishError};
-#[cfg(feature = "opentelemetry")]
+#[cfg(all(not(loom), feature = "opentelemetry"))]
 pub use export::otel::register_opentelemetry;
+#[cfg(not(loom))]
 pub use export::report::{ReliabilityReport, ReportError};
+#[cfg(not(loom))]
 pub use export::snapshot::{
     ComponentSnapshot, InstanceSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot,
     RecoveryStats, RejectedCalls, StrategyStats, SystemMetrics,
 };
+#[cfg(not(loom))]
 pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
+#[cfg(not(loom))]
 pub use manager::{manager, snapshot, ReliabilityManager};
+#[cfg(not(loom))]
 pub use monitor::{HealthTransition, MonitorConfig};
+#[cfg(not(loom))]
 pub use observe::{observe, observe_instance};
+#[cfg(not(loom))]
 pub use record::clock::{Clock, Delay, ManualClock, SystemClock};
+#[cfg(not(loom))]
 pub use record::instance::Instance;
+#[cfg(not(loom))]
 pub use record::outcome::{Outcome, RecordOutcome};
+#[cfg(not(loom))]
 pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, BulkheadPermit};
+#[cfg(not(loom))]
 pub use recovery::circuit::CircuitState;
+#[cfg(not(loom))]
 pub use recovery::hedge::{hedge, Hedge, HedgeAfter, HedgeConfig, HedgeOutcome};
+#[cfg(not(loom))]
 pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+#[cfg(not(loom))]
 pub use recovery::limits::RejectReason;
+#[cfg(not(loom))]
 pub use recovery::plan::{select_strategy, RecoveryAction, RecoveryContext, RecoveryPlan};
+#[cfg(not(loom))]
 pub use recovery::rate_limit::{RateLimitAcquire, RateLimitConfig, RateLimiter};
+#[cfg(not(loom))]
 pub use recovery::strategy::{
     Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet,
 };
+#[cfg(not(loom))]
 pub use recovery::timeout::{timeout, Timeout};
+#[cfg(not(loom))]
 pub use reliability_macros::reliable;
+#[cfg(not(loom))]
 pub use reliability_macros::Classify;
+#[cfg(not(loom))]
 pub use runtime::events::{ReliabilityEvent, Subscription};
 
+#[cfg(not(loom))]
 #[doc(hidden)]
 pub mod __private;
