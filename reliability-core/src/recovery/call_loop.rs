@@ -335,9 +335,9 @@ impl<R> Recovery<R> {
                 .clock()
                 .now()
         };
-        if let Some(state) = breaker.record_normal_success(now) {
-            runtime().state_of(site.component()).circuit_changed(state);
-        }
+        breaker.record_normal_success(now, |state| {
+            runtime().state_of(site.component()).circuit_changed(state)
+        });
     }
 
     /// Whether a backoff is to be waited out before the next operation:

@@ -155,12 +155,10 @@ impl Driver {
             return Next::Run(Op::Attempt);
         }
         let breaker = self.component.breaker(&self.config().circuit());
-        let (permit, change) = breaker.acquire(now);
-        if let Some(state) = change {
-            self.component.circuit_changed(state);
-        }
+        let component = self.component;
+        let permit = breaker.acquire(now, |state| component.circuit_changed(state));
         self.permit = permit;
-        self.probe_outstanding = permit == Permit::Probe;
+        self.probe_outstanding = permit.is_probe();
         if permit != Permit::Rejected {
             return Next::Run(Op::Attempt);
         }
@@ -322,9 +320,10 @@ impl Driver {
             // the component being down: it answered. It does not count
             // toward opening the circuit, and it passes a probe.
             let answered = verdict.0.as_ref().is_none_or(|f| f.category.is_permanent());
-            if let Some(state) = breaker.record(self.permit, answered, now) {
-                self.component.circuit_changed(state);
-            }
+            let component = self.component;
+            breaker.record(self.permit, answered, now, |state| {
+                component.circuit_changed(state)
+            });
         }
         if let Some(failure) = &verdict.0 {
             self.component.record().record_category(failure.category);
@@ -613,7 +612,10 @@ impl Drop for Driver {
         // counts as a failed probe, so the circuit does not stay half open.
         if self.probe_outstanding {
             let breaker = self.component.breaker(&self.config().circuit());
-            breaker.record(Permit::Probe, false, self.clock.now());
+            let component = self.component;
+            breaker.record(self.permit, false, self.clock.now(), |state| {
+                component.circuit_changed(state)
+            });
         }
     }
 }
