@@ -15,6 +15,7 @@ mod expand;
 mod fallback;
 #[cfg(test)]
 mod fuzz;
+mod names;
 mod naming;
 #[cfg(test)]
 mod token_count;

@@ -6,10 +6,10 @@ use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Lit, LitBool, LitInt, LitStr, Token};
 
-use crate::ast::{Backoff, Strategy, STRATEGY_LIST};
 use crate::attr::limits::{missing, parse_sub_options, BULKHEAD, HEDGE, RATE_LIMIT};
 use crate::attr::{expect_eq, parse_value, set_once, Setting};
 use crate::duration::parse_nanos;
+use crate::names::{Backoff, Strategy, STRATEGY_LIST};
 
 const BUDGET_OPTIONS: &str = "`ratio`, `per_second`, `window`";
 
