@@ -9,7 +9,9 @@ use std::io;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use reliability_core::{manager, observe, RecoveryContext, RecoveryPlan, Strategy, StrategyConfig};
+use reliability_core::{
+    manager, observe, recovery::RecoveryContext, recovery::RecoveryPlan, Strategy, StrategyConfig,
+};
 
 /// Stands for a crate we do not own: its methods cannot be annotated.
 mod vendor {

@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // In production: opentelemetry-otlp's exporter in place of stdout's.
     let reader = PeriodicReader::builder(opentelemetry_stdout::MetricExporter::default()).build();
     let provider = SdkMeterProvider::builder().with_reader(reader).build();
-    reliability_core::register_opentelemetry(&provider.meter("otel-example"));
+    reliability_core::export::register_opentelemetry(&provider.meter("otel-example"));
 
     let directory = Directory;
     let found = (1..=50).filter(|id| directory.lookup(*id).is_ok()).count();

@@ -209,3 +209,66 @@ fn the_cycle_finder_finds_a_cycle() {
     assert_eq!(cycles(&graph).len(), 1);
     assert_eq!(cycles(&graph)[0].len(), 3);
 }
+
+/// The names `pub use` puts at the crate root: at most 40, what a user
+/// writes first; the rest live in modules named for their concern.
+#[test]
+fn the_crate_root_keeps_at_most_forty_names() {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("reliability-core/src/lib.rs");
+    let mut code = code_of(&fs::read_to_string(lib).unwrap());
+    // Inline modules (`pub mod limit { pub use … }`) are not the root.
+    let mut from = 0;
+    while let Some(at) = code[from..].find("pub mod ").map(|i| from + i) {
+        let rest = &code[at..];
+        match (rest.find('{'), rest.find(';')) {
+            (Some(open), Some(semi)) if open < semi => {
+                let mut depth = 0;
+                let end = rest
+                    .char_indices()
+                    .skip(open)
+                    .find(|&(_, c)| {
+                        depth += i32::from(c == '{') - i32::from(c == '}');
+                        depth == 0
+                    })
+                    .unwrap()
+                    .0;
+                code.replace_range(at..=at + end, "");
+            }
+            _ => from = at + 1,
+        }
+    }
+    let mut names = BTreeSet::new();
+    for statement in code.split(';') {
+        let statement = statement.trim();
+        let Some(path) = statement
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("#["))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .trim()
+            .strip_prefix("pub use ")
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let listed = match path.split_once('{') {
+            Some((_, list)) => list.trim_end_matches('}').to_owned(),
+            None => path.rsplit("::").next().unwrap().to_owned(),
+        };
+        names.extend(
+            listed
+                .split(',')
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty()),
+        );
+    }
+    assert!(
+        names.contains("reliable") && names.contains("manager"),
+        "{names:?}"
+    );
+    assert!(
+        names.len() <= 40,
+        "{} names at the root: {names:?}",
+        names.len()
+    );
+}

@@ -128,7 +128,7 @@ fn otel_export() -> BTreeMap<SeriesKey, f64> {
     let exporter = InMemoryMetricExporter::default();
     let reader = PeriodicReader::builder(exporter.clone()).build();
     let provider = SdkMeterProvider::builder().with_reader(reader).build();
-    reliability_core::register_opentelemetry(&provider.meter("agree"));
+    reliability_core::export::register_opentelemetry(&provider.meter("agree"));
     provider.force_flush().unwrap();
     let mut out = BTreeMap::new();
     let batches = exporter.get_finished_metrics().unwrap();
@@ -170,7 +170,7 @@ fn otel_export() -> BTreeMap<SeriesKey, f64> {
 fn metrics_publish() -> BTreeMap<SeriesKey, f64> {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, reliability_core::publish_metrics);
+    metrics::with_local_recorder(&recorder, reliability_core::export::publish_metrics);
     let mut out = BTreeMap::new();
     for (composite, _, _, value) in snapshotter.snapshot().into_vec() {
         let k = composite.key();

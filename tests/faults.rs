@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reliability_core::{manager, reliable, Classify, ErrorCategory, MonitorConfig};
+use reliability_core::{manager, monitor::MonitorConfig, reliable, Classify, ErrorCategory};
 
 #[derive(Debug)]
 struct Boom;

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reliability_core::{
-    manager, reliable, CircuitOpen, CircuitState, ErrorCategory, HealthStatus, Instance,
-    RecoveryContext, ReliabilityEvent,
+    manager, recovery::RecoveryContext, reliable, CircuitOpen, CircuitState, ErrorCategory,
+    HealthStatus, Instance, ReliabilityEvent,
 };
 
 #[derive(Debug, Clone, PartialEq)]

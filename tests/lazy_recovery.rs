@@ -10,7 +10,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::{block_on, method};
-use reliability_core::{manager, reliable, CircuitOpen, Clock, Delay, ManualClock};
+use reliability_core::{clock::Delay, manager, reliable, CircuitOpen, Clock, ManualClock};
 
 /// A manual clock that counts how often it is read.
 #[derive(Debug, Default)]

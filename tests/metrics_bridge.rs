@@ -51,7 +51,7 @@ fn a_publish_writes_every_figure_with_its_value_and_kind() {
     fixture::drive();
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, reliability_core::publish_metrics);
+    metrics::with_local_recorder(&recorder, reliability_core::export::publish_metrics);
     let snapshot = reliability_core::snapshot();
     fixture::assert_scenario(&snapshot);
     let got = of_component(recorded(&snapshotter), COMPONENT);
@@ -106,11 +106,11 @@ fn a_second_publish_sets_counters_to_the_new_totals() {
         ],
     );
     record();
-    metrics::with_local_recorder(&recorder, reliability_core::publish_metrics);
+    metrics::with_local_recorder(&recorder, reliability_core::export::publish_metrics);
     assert_eq!(recorded(&snapshotter)[&successes].1, 1.0);
     record();
     record();
-    metrics::with_local_recorder(&recorder, reliability_core::publish_metrics);
+    metrics::with_local_recorder(&recorder, reliability_core::export::publish_metrics);
     // `absolute`, not `increment`: 3, not 1 + 3.
     assert_eq!(recorded(&snapshotter)[&successes].1, 3.0);
 }
@@ -130,7 +130,8 @@ fn the_background_publisher_publishes_at_once_into_the_global_recorder() {
         reliability_core::Outcome::Failure,
         Duration::from_millis(2),
     );
-    let publisher = reliability_core::publish_metrics_every(Duration::from_secs(3600)).unwrap();
+    let publisher =
+        reliability_core::export::publish_metrics_every(Duration::from_secs(3600)).unwrap();
     // The first publish happens when the thread starts; stopping waits for
     // the thread, so it is done by the time `stop` returns.
     publisher.stop();
@@ -144,7 +145,7 @@ fn the_background_publisher_publishes_at_once_into_the_global_recorder() {
     );
     assert_eq!(recorded(&snapshotter)[&failures].1, 1.0);
     assert!(matches!(
-        reliability_core::publish_metrics_every(Duration::ZERO),
-        Err(reliability_core::PublishError::ZeroInterval)
+        reliability_core::export::publish_metrics_every(Duration::ZERO),
+        Err(reliability_core::export::PublishError::ZeroInterval)
     ));
 }

@@ -17,8 +17,8 @@ use demo::install::{READ_ONLY_FAMILY, UNCONFIGURED_FAMILY};
 use demo::server::Host;
 use demo::{ModelStory, Options, OptionsError, Summary};
 use reliability_core::{
-    manager, CircuitState, ErrorCategory, RecoveryOutcome, RecoverySession, ReliabilityEvent,
-    ReliabilityReport, StepOutcome, Strategy,
+    manager, recovery::RecoveryOutcome, recovery::RecoverySession, recovery::StepOutcome,
+    CircuitState, ErrorCategory, ReliabilityEvent, ReliabilityReport, Strategy,
 };
 
 const SEED: u64 = 8;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reliability_core::{
-    manager, reliable, HealthStatus, ManualClock, MonitorConfig, ReliabilityEvent,
-    ReliabilityReport, ReportError, Thresholds,
+    export::ReportError, manager, monitor::MonitorConfig, reliable, HealthStatus, ManualClock,
+    ReliabilityEvent, ReliabilityReport, Thresholds,
 };
 
 /// The tests here share the manager's clock and the monitor's notion of

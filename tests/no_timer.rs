@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reliability_core::{manager, reliable, Clock, Delay, RecoveryOutcome, StepOutcome};
+use reliability_core::{
+    clock::Delay, manager, recovery::RecoveryOutcome, recovery::StepOutcome, reliable, Clock,
+};
 
 /// A clock whose timer never started: every delay is unavailable.
 #[derive(Debug)]

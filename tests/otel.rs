@@ -18,7 +18,7 @@ fn provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
     let exporter = InMemoryMetricExporter::default();
     let reader = PeriodicReader::builder(exporter.clone()).build();
     let provider = SdkMeterProvider::builder().with_reader(reader).build();
-    reliability_core::register_opentelemetry(&provider.meter("reliability-test"));
+    reliability_core::export::register_opentelemetry(&provider.meter("reliability-test"));
     (provider, exporter)
 }
 

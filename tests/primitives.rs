@@ -15,8 +15,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use reliability_core::{
-    manager, reliable, BulkheadFull, ManualClock, RateLimited, RejectReason, ReliabilityEvent,
-    StepOutcome, TimedOut,
+    limit::RejectReason, manager, recovery::StepOutcome, reliable, BulkheadFull, ManualClock,
+    RateLimited, ReliabilityEvent, TimedOut,
 };
 
 /// The events about `component` while `run` runs.

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{block_on, method};
 use reliability_core::{
-    manager, reliable, CircuitOpen, CircuitState, Classify, ErrorCategory, ManualClock,
-    RecoveryOutcome, StepOutcome, Strategy,
+    manager, recovery::RecoveryOutcome, recovery::StepOutcome, reliable, CircuitOpen, CircuitState,
+    Classify, ErrorCategory, ManualClock, Strategy,
 };
 use std::sync::LazyLock;
 
@@ -453,7 +453,7 @@ fn the_circuit_opens_rejects_without_running_the_body_and_closes_again() {
     assert_eq!(step.attempt, None);
     assert_eq!(
         step.rejected_by,
-        Some(reliability_core::RejectReason::CircuitOpen)
+        Some(reliability_core::limit::RejectReason::CircuitOpen)
     );
     // After the cool-down a probe runs; it fails, and the circuit opens again.
     clock.advance(Duration::from_secs(30));

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
 use common::block_on;
 use reliability_core::{
-    manager, reliable, Classify, ErrorCategory, RecoveryOutcome, RecoverySession, StepOutcome,
-    Strategy,
+    manager, recovery::RecoveryOutcome, recovery::RecoverySession, recovery::StepOutcome, reliable,
+    Classify, ErrorCategory, Strategy,
 };
 
 #[derive(Debug, Clone, PartialEq)]

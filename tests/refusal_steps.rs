@@ -11,8 +11,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use reliability_core::{
-    manager, reliable, BulkheadFull, CircuitOpen, RateLimited, RecoverySession, RejectReason,
-    StepOutcome, Strategy,
+    limit::RejectReason, manager, recovery::RecoverySession, recovery::StepOutcome, reliable,
+    BulkheadFull, CircuitOpen, RateLimited, Strategy,
 };
 
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use reliability_core::{manager, ReportError};
+use reliability_core::{export::ReportError, manager};
 
 fn running_as_root() -> bool {
     fs::read_to_string("/proc/self/status")

@@ -83,81 +83,83 @@ mod loom_models;
 #[cfg(not(loom))]
 mod classify;
 #[cfg(not(loom))]
-mod export;
+pub mod export;
 #[cfg(not(loom))]
-mod health;
+pub mod health;
 #[cfg(not(loom))]
 mod manager;
 #[cfg(not(loom))]
-mod monitor;
+pub mod monitor;
 #[cfg(not(loom))]
 mod observe;
 #[cfg(not(loom))]
 mod record;
 #[cfg(not(loom))]
-mod recovery;
+pub mod recovery;
 #[cfg(not(loom))]
 mod runtime;
 
+// What a user writes first: the attribute, the manager and its snapshot,
+// the error taxonomy, the refusals a method may return, and the few types
+// those hand back. Everything else is in a module named for its concern.
 #[cfg(not(loom))]
 pub use classify::refused::{BulkheadFull, CircuitOpen, RateLimited, TimedOut};
 #[cfg(not(loom))]
-pub use classify::register_classify;
-#[cfg(not(loom))]
-pub use classify::{Classify, ErrorCategory};
+pub use classify::{register_classify, Classify, ErrorCategory};
 #[cfg(all(not(loom), feature = "http"))]
-pub use export::http::{serve, ServerConfig, ServerHandle};
-#[cfg(all(not(loom), feature = "metrics"))]
-pub use export::metrics::{publish_metrics, publish_metrics_every, MetricsPublisher, PublishError};
-#[cfg(all(not(loom), feature = "opentelemetry"))]
-pub use export::otel::register_opentelemetry;
+pub use export::{serve, ServerConfig, ServerHandle};
 #[cfg(not(loom))]
-pub use export::report::{ReliabilityReport, ReportError};
-#[cfg(not(loom))]
-pub use export::snapshot::{
-    ComponentSnapshot, InstanceSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot,
-    RecoveryStats, RejectedCalls, StrategyStats, SystemMetrics,
+pub use export::{
+    ComponentSnapshot, InstanceSnapshot, MethodSnapshot, MetricsSnapshot, ReliabilityReport,
 };
 #[cfg(not(loom))]
-pub use health::{ComponentHealth, HealthStatus, ThresholdError, Thresholds};
+pub use health::{ComponentHealth, HealthStatus, Thresholds};
 #[cfg(not(loom))]
 pub use manager::{manager, snapshot, ReliabilityManager};
 #[cfg(not(loom))]
-pub use monitor::{HealthTransition, MonitorConfig};
-#[cfg(not(loom))]
 pub use observe::{observe, observe_instance};
 #[cfg(not(loom))]
-pub use record::clock::{Clock, Delay, ManualClock, SystemClock};
+pub use record::clock::{Clock, ManualClock};
 #[cfg(not(loom))]
 pub use record::instance::Instance;
 #[cfg(not(loom))]
 pub use record::outcome::{Outcome, RecordOutcome};
 #[cfg(not(loom))]
-pub use recovery::bulkhead::{Bulkhead, BulkheadAcquire, BulkheadConfig, BulkheadPermit};
-#[cfg(not(loom))]
 pub use recovery::circuit::CircuitState;
 #[cfg(not(loom))]
-pub use recovery::hedge::{hedge, Hedge, HedgeAfter, HedgeConfig, HedgeOutcome};
+pub use recovery::{Strategy, StrategyConfig};
 #[cfg(not(loom))]
-pub use recovery::history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
-#[cfg(not(loom))]
-pub use recovery::limits::RejectReason;
-#[cfg(not(loom))]
-pub use recovery::plan::{select_strategy, RecoveryAction, RecoveryContext, RecoveryPlan};
-#[cfg(not(loom))]
-pub use recovery::rate_limit::{RateLimitAcquire, RateLimitConfig, RateLimiter};
-#[cfg(not(loom))]
-pub use recovery::strategy::{
-    Backoff, CircuitConfig, RetryBudget, Strategy, StrategyConfig, StrategySet,
-};
-#[cfg(not(loom))]
-pub use recovery::timeout::{timeout, Timeout};
-#[cfg(not(loom))]
-pub use reliability_macros::reliable;
-#[cfg(not(loom))]
-pub use reliability_macros::Classify;
+pub use reliability_macros::{reliable, Classify};
 #[cfg(not(loom))]
 pub use runtime::events::{ReliabilityEvent, Subscription};
+
+/// The limits a call passes before it runs, and the combinators around an
+/// attempt: bulkhead, rate limit, circuit breaker settings, timeout, hedge.
+#[cfg(not(loom))]
+pub mod limit {
+    pub use crate::recovery::bulkhead::{
+        Bulkhead, BulkheadAcquire, BulkheadConfig, BulkheadPermit,
+    };
+    pub use crate::recovery::circuit::CircuitConfig;
+    pub use crate::recovery::hedge::{hedge, Hedge, HedgeAfter, HedgeConfig, HedgeOutcome};
+    pub use crate::recovery::limits::RejectReason;
+    pub use crate::recovery::rate_limit::{RateLimitAcquire, RateLimitConfig, RateLimiter};
+    pub use crate::recovery::timeout::{timeout, Timeout};
+}
+
+/// What the manager tells its listeners: events and the subscription that
+/// keeps a listener.
+#[cfg(not(loom))]
+pub mod events {
+    pub use crate::runtime::events::{ReliabilityEvent, Subscription};
+}
+
+/// The clocks waits and timestamps are read from: the system's, and a
+/// manual one for tests.
+#[cfg(not(loom))]
+pub mod clock {
+    pub use crate::record::clock::{Clock, Delay, ManualClock, SystemClock};
+}
 
 #[cfg(not(loom))]
 #[doc(hidden)]

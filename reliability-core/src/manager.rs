@@ -343,7 +343,7 @@ impl ReliabilityManager {
     ///
     /// ```
     /// use std::io;
-    /// use reliability_core::{manager, ErrorCategory, RecoveryContext, RecoveryPlan};
+    /// use reliability_core::{manager, ErrorCategory, recovery::RecoveryContext, recovery::RecoveryPlan};
     ///
     /// let error = io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer");
     /// let action = manager().handle_failure("legacy_client", &error, &RecoveryContext::new());

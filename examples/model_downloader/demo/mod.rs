@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use reliability_core::{manager, MonitorConfig, RecoverySession, ReliabilityEvent};
+use reliability_core::{
+    manager, monitor::MonitorConfig, recovery::RecoverySession, ReliabilityEvent,
+};
 
 use client::{ModelDownloader, Source};
 use faults::Model;

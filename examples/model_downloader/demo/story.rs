@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use reliability_core::{
-    HealthTransition, MethodSnapshot, MetricsSnapshot, RecoveryOutcome, RecoverySession,
-    RejectedCalls, StepOutcome, Strategy,
+    export::RejectedCalls, monitor::HealthTransition, recovery::RecoveryOutcome,
+    recovery::RecoverySession, recovery::StepOutcome, MethodSnapshot, MetricsSnapshot, Strategy,
 };
 
 use super::client::{DownloadError, ModelFile};

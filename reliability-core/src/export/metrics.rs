@@ -123,7 +123,7 @@ fn publish_snapshot(snapshot: &MetricsSnapshot) {
 /// reliability_core::manager().record(
 ///     "doc_metrics", "get", reliability_core::Outcome::Success, Default::default());
 /// // With a recorder installed (metrics-exporter-prometheus, …):
-/// reliability_core::publish_metrics();
+/// reliability_core::export::publish_metrics();
 /// ```
 pub fn publish_metrics() {
     publish_snapshot(&crate::manager::snapshot());
@@ -143,10 +143,10 @@ pub fn publish_metrics() {
 /// ```
 /// use std::time::Duration;
 ///
-/// let publisher = reliability_core::publish_metrics_every(Duration::from_secs(10))?;
+/// let publisher = reliability_core::export::publish_metrics_every(Duration::from_secs(10))?;
 /// // … the application runs …
 /// publisher.stop();
-/// # Ok::<(), reliability_core::PublishError>(())
+/// # Ok::<(), reliability_core::export::PublishError>(())
 /// ```
 pub fn publish_metrics_every(interval: Duration) -> Result<MetricsPublisher, PublishError> {
     if interval.is_zero() {

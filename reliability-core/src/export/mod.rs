@@ -14,3 +14,15 @@ pub(crate) mod prometheus;
 pub(crate) mod report;
 pub(crate) mod series;
 pub(crate) mod snapshot;
+
+#[cfg(feature = "http")]
+pub use http::{serve, ServerConfig, ServerHandle};
+#[cfg(feature = "metrics")]
+pub use metrics::{publish_metrics, publish_metrics_every, MetricsPublisher, PublishError};
+#[cfg(feature = "opentelemetry")]
+pub use otel::register_opentelemetry;
+pub use report::{ReliabilityReport, ReportError};
+pub use snapshot::{
+    ComponentSnapshot, InstanceSnapshot, LatencySummary, MethodSnapshot, MetricsSnapshot,
+    RecoveryStats, RejectedCalls, StrategyStats, SystemMetrics,
+};

@@ -176,7 +176,7 @@ fn callback<T: 'static>(
 ///
 /// ```
 /// let meter = opentelemetry::global::meter("my-service");
-/// reliability_core::register_opentelemetry(&meter);
+/// reliability_core::export::register_opentelemetry(&meter);
 /// ```
 pub fn register_opentelemetry(meter: &Meter) {
     let reading = Arc::new(SharedReading {

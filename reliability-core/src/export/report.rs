@@ -149,7 +149,10 @@ impl ReliabilityManager {
     /// report; returns where.
     pub fn shutdown(&self) -> Result<Option<std::path::PathBuf>, ReportError> {
         let config = self.monitor.stop();
-        match config.as_ref().and_then(crate::MonitorConfig::final_report) {
+        match config
+            .as_ref()
+            .and_then(crate::monitor::MonitorConfig::final_report)
+        {
             Some(path) => self.export_report(path).map(Some),
             None => Ok(None),
         }

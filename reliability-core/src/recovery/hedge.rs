@@ -43,7 +43,7 @@ pub enum HedgeAfter {
 ///
 /// ```
 /// use std::time::Duration;
-/// use reliability_core::{HedgeAfter, HedgeConfig};
+/// use reliability_core::{limit::HedgeAfter, limit::HedgeConfig};
 ///
 /// const SEARCH: HedgeConfig = HedgeConfig::new(HedgeAfter::Fixed(Duration::from_millis(50)));
 /// assert_eq!(SEARCH.delay(None), Some(Duration::from_millis(50)));
@@ -322,8 +322,8 @@ mod tests {
     use parking_lot::Mutex;
 
     use super::*;
+    use crate::clock::{ManualClock, SystemClock};
     use crate::recovery::test_support::{block_on, never, CountingWaker, DropFlag};
-    use crate::{ManualClock, SystemClock};
 
     const AFTER: Duration = Duration::from_millis(50);
     const MS: Duration = Duration::from_millis(1);

@@ -6,18 +6,18 @@
 //!
 //! One call goes through these steps, each only when configured:
 //!
-//! 1. **rate limit** ([`rate_limit::RateLimiter`]): a token, or
+//! 1. **rate limit** ([`RateLimiter`](crate::limit::RateLimiter)): a token, or
 //!    `RateLimited` (after waiting up to `max_wait` on the clock);
-//! 2. **bulkhead** ([`bulkhead::Bulkhead`]): a place, held by a
+//! 2. **bulkhead** ([`Bulkhead`](crate::limit::Bulkhead)): a place, held by a
 //!    `BulkheadPermit` until the chain ends, or `BulkheadFull` (sync callers
 //!    wait on a condvar, on the real clock; async callers on a delay of the
 //!    clock);
-//! 3. **circuit** ([`circuit`]): closed, a probe, or `CircuitOpen`;
-//! 4. **attempt**, an `async` one inside [`timeout::timeout`] (`TimedOut`,
+//! 3. **circuit** ([`CircuitConfig`](crate::limit::CircuitConfig)): closed, a probe, or `CircuitOpen`;
+//! 4. **attempt**, an `async` one inside [`timeout`](crate::limit::timeout()) (`TimedOut`,
 //!    category `timeout`, its future dropped);
 //! 5. **repair / retry / network** on the attempt's failure (a timeout
 //!    included);
-//! 6. **alternatives**, run by [`hedge::hedge`] when hedging (the
+//! 6. **alternatives**, run by [`hedge`](crate::limit::hedge()) when hedging (the
 //!    alternatives start beside the slow attempt) or one after another;
 //! 7. **fallback**, then **escalate**.
 //!
@@ -50,15 +50,15 @@
 //!
 //! Each primitive is a plain value with no global state: [`Bulkhead`] and
 //! [`RateLimiter`] are `const`-constructible structs that count, refuse and
-//! queue on their own, [`timeout`](timeout::timeout) and
-//! [`hedge`](hedge::hedge) are combinators over futures, and all of them
+//! queue on their own, [`timeout`](crate::limit::timeout()) and
+//! [`hedge`](crate::limit::hedge()) are combinators over futures, and all of them
 //! take the clock as an argument. Wired in, a component's state owns one
 //! bulkhead and one rate limiter (made from the first configuration seen,
 //! as its circuit breaker is); giving each instance its own is then a
 //! matter of which state owns them, not a change to the primitives.
 //!
-//! [`Bulkhead`]: bulkhead::Bulkhead
-//! [`RateLimiter`]: rate_limit::RateLimiter
+//! [`Bulkhead`]: crate::limit::Bulkhead
+//! [`RateLimiter`]: crate::limit::RateLimiter
 
 pub(crate) mod budget;
 pub(crate) mod bulkhead;
@@ -77,3 +77,7 @@ pub(crate) mod wired;
 
 #[cfg(test)]
 mod test_support;
+
+pub use history::{RecoveryOutcome, RecoverySession, RecoveryStep, StepOutcome};
+pub use plan::{RecoveryAction, RecoveryContext, RecoveryPlan};
+pub use strategy::{Backoff, RetryBudget, Strategy, StrategyConfig, StrategySet};

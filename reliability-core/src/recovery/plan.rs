@@ -203,32 +203,7 @@ pub enum RecoveryPlan {
 ///   closed, the retry budget is spent, `max_attempts` is reached, or the
 ///   delay would pass `max_elapsed`. The delay honours `retry_after`.
 /// - A strategy in the context's failing set is passed over (the fallback never is).
-///
-/// # Examples
-///
-/// ```
-/// use reliability_core::{
-///     manager, select_strategy, ErrorCategory, RecoveryContext, RecoveryPlan, Strategy,
-///     StrategyConfig,
-/// };
-///
-/// manager().record("doc_plan", "get", reliability_core::Outcome::Success, Default::default());
-/// let health = manager().component_health("doc_plan").unwrap();
-/// let config = StrategyConfig::new()
-///     .with_strategy(Strategy::Network)
-///     .with_strategy(Strategy::Fallback);
-/// let first = RecoveryContext::new();
-/// assert!(matches!(
-///     select_strategy(ErrorCategory::Timeout, &health, &first, &config),
-///     RecoveryPlan::Retry { strategy: Strategy::Network, .. }
-/// ));
-/// // A permission error is never retried.
-/// assert_eq!(
-///     select_strategy(ErrorCategory::Permission, &health, &first, &config),
-///     RecoveryPlan::Fallback
-/// );
-/// ```
-pub fn select_strategy(
+pub(crate) fn select_strategy(
     category: ErrorCategory,
     health: &ComponentHealth,
     context: &RecoveryContext,

@@ -49,7 +49,7 @@ const NANOS_PER_SECOND: u64 = 1_000_000_000;
 ///
 /// ```
 /// use std::time::Duration;
-/// use reliability_core::RateLimitConfig;
+/// use reliability_core::limit::RateLimitConfig;
 ///
 /// const MAILER: RateLimitConfig = RateLimitConfig::new(100)
 ///     .with_burst(20)

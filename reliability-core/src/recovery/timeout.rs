@@ -118,8 +118,8 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::clock::{ManualClock, SystemClock};
     use crate::recovery::test_support::{block_on, never, CountingWaker, DropFlag};
-    use crate::{ManualClock, SystemClock};
 
     const TWO_SECONDS: Duration = Duration::from_secs(2);
 

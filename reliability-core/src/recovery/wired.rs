@@ -520,7 +520,7 @@ pub fn hedge_future<'a, R>(future: impl Future<Output = R> + Send + 'a) -> Hedge
 
 impl<T, E> Recovery<Result<T, E>> {
     /// Runs the first attempt with the alternatives started beside it when
-    /// it is slow (see [`hedge`](crate::hedge)): the first `Ok`, or, when
+    /// it is slow (see [`hedge`](crate::limit::hedge)): the first `Ok`, or, when
     /// all failed, the last error, with the alternatives counted as tried so
     /// that the chain goes on to the fallback or escalation.
     ///
@@ -647,7 +647,7 @@ enum LegError<E> {
 }
 
 /// One leg of a hedge under its timeout: [`Timeout`]'s two layers of
-/// `Result` as one, so that [`hedge`](crate::hedge) sees a failure either
+/// `Result` as one, so that [`hedge`](crate::limit::hedge) sees a failure either
 /// way. `Unpin` when the leg's future is, as the alternatives' boxes are.
 struct Leg<'a, F>(Timeout<'a, F>);
 

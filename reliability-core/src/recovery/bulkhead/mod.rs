@@ -58,7 +58,7 @@ pub use acquire_async::BulkheadAcquire;
 ///
 /// ```
 /// use std::time::Duration;
-/// use reliability_core::BulkheadConfig;
+/// use reliability_core::limit::BulkheadConfig;
 ///
 /// const DATABASE: BulkheadConfig =
 ///     BulkheadConfig::new(8).with_max_wait(Duration::from_millis(50));
@@ -608,8 +608,8 @@ mod tests {
 
     #[test]
     fn sync_and_async_callers_and_cancellations_together_lose_no_place() {
+        use crate::clock::SystemClock;
         use crate::recovery::test_support::block_on;
-        use crate::SystemClock;
         use std::future::Future;
         use std::task::{Context, Poll};
 
