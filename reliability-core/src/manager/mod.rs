@@ -1,6 +1,10 @@
-//! The facade: `manager()` and the entry points that read and configure
-//! the runtime. It holds no logic of its own; each part (registry, policy,
+//! The facade: `manager()` and the entry points that read the runtime;
+//! `settings.rs` configures it and `advice.rs` plans for code without the
+//! attribute. It holds no logic of its own; each part (registry, policy,
 //! listeners, history, monitor) can be built and tested without it.
+
+mod advice;
+mod settings;
 
 use std::fmt;
 use std::sync::{Arc, LazyLock};
@@ -8,14 +12,10 @@ use std::time::{Instant, SystemTime};
 
 use parking_lot::Mutex;
 
-use crate::classify::classify_chain;
 use crate::export::snapshot::{ComponentSnapshot, MetricsSnapshot};
-use crate::health::{ComponentHealth, ThresholdError, Thresholds};
+use crate::health::ComponentHealth;
 use crate::monitor::{HealthTransition, Monitor, MonitorConfig};
-use crate::record::clock::Clock;
 use crate::recovery::history::RecoverySession;
-use crate::recovery::plan::{select_strategy, RecoveryAction, RecoveryContext};
-use crate::recovery::strategy::{RetryBudget, StrategyConfig};
 use crate::runtime::env::Env;
 use crate::runtime::events::{ReliabilityEvent, Subscription};
 use crate::runtime::registry::{runtime, Runtime};
@@ -110,29 +110,6 @@ impl ReliabilityManager {
         MetricsSnapshot::new(SystemTime::now(), components, self.monitor.system_uptime())
     }
 
-    /// The thresholds of components that set none of their own.
-    pub fn thresholds(&self) -> Thresholds {
-        self.env().policy.thresholds()
-    }
-
-    /// Sets the thresholds of every component that sets none of its own.
-    pub fn set_thresholds(&self, thresholds: Thresholds) -> Result<(), ThresholdError> {
-        thresholds.validate()?;
-        self.env().policy.set_thresholds(thresholds);
-        Ok(())
-    }
-
-    /// Sets one component's thresholds, overriding the attribute's and the global ones.
-    pub fn set_component_thresholds(
-        &self,
-        component: &str,
-        thresholds: Thresholds,
-    ) -> Result<(), ThresholdError> {
-        thresholds.validate()?;
-        self.runtime.component(component).set_thresholds(thresholds);
-        Ok(())
-    }
-
     /// Zeroes every counter, closes every circuit and forgets every error
     /// and recovery session, keeping the components registered. Meant for
     /// tests; calls made while it runs may be lost.
@@ -214,81 +191,10 @@ impl ReliabilityManager {
         self.monitor.timeline()
     }
 
-    /// Passes every error text through `redact` before it is kept (in the
-    /// snapshot, the recovery history, the report and events), for errors
-    /// that may carry secrets, such as URLs with tokens.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use reliability_core::manager;
-    ///
-    /// manager().set_error_redactor(|text: &str| {
-    ///     text.split(' ').map(|w| if w.contains("token=") { "[redacted]" } else { w })
-    ///         .collect::<Vec<_>>().join(" ")
-    /// });
-    /// manager().record_error("doc_redact", "get", &"GET https://x/?token=s3cret failed", Duration::ZERO);
-    /// let kept = manager().component_health("doc_redact").unwrap().last_error.unwrap();
-    /// assert_eq!(kept, "GET [redacted] failed");
-    /// # manager().set_keep_error_text(true);
-    /// ```
-    pub fn set_error_redactor(&self, redact: impl Fn(&str) -> String + Send + Sync + 'static) {
-        self.runtime
-            .records()
-            .error_text()
-            .redact_with(Arc::new(redact));
-    }
-
-    /// Whether error texts are kept at all (they are by default). Setting it
-    /// again, either way, removes a redactor.
-    pub fn set_keep_error_text(&self, keep: bool) {
-        self.runtime.records().error_text().keep(keep);
-    }
-
-    /// Gives every instrumented call a `tracing` span (`reliable_call`, target
-    /// `reliability`, fields `component` and `method`), entered for the
-    /// call (for each poll of an async call). Off by default: a span per
-    /// call costs more than the rest of the call path.
-    pub fn set_call_spans(&self, on: bool) {
-        crate::record::call::set_call_spans(on);
-    }
-
-    /// The clock recovery waits on.
-    pub fn clock(&self) -> Arc<dyn Clock> {
-        self.env().policy.clock()
-    }
-
-    /// Replaces the clock recovery waits on: backoff delays, circuit
-    /// cool-downs, retry budgets. Tests install a [`ManualClock`](crate::ManualClock).
-    pub fn set_clock(&self, clock: Arc<dyn Clock>) {
-        self.env().policy.set_clock(clock);
-    }
-
-    /// The retry budget of components whose attribute sets none.
-    pub fn retry_budget(&self) -> RetryBudget {
-        self.env().policy.retry_budget()
-    }
-
-    /// Sets the retry budget of components whose attribute sets none.
-    pub fn set_retry_budget(&self, budget: RetryBudget) {
-        self.env().policy.set_retry_budget(budget);
-    }
-
-    /// Seeds the jitter of retry delays, for runs that must repeat exactly.
-    pub fn set_jitter_seed(&self, seed: u64) {
-        self.env().policy.set_jitter_seed(seed);
-    }
-
     /// The most recent recovery sessions, oldest first (at most the
     /// history's capacity: 1,000 unless set otherwise).
     pub fn recovery_history(&self) -> Vec<RecoverySession> {
         self.env().sessions()
-    }
-
-    /// How many recovery sessions the history keeps; the oldest go first.
-    pub fn set_history_capacity(&self, capacity: usize) {
-        self.env().set_history_capacity(capacity);
     }
 
     /// Clears a component's `needs_attention` flag after an escalation was
@@ -312,86 +218,6 @@ impl ReliabilityManager {
         self.runtime
             .find_instance(component, id)
             .is_some_and(|state| state.acknowledge())
-    }
-
-    /// Sets how many instances every component keeps apart (1,000 unless
-    /// set). Calls of instances first seen past the limit are counted under
-    /// [`Instance::OVERFLOW_ID`](crate::Instance::OVERFLOW_ID); an instance
-    /// already counted there stays there.
-    pub fn set_instance_limit(&self, limit: usize) {
-        self.runtime.records().set_instance_limit(limit);
-    }
-
-    /// Sets how many instances the component called `component` keeps apart.
-    pub fn set_component_instance_limit(&self, component: &str, limit: usize) {
-        self.runtime
-            .records()
-            .component(component)
-            .set_instance_limit(limit);
-    }
-
-    /// The strategies [`handle_failure`](Self::handle_failure) plans with.
-    pub fn set_default_strategies(&self, config: StrategyConfig) {
-        self.env().policy.set_default_strategies(config);
-    }
-
-    /// Advises what to do about `error`, for code that is not annotated: the
-    /// same decision the attribute's recovery makes, from the error's
-    /// category, the component's health and what `context` says was tried.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::io;
-    /// use reliability_core::{manager, ErrorCategory, recovery::RecoveryContext, recovery::RecoveryPlan};
-    ///
-    /// let error = io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer");
-    /// let action = manager().handle_failure("legacy_client", &error, &RecoveryContext::new());
-    /// assert_eq!(action.category, ErrorCategory::Network);
-    /// assert!(matches!(action.plan, RecoveryPlan::Retry { .. }));
-    /// ```
-    pub fn handle_failure(
-        &self,
-        component: &str,
-        error: &(dyn std::error::Error + 'static),
-        context: &RecoveryContext,
-    ) -> RecoveryAction {
-        let health = self
-            .component_health(component)
-            .unwrap_or_else(|| ComponentHealth::empty(component));
-        self.advise(health, error, context)
-    }
-
-    /// [`handle_failure`](Self::handle_failure) for one instance of a
-    /// component: decided on the instance's health.
-    pub fn handle_instance_failure(
-        &self,
-        component: &str,
-        id: &str,
-        error: &(dyn std::error::Error + 'static),
-        context: &RecoveryContext,
-    ) -> RecoveryAction {
-        let health = self.instance_health(component, id).unwrap_or_else(|| {
-            let mut health = ComponentHealth::empty(component);
-            health.instance = Some(id.to_owned());
-            health
-        });
-        self.advise(health, error, context)
-    }
-
-    fn advise(
-        &self,
-        health: ComponentHealth,
-        error: &(dyn std::error::Error + 'static),
-        context: &RecoveryContext,
-    ) -> RecoveryAction {
-        let classification = classify_chain(error);
-        let config = self.env().policy.default_strategies();
-        RecoveryAction {
-            category: classification.category,
-            retry_after: classification.retry_after,
-            plan: select_strategy(classification.category, &health, context, &config),
-        }
     }
 
     fn env(&self) -> &'static Env {
