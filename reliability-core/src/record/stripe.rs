@@ -43,8 +43,8 @@
 use std::cell::Cell;
 
 use super::histogram::{bucket_index, BUCKETS};
-use super::stripe_slots::{SlotRegistry, StripeSet};
 pub(crate) use super::stripe_slots::StripeTotals;
+use super::stripe_slots::{SlotRegistry, StripeSet};
 
 /// Stripe slots threads can own, process-wide. Chosen by the memory bound:
 /// 13 stripes of 1 KiB, the wide counters (1.9 KiB) and the site itself fit
@@ -79,7 +79,8 @@ impl Stripes {
         let slot = SLOT.with(Cell::get);
         if slot < OWNED {
             if let Some(stripe) = self.0.get(slot) {
-                self.0.add_owned(stripe, nanos, bucket_index(nanos), success);
+                self.0
+                    .add_owned(stripe, nanos, bucket_index(nanos), success);
                 return;
             }
         }
@@ -94,9 +95,11 @@ impl Stripes {
         let slot = if slot == UNCLAIMED { claim() } else { slot };
         let stripe = self.0.get_or_alloc(slot);
         if slot == SHARED {
-            self.0.add_shared(stripe, nanos, bucket_index(nanos), success);
+            self.0
+                .add_shared(stripe, nanos, bucket_index(nanos), success);
         } else {
-            self.0.add_owned(stripe, nanos, bucket_index(nanos), success);
+            self.0
+                .add_owned(stripe, nanos, bucket_index(nanos), success);
         }
     }
 
