@@ -19,6 +19,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 mod circuit;
+mod state_index;
 mod stripe;
 
 /// The models of the stripes, the state table and the token bucket run
