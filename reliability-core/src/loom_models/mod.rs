@@ -21,6 +21,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 mod circuit;
 mod state_index;
 mod stripe;
+mod token_bucket;
 
 /// The models of the stripes, the state table and the token bucket run
 /// with a preemption bound of their own and report their run time.
