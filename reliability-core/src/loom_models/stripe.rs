@@ -7,6 +7,8 @@
 #[path = "../record/stripe_slots.rs"]
 mod stripe_slots;
 
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering::Relaxed as StdRelaxed};
+
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
@@ -70,7 +72,11 @@ fn totals(set: &Set) -> (u64, u64, u64) {
 /// - The reader never sees a total go back or pass what was counted.
 #[test]
 fn a_slot_passes_between_threads_with_its_counts() {
-    explore("stripe hand-off", 2, || {
+    // How often the reader's second reading saw no call, one, both:
+    // each happens.
+    let outcomes = std::sync::Arc::new([(); 3].map(|()| StdAtomicUsize::new(0)));
+    let counted = std::sync::Arc::clone(&outcomes);
+    explore("stripe hand-off", 2, move || {
         let registry = Arc::new(SlotRegistry::<OWNED>::new());
         let set = Arc::new(Set::new());
         let leases = Arc::new(UnsafeCell::new(0_u32));
@@ -95,6 +101,7 @@ fn a_slot_passes_between_threads_with_its_counts() {
         let second = totals(&set);
         assert!(first.0 <= second.0 && first.1 <= second.1 && first.2 <= second.2);
         assert!(second.0 <= 2 && second.1 <= 203 && second.2 <= 2);
+        counted[second.0 as usize].fetch_add(1, StdRelaxed);
         callers.into_iter().for_each(|c| c.join().unwrap());
         assert_eq!(totals(&set), (2, 203, 2));
         let leased = leases_in(&leases);
@@ -104,6 +111,7 @@ fn a_slot_passes_between_threads_with_its_counts() {
         }
         assert_eq!(registry.claim(), Some(0), "the slot came back");
     });
+    assert!(outcomes.iter().all(|count| count.load(StdRelaxed) > 0));
 }
 
 /// Two slots' stripes are allocated by their first calls while a
