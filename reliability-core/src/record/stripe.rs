@@ -61,7 +61,8 @@ const SHARED: usize = StripeSet::<STRIPES, BUCKETS>::SHARED;
 /// The slot of a thread that has not finished an instrumented call yet.
 const UNCLAIMED: usize = usize::MAX;
 
-/// One stripe's counters: 1 KiB.
+/// One stripe's counters: 1 KiB (for tests, which check it).
+#[cfg(test)]
 pub(crate) type Stripe = super::stripe_slots::Stripe<BUCKETS>;
 
 /// The latency counters of one call site.
