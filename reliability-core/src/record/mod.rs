@@ -11,4 +11,5 @@ pub(crate) mod probe;
 pub(crate) mod registry;
 pub(crate) mod site;
 pub(crate) mod stripe;
+mod stripe_slots;
 mod timer;

@@ -41,13 +41,10 @@
 //! stripe: exactly, at the price of the atomic adds.
 
 use std::cell::Cell;
-use std::sync::atomic::{
-    AtomicU32, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
-};
 
-use once_cell::race::OnceBox;
-
-use crate::record::histogram::{bucket_index, BUCKETS};
+use super::histogram::{bucket_index, BUCKETS};
+pub(crate) use super::stripe_slots::StripeTotals;
+use super::stripe_slots::{SlotRegistry, StripeSet};
 
 /// Stripe slots threads can own, process-wide. Chosen by the memory bound:
 /// 13 stripes of 1 KiB, the wide counters (1.9 KiB) and the site itself fit
@@ -55,69 +52,25 @@ use crate::record::histogram::{bucket_index, BUCKETS};
 /// stripe, at the price of atomic adds.
 pub(crate) const OWNED: usize = 12;
 
-/// The stripe threads without a slot share.
-const SHARED: usize = OWNED;
-
 /// Stripes per call site: the owned ones and the shared one.
 pub(crate) const STRIPES: usize = OWNED + 1;
+
+/// The stripe threads without a slot share.
+const SHARED: usize = StripeSet::<STRIPES, BUCKETS>::SHARED;
 
 /// The slot of a thread that has not finished an instrumented call yet.
 const UNCLAIMED: usize = usize::MAX;
 
-/// One stripe's counters. Aligned to 128 bytes (a pair of cache lines, the
-/// unit the adjacent-line prefetcher moves): a stripe is allocated by the
-/// thread that writes it, and shares no line with another allocation. A
-/// call's hot words (the counts and the buckets of calls under 128 ns) sit
-/// in its first cache line.
-#[repr(C, align(128))]
-pub(crate) struct Stripe {
-    successes: AtomicU64,
-    nanos: AtomicU64,
-    max_nanos: AtomicU64,
-    /// Wraps after 2^32 calls in one bucket into `Stripes::wide`.
-    buckets: [AtomicU32; BUCKETS],
-}
-
-impl Stripe {
-    fn new() -> Self {
-        Stripe {
-            successes: AtomicU64::new(0),
-            nanos: AtomicU64::new(0),
-            max_nanos: AtomicU64::new(0),
-            buckets: [const { AtomicU32::new(0) }; BUCKETS],
-        }
-    }
-}
-
-/// Adds to a counter only this thread writes: a load and a store, no
-/// read-modify-write.
-#[inline(always)]
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.store(counter.load(Relaxed).wrapping_add(by), Relaxed);
-}
+/// One stripe's counters: 1 KiB (for tests, which check it).
+#[cfg(test)]
+pub(crate) type Stripe = super::stripe_slots::Stripe<BUCKETS>;
 
 /// The latency counters of one call site.
-pub(crate) struct Stripes {
-    slots: [OnceBox<Stripe>; STRIPES],
-    /// Counts carried out of a stripe's 32-bit bucket when it wraps;
-    /// allocated the first time that happens (after 2^32 calls in one
-    /// bucket of one stripe).
-    wide: OnceBox<[AtomicU64; BUCKETS]>,
-}
-
-/// What the stripes of one site hold, summed, besides the histogram.
-pub(crate) struct StripeTotals {
-    pub successes: u64,
-    pub nanos: u64,
-    pub max_nanos: u64,
-}
+pub(crate) struct Stripes(StripeSet<STRIPES, BUCKETS>);
 
 impl Stripes {
     pub(crate) const fn new() -> Self {
-        Stripes {
-            slots: [const { OnceBox::new() }; STRIPES],
-            wide: OnceBox::new(),
-        }
+        Stripes(StripeSet::new())
     }
 
     /// One completed call of `nanos`, a success or not. The hot path: on a
@@ -126,8 +79,9 @@ impl Stripes {
     pub(crate) fn record(&self, nanos: u64, success: bool) {
         let slot = SLOT.with(Cell::get);
         if slot < OWNED {
-            if let Some(stripe) = self.slots[slot].get() {
-                self.add_owned(stripe, nanos, success);
+            if let Some(stripe) = self.0.get(slot) {
+                self.0
+                    .add_owned(stripe, nanos, bucket_index(nanos), success);
                 return;
             }
         }
@@ -140,133 +94,43 @@ impl Stripes {
     #[inline(never)]
     fn record_slow(&self, slot: usize, nanos: u64, success: bool) {
         let slot = if slot == UNCLAIMED { claim() } else { slot };
-        let stripe = self.slots[slot].get_or_init(|| Box::new(Stripe::new()));
+        let stripe = self.0.get_or_alloc(slot);
         if slot == SHARED {
-            self.add_shared(stripe, nanos, success);
+            self.0
+                .add_shared(stripe, nanos, bucket_index(nanos), success);
         } else {
-            self.add_owned(stripe, nanos, success);
+            self.0
+                .add_owned(stripe, nanos, bucket_index(nanos), success);
         }
-    }
-
-    /// Only the thread that owns the stripe's slot calls this.
-    #[inline(always)]
-    fn add_owned(&self, stripe: &Stripe, nanos: u64, success: bool) {
-        if success {
-            bump(&stripe.successes, 1);
-        }
-        bump(&stripe.nanos, nanos);
-        let index = bucket_index(nanos);
-        let bucket = &stripe.buckets[index];
-        let count = bucket.load(Relaxed);
-        if count == u32::MAX {
-            self.carry(index);
-            bucket.store(0, Relaxed);
-        } else {
-            bucket.store(count + 1, Relaxed);
-        }
-        if nanos > stripe.max_nanos.load(Relaxed) {
-            stripe.max_nanos.store(nanos, Relaxed);
-        }
-    }
-
-    #[cold]
-    fn add_shared(&self, stripe: &Stripe, nanos: u64, success: bool) {
-        if success {
-            stripe.successes.fetch_add(1, Relaxed);
-        }
-        stripe.nanos.fetch_add(nanos, Relaxed);
-        let index = bucket_index(nanos);
-        if stripe.buckets[index].fetch_add(1, Relaxed) == u32::MAX {
-            self.carry(index);
-        }
-        stripe.max_nanos.fetch_max(nanos, Relaxed);
-    }
-
-    /// A bucket of some stripe wrapped: its 2^32 calls move to the wide
-    /// counter. A snapshot that reads the bucket and the wide counter while
-    /// this happens may be off by 2^32 in that bucket, for that snapshot;
-    /// the counts are not affected.
-    #[cold]
-    #[inline(never)]
-    fn carry(&self, index: usize) {
-        let wide = self
-            .wide
-            .get_or_init(|| Box::new([const { AtomicU64::new(0) }; BUCKETS]));
-        wide[index].fetch_add(1 << 32, Relaxed);
-    }
-
-    fn allocated(&self) -> impl Iterator<Item = &Stripe> {
-        self.slots.iter().filter_map(OnceBox::get)
     }
 
     /// Successes and summed latency, without the histogram.
     pub(crate) fn read_counts(&self) -> (u64, u64) {
-        self.allocated().fold((0, 0), |(successes, nanos), stripe| {
-            (
-                successes + stripe.successes.load(Relaxed),
-                nanos + stripe.nanos.load(Relaxed),
-            )
-        })
+        self.0.read_counts()
     }
 
-    /// Sums the stripes, adding their histograms into `buckets` (a
-    /// snapshot reads a thousand sites: it fills the reading in place
-    /// rather than copy 1.9 KiB per site).
+    /// Sums the stripes, adding their histograms into `buckets`.
     pub(crate) fn read(&self, buckets: &mut [u64; BUCKETS]) -> StripeTotals {
-        let mut totals = StripeTotals {
-            successes: 0,
-            nanos: 0,
-            max_nanos: 0,
-        };
-        for stripe in self.allocated() {
-            totals.successes += stripe.successes.load(Relaxed);
-            totals.nanos += stripe.nanos.load(Relaxed);
-            totals.max_nanos = totals.max_nanos.max(stripe.max_nanos.load(Relaxed));
-            for (sum, bucket) in buckets.iter_mut().zip(stripe.buckets.iter()) {
-                *sum += u64::from(bucket.load(Relaxed));
-            }
-        }
-        if let Some(wide) = self.wide.get() {
-            for (sum, extra) in buckets.iter_mut().zip(wide.iter()) {
-                *sum += extra.load(Relaxed);
-            }
-        }
-        totals
+        self.0.read(buckets)
     }
 
     /// Zeroes every counter. Meant for tests: a call racing with it on
     /// another thread may be lost, or may put back the count its stripe had
     /// before (its owner's store can land after the zero).
     pub(crate) fn reset(&self) {
-        for stripe in self.allocated() {
-            stripe.successes.store(0, Relaxed);
-            stripe.nanos.store(0, Relaxed);
-            stripe.max_nanos.store(0, Relaxed);
-            for bucket in &stripe.buckets {
-                bucket.store(0, Relaxed);
-            }
-        }
-        if let Some(wide) = self.wide.get() {
-            for extra in wide.iter() {
-                extra.store(0, Relaxed);
-            }
-        }
+        self.0.reset();
     }
 
     /// The stripes allocated so far (for tests).
     #[cfg(test)]
     pub(crate) fn allocated_slots(&self) -> Vec<usize> {
-        (0..STRIPES)
-            .filter(|&slot| self.slots[slot].get().is_some())
-            .collect()
+        self.0.allocated_slots()
     }
 
     /// Successes counted on the shared stripe (for tests).
     #[cfg(test)]
     pub(crate) fn shared_successes(&self) -> u64 {
-        self.slots[SHARED]
-            .get()
-            .map_or(0, |stripe| stripe.successes.load(Relaxed))
+        self.0.shared_successes()
     }
 
     /// Overwrites one bucket of the calling thread's stripe (for tests).
@@ -276,45 +140,22 @@ impl Stripes {
             UNCLAIMED => claim(),
             slot => slot,
         };
-        let stripe = self.slots[slot].get_or_init(|| Box::new(Stripe::new()));
-        stripe.buckets[index].store(count, Relaxed);
+        self.0.set_bucket(slot, index, count);
+    }
+
+    /// Overwrites the success and latency counts of the calling thread's
+    /// stripe (for tests).
+    #[cfg(test)]
+    pub(crate) fn set_own_counts(&self, successes: u64, nanos: u64) {
+        let slot = match SLOT.with(Cell::get) {
+            UNCLAIMED => claim(),
+            slot => slot,
+        };
+        self.0.set_counts(slot, successes, nanos);
     }
 }
 
-/// Which slots are taken, one bit each.
-pub(crate) struct SlotRegistry {
-    claimed: AtomicU32,
-}
-
-const ALL_SLOTS: u32 = (1 << OWNED) - 1;
-
-impl SlotRegistry {
-    pub(crate) const fn new() -> Self {
-        SlotRegistry {
-            claimed: AtomicU32::new(0),
-        }
-    }
-
-    /// Takes the lowest free slot, if any. Acquire: the new owner sees
-    /// every store the slot's previous owner made.
-    pub(crate) fn claim(&self) -> Option<usize> {
-        let before = self
-            .claimed
-            .fetch_update(Acquire, Relaxed, |claimed| {
-                let free = !claimed & ALL_SLOTS;
-                (free != 0).then(|| claimed | (free & free.wrapping_neg()))
-            })
-            .ok()?;
-        Some((!before & ALL_SLOTS).trailing_zeros() as usize)
-    }
-
-    /// Gives a slot back. Release: pairs with `claim`.
-    pub(crate) fn release(&self, slot: usize) {
-        self.claimed.fetch_and(!(1 << slot), Release);
-    }
-}
-
-static REGISTRY: SlotRegistry = SlotRegistry::new();
+static REGISTRY: SlotRegistry<OWNED> = SlotRegistry::new();
 
 thread_local! {
     /// The calling thread's slot: read on every call. `const` and without
@@ -376,7 +217,7 @@ mod tests {
 
     #[test]
     fn registry_hands_out_each_slot_once_and_takes_them_back() {
-        let registry = SlotRegistry::new();
+        let registry = SlotRegistry::<OWNED>::new();
         let slots: Vec<usize> = (0..OWNED).map(|_| registry.claim().unwrap()).collect();
         assert_eq!(slots, (0..OWNED).collect::<Vec<_>>());
         assert_eq!(registry.claim(), None);
@@ -420,6 +261,23 @@ mod tests {
         assert_eq!(buckets.iter().sum::<u64>(), 3 * OWNED as u64 * 100);
         assert_eq!(SITE.shared_successes(), 0);
         assert!(!SITE.allocated_slots().contains(&SHARED));
+    }
+
+    #[test]
+    fn a_reading_wraps_as_the_counters_do_instead_of_panicking() {
+        let _turn = SLOT_TESTS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        static SITE: Stripes = Stripes::new();
+        // Two stripes whose sum passes u64::MAX: each counter wraps on its
+        // own, so the sum of all of them is kept modulo 2^64 too.
+        // The test's thread keeps its slot while the other one counts.
+        SITE.set_own_counts(u64::MAX, u64::MAX);
+        std::thread::spawn(|| SITE.record(5, true)).join().unwrap();
+        assert_eq!(SITE.allocated_slots().len(), 2);
+        assert_eq!(SITE.read_counts(), (0, 4));
+        let totals = SITE.read(&mut [0; BUCKETS]);
+        assert_eq!((totals.successes, totals.nanos), (0, 4));
     }
 
     #[test]

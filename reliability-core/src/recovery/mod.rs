@@ -72,6 +72,7 @@ pub(crate) mod plan;
 pub(crate) mod rate_limit;
 pub(crate) mod strategy;
 pub(crate) mod timeout;
+mod token_bucket;
 pub(crate) mod verdict;
 pub(crate) mod wired;
 

@@ -31,6 +31,7 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use super::token_bucket::TokenBucket;
 use crate::classify::refused::RateLimited;
 use crate::record::clock::{self as call_clock, Clock, Delay, SystemClock};
 
@@ -118,18 +119,13 @@ impl RateLimitConfig {
 /// the clock the caller passes; the first one seen is the bucket's origin,
 /// and the bucket starts full.
 pub struct RateLimiter {
-    /// When the bucket would be full again, in the origin's units.
-    full_at: AtomicU64,
-    /// The interval in call clock ticks once the bucket counts whole ticks
-    /// (its first caller read the call clock, which counts at 1 GHz or
-    /// more); 0 before and otherwise. The inlined path goes only then, and
-    /// reads nothing else but `inline_tolerance` and `full_at`. In the
-    /// same-process A/B, the path with a shift by a loaded count and the
-    /// checks of the origin, its unit and its interval read 45.4 ns, this
-    /// one 43.7 ns.
-    inline_interval: AtomicU64,
-    /// The tolerance in whole ticks, stored before `inline_interval`.
-    inline_tolerance: AtomicU64,
+    /// When the bucket would be full again, in the origin's units, and the
+    /// inlined path's interval and tolerance in whole ticks once the bucket
+    /// counts them (its first caller read the call clock, which counts at
+    /// 1 GHz or more). In the same-process A/B, the path with a shift by a
+    /// loaded count and the checks of the origin, its unit and its interval
+    /// read 45.4 ns, the inlined one 43.7 ns.
+    bucket: TokenBucket,
     origin: OnceLock<Origin>,
     component: &'static str,
     config: RateLimitConfig,
@@ -323,8 +319,7 @@ impl TimeSource<'_> {
                 let origin = limiter.origin.get_or_init(|| {
                     let origin = Origin::on_call_clock(at, config);
                     if let Some((interval, tolerance)) = origin.in_whole_ticks() {
-                        limiter.inline_tolerance.store(tolerance, Ordering::Relaxed);
-                        limiter.inline_interval.store(interval, Ordering::Release);
+                        limiter.bucket.open_inline(interval, tolerance);
                     }
                     origin
                 });
@@ -362,9 +357,7 @@ impl RateLimiter {
     /// A full bucket for `component`.
     pub const fn new(component: &'static str, config: RateLimitConfig) -> Self {
         RateLimiter {
-            full_at: AtomicU64::new(0),
-            inline_interval: AtomicU64::new(0),
-            inline_tolerance: AtomicU64::new(0),
+            bucket: TokenBucket::new(),
             origin: OnceLock::new(),
             component,
             config,
@@ -406,25 +399,7 @@ impl RateLimiter {
     /// nanoseconds or fractions of a tick, or has a zero interval.
     #[inline(always)]
     pub(crate) fn try_take_on_call_clock(&self, started: u64) -> bool {
-        // Pairs with the release store after the tolerance's.
-        let interval = self.inline_interval.load(Ordering::Acquire);
-        if interval == 0 {
-            return false;
-        }
-        let tolerance = self.inline_tolerance.load(Ordering::Relaxed);
-        let now = started;
-        let full_at = self.full_at.load(Ordering::Relaxed);
-        let from = full_at.max(now);
-        from - now <= tolerance
-            && self
-                .full_at
-                .compare_exchange(
-                    full_at,
-                    from.saturating_add(interval),
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
+        self.bucket.try_take_inline(started)
     }
 
     /// [`acquire`](Self::acquire) while the system clock is in use, as of
@@ -477,35 +452,16 @@ impl RateLimiter {
         let Some(interval) = origin.interval else {
             return Err(Duration::MAX);
         };
-        let mut full_at = self.full_at.load(Ordering::Relaxed);
-        loop {
-            // An idle bucket is full from now on, not from long ago.
-            let from = full_at.max(now);
-            let wait = (from - now).saturating_sub(origin.tolerance);
-            if wait > max_wait {
-                return Err(origin.duration_of(wait));
-            }
-            match self.full_at.compare_exchange_weak(
-                full_at,
-                from.saturating_add(interval),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(origin.duration_of(wait)),
-                Err(actual) => full_at = actual,
-            }
-        }
+        self.bucket
+            .reserve(now, interval, origin.tolerance, max_wait)
+            .map(|wait| origin.duration_of(wait))
+            .map_err(|wait| origin.duration_of(wait))
     }
 
     /// Gives back a reserved token that will not be used.
     fn give_back(&self) {
         if let Some(interval) = self.origin.get().and_then(|origin| origin.interval) {
-            // Never fails: the closure always returns `Some`.
-            let _ = self
-                .full_at
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |at| {
-                    Some(at.saturating_sub(interval))
-                });
+            self.bucket.give_back(interval);
         }
     }
 
@@ -867,9 +823,9 @@ mod tests {
         assert!(!limiter.try_take_on_call_clock(started));
         assert_eq!(limiter.acquire_on_call_clock(started), Ok(()));
         assert!(limiter.try_take_on_call_clock(started));
-        let full_at = limiter.full_at.load(Ordering::Relaxed);
+        let full_at = limiter.bucket.full_at();
         assert!(!limiter.try_take_on_call_clock(started));
-        assert_eq!(limiter.full_at.load(Ordering::Relaxed), full_at);
+        assert_eq!(limiter.bucket.full_at(), full_at);
         assert_eq!(limiter.refused(), 0);
         let refused = limiter.acquire_on_call_clock(started).unwrap_err();
         assert!(refused.retry_after() > 100 * MS, "{refused:?}");

@@ -7,3 +7,4 @@ pub(crate) mod env;
 pub(crate) mod events;
 pub(crate) mod policy;
 pub(crate) mod registry;
+mod state_index;

@@ -1,15 +1,13 @@
 //! The runtime's registry: a component's state for each record that call
 //! sites made, created on first need and handed its environment.
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::LazyLock;
 use std::time::Instant;
-
-use parking_lot::Mutex;
 
 use super::component::{ComponentReading, ComponentState};
 use super::env::Env;
 use super::events::ReliabilityEvent;
+use super::state_index::StateIndex;
 use crate::record::registry::{on_instance_limit, registry, ComponentRecord, Registry};
 
 #[derive(Debug)]
@@ -18,7 +16,7 @@ pub(crate) struct Runtime {
     env: Env,
     /// By the address of their record: an instance's state is apart from
     /// its component's, though both have the component's name.
-    states: StateIndex,
+    states: StateIndex<ComponentState>,
 }
 
 static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
@@ -45,7 +43,7 @@ impl Runtime {
         Runtime {
             records,
             env: Env::default(),
-            states: StateIndex::new(),
+            states: StateIndex::with_slots(FIRST_TABLE_SLOTS),
         }
     }
 
@@ -86,7 +84,7 @@ impl Runtime {
         // An instance's state is made after its component's, outside the lock.
         let parent = record.parent().map(|parent| self.state_of(parent));
         let key = key_of(record);
-        let mut tables = self.states.writer.lock();
+        let mut tables = self.states.writer();
         if let Some(state) = self.states.get(key) {
             return state;
         }
@@ -170,140 +168,8 @@ fn key_of(record: &'static ComponentRecord) -> usize {
     std::ptr::from_ref(record) as usize
 }
 
-/// The runtime's states by the address of their record, read without a
-/// lock: every failure, and every recovery step, finds its component's
-/// state here, and through a `RwLock<HashMap>` each paid a read lock (two
-/// atomic read-modify-writes on a line all threads share) and a SipHash.
-///
-/// An open-addressing table that only grows: a reader loads the table and
-/// probes from the key's hash to the key or an empty slot (the table is
-/// never more than half full). Insertions are serialized by `writer`; a
-/// full table is copied into one twice its size, which then replaces it.
-/// A table is never freed, so a reader still probing a replaced one reads
-/// valid memory (a miss there sends it to the lock, which finds the key in
-/// the new one); like the states, the tables live for the process, and the
-/// replaced ones add up to less than the last.
-#[derive(Debug)]
-struct StateIndex {
-    table: AtomicPtr<StateTable>,
-    writer: Mutex<Filled>,
-}
-
-/// How many states the current table holds; behind the writer's lock.
-#[derive(Debug)]
-struct Filled(usize);
-
-#[derive(Debug)]
-struct StateTable {
-    /// A power of two.
-    slots: Box<[StateSlot]>,
-    /// `64 - log2(slots.len())`: the hash keeps its top bits.
-    shift: u32,
-}
-
-#[derive(Debug)]
-struct StateSlot {
-    /// The record's address; 0 while the slot is empty. Written once,
-    /// with release, after `state`.
-    key: AtomicUsize,
-    state: AtomicPtr<ComponentState>,
-}
-
 /// Room for 32 records before the first copy: a kilobyte.
 const FIRST_TABLE_SLOTS: usize = 64;
-
-impl StateIndex {
-    fn new() -> Self {
-        StateIndex {
-            table: AtomicPtr::new(StateTable::leaked(FIRST_TABLE_SLOTS)),
-            writer: Mutex::new(Filled(0)),
-        }
-    }
-
-    #[inline]
-    fn get(&self, key: usize) -> Option<&'static ComponentState> {
-        // SAFETY: tables are leaked, never freed; the acquire load pairs
-        // with the release store that published the table after filling it.
-        let table = unsafe { &*self.table.load(Ordering::Acquire) };
-        table.get(key)
-    }
-
-    /// Adds `state` under `key`, which is not in the index, the writer's
-    /// lock held.
-    fn insert(&self, filled: &mut Filled, key: usize, state: &'static ComponentState) {
-        // SAFETY: as in `get`; only the writer, whose lock is held, stores.
-        let mut table = unsafe { &*self.table.load(Ordering::Acquire) };
-        if (filled.0 + 1) * 2 > table.slots.len() {
-            let bigger = StateTable::leaked(table.slots.len() * 2);
-            // SAFETY: just made, leaked.
-            let bigger_ref = unsafe { &*bigger };
-            for slot in table.slots.iter() {
-                let key = slot.key.load(Ordering::Relaxed);
-                if key != 0 {
-                    // SAFETY: a slot's state is set before its key, and
-                    // states are leaked.
-                    bigger_ref.put(key, unsafe { &*slot.state.load(Ordering::Relaxed) });
-                }
-            }
-            self.table.store(bigger, Ordering::Release);
-            table = bigger_ref;
-        }
-        table.put(key, state);
-        filled.0 += 1;
-    }
-}
-
-impl StateTable {
-    fn leaked(slots: usize) -> *mut StateTable {
-        debug_assert!(slots.is_power_of_two());
-        let slots: Box<[StateSlot]> = (0..slots)
-            .map(|_| StateSlot {
-                key: AtomicUsize::new(0),
-                state: AtomicPtr::new(std::ptr::null_mut()),
-            })
-            .collect();
-        let shift = 64 - slots.len().trailing_zeros();
-        Box::into_raw(Box::new(StateTable { slots, shift }))
-    }
-
-    /// Where `key`'s probe starts: Fibonacci hashing of the address.
-    #[inline]
-    fn first_slot(&self, key: usize) -> usize {
-        ((key as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
-    }
-
-    #[inline]
-    fn get(&self, key: usize) -> Option<&'static ComponentState> {
-        let mask = self.slots.len() - 1;
-        let mut index = self.first_slot(key);
-        loop {
-            let slot = &self.slots[index];
-            match slot.key.load(Ordering::Acquire) {
-                // SAFETY: the acquire load of the key sees the state stored
-                // before it; states are leaked.
-                found if found == key => {
-                    return Some(unsafe { &*slot.state.load(Ordering::Relaxed) })
-                }
-                0 => return None,
-                _ => index = (index + 1) & mask,
-            }
-        }
-    }
-
-    /// Puts `key` in the first empty slot of its probe; the writer's lock
-    /// held, the table at most half full.
-    fn put(&self, key: usize, state: &'static ComponentState) {
-        let mask = self.slots.len() - 1;
-        let mut index = self.first_slot(key);
-        while self.slots[index].key.load(Ordering::Relaxed) != 0 {
-            index = (index + 1) & mask;
-        }
-        let slot = &self.slots[index];
-        slot.state
-            .store(std::ptr::from_ref(state).cast_mut(), Ordering::Relaxed);
-        slot.key.store(key, Ordering::Release);
-    }
-}
 
 #[cfg(test)]
 mod tests {
