@@ -143,9 +143,47 @@ mod tests {
     use super::*;
     use crate::recovery::test_support::CountingWaker;
     use crate::ManualClock;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::Instant;
 
     fn poll<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
         Pin::new(future).poll(&mut Context::from_waker(waker))
+    }
+
+    /// A user's clock whose delays panic.
+    #[derive(Debug)]
+    struct PanickingClock;
+
+    impl Clock for PanickingClock {
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+
+        fn sleep(&self, _: Duration) {}
+
+        fn delay(&self, _: Duration) -> Delay {
+            panic!("the clock's delay panicked");
+        }
+    }
+
+    #[test]
+    fn a_panic_while_an_async_caller_starts_to_wait_loses_no_place() {
+        let bulkhead = Bulkhead::new("db", BulkheadConfig::new(1).with_max_wait(FOREVER));
+        let held = bulkhead.acquire().unwrap();
+        let (_, waker) = CountingWaker::new();
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            let mut waiter = bulkhead.acquire_async(&PanickingClock);
+            let _ = poll(&mut waiter, &waker);
+        }));
+        assert!(panicked.is_err(), "the clock did not panic");
+        assert_eq!(bulkhead.waiting(), 0, "the panicked caller is still queued");
+        drop(held);
+        assert_eq!(
+            bulkhead.in_flight(),
+            0,
+            "the freed place went to the panicked caller"
+        );
+        assert!(bulkhead.try_acquire().is_ok());
     }
 
     #[test]
