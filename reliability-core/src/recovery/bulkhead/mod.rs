@@ -369,6 +369,25 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_inside_gives_the_place_to_the_next_waiter() {
+        let bulkhead = Bulkhead::new("db", BulkheadConfig::new(1).with_max_wait(FOREVER));
+        thread::scope(|scope| {
+            let held = bulkhead.acquire().unwrap();
+            let waiter = scope.spawn(|| bulkhead.acquire().map(drop));
+            while bulkhead.waiting() < 1 {
+                thread::yield_now();
+            }
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let _held = held;
+                panic!("the body panicked");
+            }));
+            assert!(panicked.is_err());
+            assert_eq!(waiter.join().unwrap(), Ok(()));
+        });
+        assert_eq!((bulkhead.in_flight(), bulkhead.waiting()), (0, 0));
+    }
+
+    #[test]
     fn zero_places_refuses_every_call() {
         let bulkhead = Bulkhead::new("db", BulkheadConfig::new(0).with_max_wait(WAIT));
         assert!(bulkhead.try_acquire().is_err());
