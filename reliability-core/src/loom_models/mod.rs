@@ -18,6 +18,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     println!("{name}: {} interleavings", runs.load(Relaxed));
 }
 
+mod bulkhead;
 mod circuit;
 mod state_index;
 mod stripe;

@@ -167,18 +167,6 @@ thread_local! {
     static RELEASE_ON_EXIT: SlotLease = const { SlotLease(Cell::new(UNCLAIMED)) };
 }
 
-/// The calling thread's slot, claimed now if it has none yet; `None` for a
-/// thread that found every slot taken. Other counters that only their
-/// thread writes (a bulkhead's places given back) are indexed by it too.
-#[inline(always)]
-pub(crate) fn owned_slot() -> Option<usize> {
-    let mut slot = SLOT.with(Cell::get);
-    if slot == UNCLAIMED {
-        slot = claim();
-    }
-    (slot < OWNED).then_some(slot)
-}
-
 /// A thread's hold on a slot, given back when the thread exits.
 struct SlotLease(Cell<usize>);
 

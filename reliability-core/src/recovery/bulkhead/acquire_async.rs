@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{Bulkhead, BulkheadPermit, Wake};
+use super::{Bulkhead, BulkheadPermit, Waiter, Wake};
 use crate::classify::refused::BulkheadFull;
 use crate::record::clock::{Clock, Delay};
 
@@ -30,14 +31,15 @@ impl Bulkhead {
 pub struct BulkheadAcquire<'a, 'c> {
     bulkhead: &'a Bulkhead,
     clock: &'c dyn Clock,
-    state: AcquireState,
+    state: AcquireState<'a>,
 }
 
-enum AcquireState {
+enum AcquireState<'a> {
     Start,
-    /// In the queue, with the delay that ends the wait.
+    /// In the queue, with the delay that ends the wait. Dropping the
+    /// waiter (with the future) takes it out of the queue.
     Queued {
-        id: u64,
+        waiter: Waiter<'a>,
         delay: Delay,
     },
     Done,
@@ -62,72 +64,48 @@ impl<'a> Future for BulkheadAcquire<'a, '_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let bulkhead = self.bulkhead;
-        // Made only when returned: a permit dropped gives a place back.
-        let admitted = || Poll::Ready(Ok(BulkheadPermit { bulkhead }));
         if let AcquireState::Start = self.state {
-            self.state = AcquireState::Done;
-            if bulkhead.enter_unqueued() {
-                return admitted();
-            }
-            let mut queue = bulkhead.queue.lock();
-            if queue.waiters.is_empty() && bulkhead.try_enter() {
-                return admitted();
+            if let Some(permit) = bulkhead.try_acquire_unqueued() {
+                self.state = AcquireState::Done;
+                return Poll::Ready(Ok(permit));
             }
             if bulkhead.config.max_wait.is_zero() {
+                self.state = AcquireState::Done;
                 return Poll::Ready(Err(bulkhead.refuse()));
             }
-            let (id, woken) = bulkhead.enqueue(&mut queue, Wake::Task(cx.waker().clone()));
-            let granted = !queue.contains(id);
-            drop(queue);
-            woken.into_iter().for_each(Wake::wake);
-            if granted {
-                return admitted();
-            }
+            // Before queuing: the user's clock may panic, and nothing
+            // between queuing and keeping the waiter in `state` may.
             let delay = self.clock.delay(bulkhead.config.max_wait);
-            self.state = AcquireState::Queued { id, delay };
+            match bulkhead.enter_or_wait(Wake::Task(cx.waker().clone())) {
+                Ok(permit) => {
+                    self.state = AcquireState::Done;
+                    return Poll::Ready(Ok(permit));
+                }
+                Err(waiter) => self.state = AcquireState::Queued { waiter, delay },
+            }
         }
-        let AcquireState::Queued { id, delay } = &mut self.state else {
+        let AcquireState::Queued { waiter, delay } = &mut self.state else {
             // Polled again after it completed.
             return Poll::Pending;
         };
-        let id = *id;
-        {
-            let mut queue = bulkhead.queue.lock();
-            let Some(at) = queue.position(id) else {
-                drop(queue);
-                self.state = AcquireState::Done;
-                return admitted();
-            };
-            if let Wake::Task(waker) = &mut queue.waiters[at].wake {
+        let still_waiting = waiter.is_waiting(|wake| {
+            if let Wake::Task(waker) = wake {
                 waker.clone_from(cx.waker());
             }
-        }
-        if Pin::new(delay).poll(cx).is_pending() {
+        });
+        if still_waiting && Pin::new(delay).poll(cx).is_pending() {
             return Poll::Pending;
         }
-        let still_waiting = bulkhead.dequeue(&mut bulkhead.queue.lock(), id);
-        self.state = AcquireState::Done;
-        if still_waiting {
-            Poll::Ready(Err(bulkhead.refuse()))
+        let AcquireState::Queued { waiter, .. } = mem::replace(&mut self.state, AcquireState::Done)
+        else {
+            unreachable!("matched as queued above");
+        };
+        Poll::Ready(if still_waiting {
+            // The wait ran out; a place handed over just now is taken.
+            waiter.give_up()
         } else {
-            // Handed a place as the wait ran out: take it.
-            admitted()
-        }
-    }
-}
-
-impl Drop for BulkheadAcquire<'_, '_> {
-    fn drop(&mut self) {
-        if let AcquireState::Queued { id, .. } = self.state {
-            let bulkhead = self.bulkhead;
-            let mut queue = bulkhead.queue.lock();
-            if !bulkhead.dequeue(&mut queue, id) {
-                // A place was handed to this waiter as it was dropped:
-                // pass it to the next one rather than lose it.
-                bulkhead.places.leave();
-                bulkhead.hand_over(queue);
-            }
-        }
+            Ok(waiter.into_permit())
+        })
     }
 }
 
@@ -143,9 +121,47 @@ mod tests {
     use super::*;
     use crate::recovery::test_support::CountingWaker;
     use crate::ManualClock;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::Instant;
 
     fn poll<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
         Pin::new(future).poll(&mut Context::from_waker(waker))
+    }
+
+    /// A user's clock whose delays panic.
+    #[derive(Debug)]
+    struct PanickingClock;
+
+    impl Clock for PanickingClock {
+        fn now(&self) -> Instant {
+            Instant::now()
+        }
+
+        fn sleep(&self, _: Duration) {}
+
+        fn delay(&self, _: Duration) -> Delay {
+            panic!("the clock's delay panicked");
+        }
+    }
+
+    #[test]
+    fn a_panic_while_an_async_caller_starts_to_wait_loses_no_place() {
+        let bulkhead = Bulkhead::new("db", BulkheadConfig::new(1).with_max_wait(FOREVER));
+        let held = bulkhead.acquire().unwrap();
+        let (_, waker) = CountingWaker::new();
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            let mut waiter = bulkhead.acquire_async(&PanickingClock);
+            let _ = poll(&mut waiter, &waker);
+        }));
+        assert!(panicked.is_err(), "the clock did not panic");
+        assert_eq!(bulkhead.waiting(), 0, "the panicked caller is still queued");
+        drop(held);
+        assert_eq!(
+            bulkhead.in_flight(),
+            0,
+            "the freed place went to the panicked caller"
+        );
+        assert!(bulkhead.try_acquire().is_ok());
     }
 
     #[test]

@@ -1,47 +1,32 @@
 //! `bulkhead`: at most `max_concurrent` calls of a component inside at once.
+//! The places and the queue of waiters are in `places.rs`; waiting is here.
 //!
 //! A call takes a [`BulkheadPermit`] before its first attempt and gives it
 //! back when the permit is dropped, after the last. While the bulkhead is
-//! full, a sync caller waits on a condition variable and an async caller in
-//! a queue of wakers (on any executor, without blocking its thread), both up
-//! to `max_wait`; then the call is refused with [`BulkheadFull`].
+//! full, a sync caller parks its thread and an async caller waits with its
+//! task's waker (on any executor, without blocking its thread), both up to
+//! `max_wait`; then the call is refused with [`BulkheadFull`].
 //!
 //! Places are handed out first come, first served: a freed place goes to
 //! the oldest waiter, by the caller that frees it, so a newcomer cannot take
-//! it first. A waiter that is dropped (a cancelled async call) leaves the
-//! queue; one that is dropped just after a place was handed to it passes the
-//! place on, so no place is lost.
+//! it first. A waiter that stops waiting for any reason (a cancelled async
+//! call, a panic) leaves the queue, and passes on a place handed to it
+//! meanwhile, so no place is lost.
 //!
-//! # Cost
-//!
-//! While nobody waits, entering is one load of the queue length and one
-//! compare-and-swap of the places taken (`places`), and leaving is a plain
-//! add to the leaving thread's own counter and one load of the queue
-//! length: no lock, one atomic read-modify-write per call. The queue's lock
-//! is only taken when the bulkhead is full, or by a caller leaving while
-//! someone waits; a caller about to wait pays the barrier that lets leaving
-//! be that cheap (`fence`).
+//! While nobody waits, entering is one compare-and-swap and leaving one
+//! `fetch_sub`, with no lock; the queue's lock is taken only when the
+//! bulkhead is full, or by a caller leaving while someone waits.
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{compiler_fence, fence, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
-
 use crate::classify::refused::BulkheadFull;
-use places::Places;
-
-/// The low bit of a bulkhead's queue word: its leaves still take the slow
-/// path, which settles the process's fence mode (registering for
-/// `membarrier` on the process's first leave) and clears the bit once a
-/// compiler fence is enough. The waiters are counted above it.
-const UNSETTLED: usize = 1;
+use places::{Entered, Places, WaiterId};
 
 mod acquire_async;
-mod fence;
 mod places;
 
 pub use acquire_async::BulkheadAcquire;
@@ -103,35 +88,16 @@ impl BulkheadConfig {
 ///
 /// `const`-constructible, so it can live in a `static`.
 pub struct Bulkhead {
-    /// Calls inside: permits taken and not yet dropped, including places
-    /// handed to waiters that have not yet seen them. First: entering
-    /// writes its line.
-    places: Places,
-    /// The queue's length times two, readable without its lock: callers
-    /// leaving an unqueued bulkhead skip the lock on it. Read by every call
-    /// and written only as callers queue, so its line stays in every
-    /// core's cache. Plus [`UNSETTLED`].
-    queued: AtomicUsize,
+    places: Places<Wake>,
     component: &'static str,
     config: BulkheadConfig,
     refused: AtomicU64,
-    queue: Mutex<WaitQueue>,
 }
 
-struct WaitQueue {
-    /// Oldest first; ids increase, so a waiter is found by binary search.
-    waiters: VecDeque<Waiter>,
-    next_id: u64,
-}
-
-struct Waiter {
-    id: u64,
-    wake: Wake,
-}
-
+/// How a waiter is woken when a place is handed to it.
 enum Wake {
-    /// A sync caller waiting on its own condition variable.
-    Thread(Arc<Condvar>),
+    /// A sync caller, parked.
+    Thread(Thread),
     /// An async caller's task.
     Task(Waker),
 }
@@ -139,35 +105,9 @@ enum Wake {
 impl Wake {
     fn wake(self) {
         match self {
-            Wake::Thread(condvar) => {
-                condvar.notify_one();
-            }
+            Wake::Thread(thread) => thread.unpark(),
             Wake::Task(waker) => waker.wake(),
         }
-    }
-}
-
-impl WaitQueue {
-    fn position(&self, id: u64) -> Option<usize> {
-        self.waiters.binary_search_by_key(&id, |w| w.id).ok()
-    }
-
-    fn contains(&self, id: u64) -> bool {
-        self.position(id).is_some()
-    }
-
-    fn push(&mut self, wake: Wake) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.waiters.push_back(Waiter { id, wake });
-        id
-    }
-
-    /// Whether the waiter was still queued (not yet handed a place).
-    fn remove(&mut self, id: u64) -> bool {
-        self.position(id)
-            .and_then(|at| self.waiters.remove(at))
-            .is_some()
     }
 }
 
@@ -187,15 +127,10 @@ impl Bulkhead {
     /// An empty bulkhead for `component`.
     pub const fn new(component: &'static str, config: BulkheadConfig) -> Self {
         Bulkhead {
-            places: Places::new(),
-            queued: AtomicUsize::new(UNSETTLED),
+            places: Places::new(config.max_concurrent),
             component,
             config,
             refused: AtomicU64::new(0),
-            queue: Mutex::new(WaitQueue {
-                waiters: VecDeque::new(),
-                next_id: 0,
-            }),
         }
     }
 
@@ -206,12 +141,12 @@ impl Bulkhead {
 
     /// Calls inside now (the `reliability_in_flight` gauge).
     pub fn in_flight(&self) -> usize {
-        usize::try_from(self.places.inside()).unwrap_or(usize::MAX)
+        self.places.inside()
     }
 
     /// Callers waiting for a place now.
     pub fn waiting(&self) -> usize {
-        self.queued.load(Ordering::Relaxed) >> 1
+        self.places.waiting()
     }
 
     /// Calls refused since the bulkhead was made.
@@ -221,14 +156,7 @@ impl Bulkhead {
 
     /// Enters if there is a place and nobody waits; never waits.
     pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
-        if self.enter_unqueued() {
-            return Ok(BulkheadPermit { bulkhead: self });
-        }
-        let queue = self.queue.lock();
-        if queue.waiters.is_empty() && self.try_enter() {
-            return Ok(BulkheadPermit { bulkhead: self });
-        }
-        Err(self.refuse())
+        self.try_acquire_unqueued().ok_or_else(|| self.refuse())
     }
 
     /// Enters if there is a place and nobody waits, as the first step of
@@ -236,122 +164,68 @@ impl Bulkhead {
     /// does; `None` otherwise (then they would queue or refuse).
     #[inline]
     pub(crate) fn try_acquire_unqueued(&self) -> Option<BulkheadPermit<'_>> {
-        // Made only once inside: a permit gives a place back when dropped.
-        self.enter_unqueued()
+        // Made only once inside (`then`, not `then_some`): a permit gives
+        // a place back when dropped.
+        self.places
+            .try_enter()
             .then(|| BulkheadPermit { bulkhead: self })
     }
 
     /// Enters, blocking the thread up to `max_wait` for a place (on the
-    /// real clock: a condition variable cannot wait on a manual one).
+    /// real clock: a parked thread cannot wait on a manual one).
     #[inline]
     pub fn acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
-        if self.enter_unqueued() {
-            return Ok(BulkheadPermit { bulkhead: self });
-        }
-        self.acquire_slow()
-    }
-
-    /// The uncontended path: no one queued and a place free.
-    #[inline]
-    fn enter_unqueued(&self) -> bool {
-        // Freed places go straight to waiters, so a place is free while
-        // someone waits only between a release and its hand-over; checking
-        // the queue keeps newcomers out of that window. Relaxed: a stale
-        // zero lets one caller in early, within the limit the
-        // compare-and-swap still enforces.
-        self.queued.load(Ordering::Relaxed) <= UNSETTLED && self.try_enter()
-    }
-
-    /// Takes a place if one is free.
-    #[inline(always)]
-    fn try_enter(&self) -> bool {
-        self.places.try_take(self.config.max_concurrent as u64)
-    }
-
-    /// Gives a place back, and hands it over if someone waits.
-    ///
-    /// The leave is a plain store, ordered before the load of the queue
-    /// length by a compiler fence that pairs with the [`fence::heavy`] of a
-    /// caller that queues: either that caller sees this place free, or this
-    /// one sees it queued and hands the place over. Until this bulkhead
-    /// knows the process is registered for that (`UNSETTLED`), the word is
-    /// not 0 and the leave takes the slow path, whose full fence does the
-    /// ordering. One load for both, where the leave read the process's
-    /// fence mode too: two dependent loads and a branch fewer (0.16 ns of
-    /// a 43.7 ns call in the same-process A/B, less than moving code alone
-    /// can change it).
-    #[inline(always)]
-    fn release(&self) {
-        self.places.leave();
-        compiler_fence(Ordering::SeqCst);
-        if self.queued.load(Ordering::Relaxed) != 0 {
-            self.release_slow();
+        match self.try_acquire_unqueued() {
+            Some(permit) => Ok(permit),
+            None => self.acquire_slow(),
         }
     }
 
-    /// The rest of a leave that found the queue word not 0: someone waits,
-    /// or the fence mode is not settled for this bulkhead yet.
     #[cold]
     #[inline(never)]
-    fn release_slow(&self) {
-        // This leave's store before the load below, in any mode.
-        fence(Ordering::SeqCst);
-        let queued = self.queued.load(Ordering::Relaxed);
-        if queued & UNSETTLED != 0 && fence::light_is_free() {
-            // Later leaves need only the compiler fence. A `store_waiters`
-            // racing with this may set the bit again: one more slow leave.
-            self.queued.fetch_and(!UNSETTLED, Ordering::Relaxed);
+    fn acquire_slow(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
+        if self.config.max_wait.is_zero() {
+            return Err(self.refuse());
         }
-        if queued >> 1 != 0 {
-            self.hand_over(self.queue.lock());
-        }
-    }
-
-    /// Stores the queue's length in the queue word, keeping its
-    /// `UNSETTLED` bit; under the queue's lock.
-    fn store_waiters(&self, waiters: usize) {
-        let unsettled = self.queued.load(Ordering::Relaxed) & UNSETTLED;
-        self.queued
-            .store(waiters << 1 | unsettled, Ordering::SeqCst);
-    }
-
-    /// Gives free places to the oldest waiters, then wakes them outside
-    /// the lock.
-    fn hand_over(&self, mut queue: MutexGuard<'_, WaitQueue>) {
-        let woken = self.grant(&mut queue);
-        drop(queue);
-        woken.into_iter().for_each(Wake::wake);
-    }
-
-    /// Moves free places to the oldest waiters (each is then inside: it
-    /// finds itself gone from the queue).
-    fn grant(&self, queue: &mut WaitQueue) -> Vec<Wake> {
-        let mut woken = Vec::new();
-        while !queue.waiters.is_empty() && self.try_enter() {
-            if let Some(waiter) = queue.waiters.pop_front() {
-                woken.push(waiter.wake);
+        // `None`: a wait too long to represent, so no deadline.
+        let deadline = Instant::now().checked_add(self.config.max_wait);
+        let waiter = match self.enter_or_wait(Wake::Thread(thread::current())) {
+            Ok(permit) => return Ok(permit),
+            Err(waiter) => waiter,
+        };
+        loop {
+            // Parking may end early (a spurious or an old unpark): the
+            // queue says whether a place was handed over.
+            if !waiter.is_waiting(|_| {}) {
+                return Ok(waiter.into_permit());
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return waiter.give_up();
+                    }
+                    thread::park_timeout(deadline - now);
+                }
             }
         }
-        self.store_waiters(queue.waiters.len());
-        woken
     }
 
-    /// Queues a waiter, and gives it a place at once if one came free.
-    fn enqueue(&self, queue: &mut WaitQueue, wake: Wake) -> (u64, Vec<Wake>) {
-        let id = queue.push(wake);
-        self.store_waiters(queue.waiters.len());
-        // Every leave from here on sees the waiter; every leave before is
-        // seen by `grant`.
-        fence::heavy();
-        (id, self.grant(queue))
+    /// Enters, or queues the caller with `wake`.
+    fn enter_or_wait(&self, wake: Wake) -> Result<BulkheadPermit<'_>, Waiter<'_>> {
+        match self.places.enter_or_wait(wake) {
+            Entered::Now => Ok(BulkheadPermit { bulkhead: self }),
+            Entered::Waiting(id) => Err(Waiter { bulkhead: self, id }),
+        }
     }
 
-    /// Takes a waiter out of the queue; `true` if it was still waiting,
-    /// `false` if it had been handed a place.
-    fn dequeue(&self, queue: &mut WaitQueue, id: u64) -> bool {
-        let waiting = queue.remove(id);
-        self.store_waiters(queue.waiters.len());
-        waiting
+    /// Gives a place back, waking the waiter it goes to.
+    #[inline]
+    fn release(&self) {
+        if let Some(wake) = self.places.leave() {
+            wake.wake();
+        }
     }
 
     fn refuse(&self) -> BulkheadFull {
@@ -362,39 +236,54 @@ impl Bulkhead {
             self.config.max_wait,
         )
     }
+}
 
-    #[cold]
-    fn acquire_slow(&self) -> Result<BulkheadPermit<'_>, BulkheadFull> {
-        // `None`: a wait too long to represent, so no deadline.
-        let deadline = Instant::now().checked_add(self.config.max_wait);
-        let mut queue = self.queue.lock();
-        if queue.waiters.is_empty() && self.try_enter() {
-            return Ok(BulkheadPermit { bulkhead: self });
+/// A caller in the queue. Dropped while it waits, by a panic or a
+/// cancelled future, it leaves the queue, and gives back a place handed to
+/// it meanwhile (to the next waiter, if any).
+struct Waiter<'a> {
+    bulkhead: &'a Bulkhead,
+    id: WaiterId,
+}
+
+impl<'a> Waiter<'a> {
+    /// See [`Places::is_waiting`].
+    fn is_waiting(&self, refresh: impl FnOnce(&mut Wake)) -> bool {
+        self.bulkhead.places.is_waiting(self.id, refresh)
+    }
+
+    /// The place handed to this waiter, once it is no longer waiting.
+    fn into_permit(self) -> BulkheadPermit<'a> {
+        BulkheadPermit {
+            bulkhead: self.disarm(),
         }
-        if self.config.max_wait.is_zero() {
-            return Err(self.refuse());
+    }
+
+    /// Stops waiting as `max_wait` runs out: refused, unless a place was
+    /// handed over just now.
+    fn give_up(self) -> Result<BulkheadPermit<'a>, BulkheadFull> {
+        let still_waiting = self.bulkhead.places.cancel(self.id);
+        let bulkhead = self.disarm();
+        if still_waiting {
+            Err(bulkhead.refuse())
+        } else {
+            Ok(BulkheadPermit { bulkhead })
         }
-        let condvar = Arc::new(Condvar::new());
-        let (id, woken) = self.enqueue(&mut queue, Wake::Thread(Arc::clone(&condvar)));
-        MutexGuard::unlocked(&mut queue, || woken.into_iter().for_each(Wake::wake));
-        loop {
-            if !queue.contains(id) {
-                return Ok(BulkheadPermit { bulkhead: self });
-            }
-            let timed_out = match deadline {
-                Some(deadline) => condvar.wait_until(&mut queue, deadline).timed_out(),
-                None => {
-                    condvar.wait(&mut queue);
-                    false
-                }
-            };
-            if timed_out {
-                if self.dequeue(&mut queue, id) {
-                    return Err(self.refuse());
-                }
-                // Handed a place as the wait ran out: take it.
-                return Ok(BulkheadPermit { bulkhead: self });
-            }
+    }
+
+    /// Out of the queue by now, and what it holds is accounted for: its
+    /// drop would cancel it a second time.
+    fn disarm(self) -> &'a Bulkhead {
+        let bulkhead = self.bulkhead;
+        std::mem::forget(self);
+        bulkhead
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if !self.bulkhead.places.cancel(self.id) {
+            self.bulkhead.release();
         }
     }
 }
@@ -480,6 +369,25 @@ mod tests {
     }
 
     #[test]
+    fn a_panic_inside_gives_the_place_to_the_next_waiter() {
+        let bulkhead = Bulkhead::new("db", BulkheadConfig::new(1).with_max_wait(FOREVER));
+        thread::scope(|scope| {
+            let held = bulkhead.acquire().unwrap();
+            let waiter = scope.spawn(|| bulkhead.acquire().map(drop));
+            while bulkhead.waiting() < 1 {
+                thread::yield_now();
+            }
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                let _held = held;
+                panic!("the body panicked");
+            }));
+            assert!(panicked.is_err());
+            assert_eq!(waiter.join().unwrap(), Ok(()));
+        });
+        assert_eq!((bulkhead.in_flight(), bulkhead.waiting()), (0, 0));
+    }
+
+    #[test]
     fn zero_places_refuses_every_call() {
         let bulkhead = Bulkhead::new("db", BulkheadConfig::new(0).with_max_wait(WAIT));
         assert!(bulkhead.try_acquire().is_err());
@@ -541,12 +449,11 @@ mod tests {
     }
 
     #[test]
-    fn places_given_back_without_a_read_modify_write_never_strand_a_waiter() {
+    fn leaves_racing_with_callers_about_to_wait_never_strand_a_waiter() {
         // One place and callers that leave at once. With two threads, a
         // leave the queued one missed (and nobody handed over) strands it:
         // the leaver's next call queues behind it, and both wait out the
-        // 5 s and are refused. With sixteen, more than the stripe slots,
-        // some leave on the shared counter.
+        // 5 s and are refused. With sixteen, many queue at once.
         for threads in [2, 16] {
             let bulkhead = Bulkhead::new(
                 "db",

@@ -1,182 +1,220 @@
-//! The count of calls inside a bulkhead, kept as two growing counts: the
-//! places taken (one shared counter, taken with a compare-and-swap) and the
-//! places given back (one counter per stripe slot, which only the thread
-//! owning that slot writes).
+//! A bulkhead's places and its queue of waiters: the part that threads race
+//! on. It uses only `crate::sync` and std, so `loom_models.rs` checks this
+//! very file.
 //!
-//! Taking a place must be one atomic read-modify-write: two callers racing
-//! for the last place must not both get it. Giving one back need not: a
-//! thread adds to its own counter with a plain load and store, the way it
-//! counts its calls (`record::stripe`). On this machine that removed the
-//! second `lock`ed instruction of every call behind a bulkhead, which a
-//! `perf` profile put at a third of the bulkhead's cost.
-//!
-//! A caller checks its place against what it last knew to have been given
-//! back (`left_seen`, a lower bound, so it never lets one too many in), and
-//! sums the counters only when that bound says full: once every
-//! `max_concurrent` calls for one thread, or when the bulkhead really is
-//! full.
+//! One atomic word holds both the places taken and whether anyone waits
+//! (its low bit, [`WAITING`]). Entering is one compare-and-swap of the word
+//! while the bit is clear; leaving is one `fetch_sub`, whose returned value
+//! says whether someone waits. Because both read and write the same word,
+//! either a caller about to wait sees a leave's place free, or the leave
+//! sees the waiting bit and hands the place over: no fence is needed beyond
+//! the word's own order. The bit changes only under the queue's lock, and
+//! whenever that lock is free it is set exactly when the queue is not
+//! empty.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
 
-use crate::record::stripe::{self, STRIPES};
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crate::sync::{const_fn, Mutex};
 
-/// One thread's count of places given back, on a line of its own (a pair
-/// of lines: the unit the adjacent-line prefetcher moves).
-#[repr(align(128))]
-struct Left(AtomicU64);
+/// The word's low bit: someone waits, so a freed place goes to the queue
+/// and newcomers keep off the fast path.
+const WAITING: usize = 1;
 
-/// Places taken and given back.
-pub(super) struct Places {
-    /// Places taken since the bulkhead was made, including those handed to
-    /// waiters.
-    taken: AtomicU64,
-    /// A sum of `left` some caller computed: never more than the true sum,
-    /// which only grows.
-    left_seen: AtomicU64,
-    /// Places given back, by the stripe slot of the thread that gave them
-    /// back (the last one is the shared slot, added to atomically).
-    left: [Left; STRIPES],
+/// One place taken, in the word (places are counted above [`WAITING`]).
+const ONE: usize = 2;
+
+/// The most places a word can count; a larger `max` is this one.
+pub(crate) const MAX_PLACES: usize = usize::MAX >> 1;
+
+/// A waiter's ticket in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WaiterId(u64);
+
+/// What [`Places::enter_or_wait`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Entered {
+    /// A place was free and nobody waited: the caller is inside.
+    Now,
+    /// The caller is queued; it is inside once [`Places::is_waiting`] says
+    /// `false`.
+    Waiting(WaiterId),
 }
 
-impl Places {
-    pub(super) const fn new() -> Self {
-        Places {
-            taken: AtomicU64::new(0),
-            left_seen: AtomicU64::new(0),
-            left: [const { Left(AtomicU64::new(0)) }; STRIPES],
+/// The places taken and the waiters, each with a `W` that wakes it (a
+/// thread to unpark, a task's waker).
+pub(crate) struct Places<W> {
+    /// Places taken times [`ONE`], plus [`WAITING`]. Places handed to
+    /// waiters count as taken from the moment they are handed over.
+    word: AtomicUsize,
+    /// At most [`MAX_PLACES`], so counting one more never overflows.
+    max: usize,
+    queue: Mutex<Queue<W>>,
+}
+
+struct Queue<W> {
+    /// Oldest first.
+    waiters: VecDeque<(WaiterId, W)>,
+    next_id: u64,
+}
+
+impl<W> Queue<W> {
+    fn position(&self, id: WaiterId) -> Option<usize> {
+        self.waiters.iter().position(|(queued, _)| *queued == id)
+    }
+}
+
+impl<W> Places<W> {
+    const_fn! {
+        /// No place taken, nobody waiting, at most `max` inside.
+        pub(crate) fn new(max: usize) -> Self {
+            Places {
+                word: AtomicUsize::new(0),
+                max: if max < MAX_PLACES { max } else { MAX_PLACES },
+                queue: Mutex::new(Queue {
+                    waiters: VecDeque::new(),
+                    next_id: 0,
+                }),
+            }
         }
     }
 
-    /// Takes a place if fewer than `max` are taken.
-    ///
-    /// The place given back that this one reuses was counted with an
-    /// `Acquire` load: the new caller sees everything the last one did
-    /// inside. (Waking a waiter is ordered by the bulkhead's fences, not
-    /// here.)
-    #[inline(always)]
-    pub(super) fn try_take(&self, max: u64) -> bool {
-        let mut taken = self.taken.load(Ordering::Relaxed);
-        let mut left = self.left_seen.load(Ordering::Acquire);
-        loop {
-            if taken.saturating_sub(left) >= max {
-                // Full as far as this caller knows: count again.
-                let counted = self.count_left();
-                if counted == left {
-                    return false;
-                }
-                left = counted;
-                continue;
-            }
-            match self.taken.compare_exchange_weak(
-                taken,
-                taken + 1,
-                Ordering::SeqCst,
+    /// Takes a place if one is free and nobody waits (a newcomer never
+    /// takes a place a waiter is owed). Acquire: the caller sees what the
+    /// one whose place it reuses did inside.
+    #[inline]
+    pub(crate) fn try_enter(&self) -> bool {
+        let mut word = self.word.load(Ordering::Relaxed);
+        while word & WAITING == 0 && word / ONE < self.max {
+            match self.word.compare_exchange_weak(
+                word,
+                word + ONE,
+                Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => return true,
-                Err(now) => taken = now,
+                Err(now) => word = now,
             }
         }
+        false
     }
 
-    /// Gives a place back: on the calling thread's own counter, a plain
-    /// load and store; atomically on the shared one. Release: whoever
-    /// counts this leave sees everything the call did inside.
-    #[inline(always)]
-    pub(super) fn leave(&self) {
-        match stripe::owned_slot() {
-            Some(slot) => {
-                let mine = &self.left[slot].0;
-                mine.store(mine.load(Ordering::Relaxed) + 1, Ordering::Release);
+    /// Gives a place back, which the caller holds. If someone waits, the
+    /// place goes to the oldest waiter: then its `W` is returned, for the
+    /// caller to wake (outside the lock). Release: pairs with the Acquire
+    /// of whoever takes the place next.
+    #[inline]
+    pub(crate) fn leave(&self) -> Option<W> {
+        if self.word.fetch_sub(ONE, Ordering::Release) & WAITING == 0 {
+            return None;
+        }
+        self.hand_over()
+    }
+
+    /// The rest of a leave that saw the waiting bit.
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self) -> Option<W> {
+        let mut queue = self.queue.lock();
+        if queue.waiters.is_empty() {
+            // The last waiter left (cancelled) between the leave and here.
+            return None;
+        }
+        let last = queue.waiters.len() == 1;
+        let mut word = self.word.load(Ordering::Relaxed);
+        loop {
+            if word / ONE >= self.max {
+                // The place was taken while the queue was empty for a
+                // moment (its waiter cancelled, a newcomer entered, then
+                // someone queued): the next leave sees the bit.
+                return None;
             }
-            None => self.leave_shared(),
+            // The waiting bit stays set, unless the queue is now empty.
+            let next = if last {
+                (word + ONE) & !WAITING
+            } else {
+                word + ONE
+            };
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => word = now,
+            }
+        }
+        queue.waiters.pop_front().map(|(_, wake)| wake)
+    }
+
+    /// Takes a place, or queues the caller with `wake` if none is free or
+    /// someone waits already.
+    pub(crate) fn enter_or_wait(&self, wake: W) -> Entered {
+        let mut queue = self.queue.lock();
+        if queue.waiters.is_empty() {
+            // In one compare-and-swap with the count: a leave before it
+            // freed a place taken here, a leave after it sees the bit.
+            let mut word = self.word.load(Ordering::Relaxed);
+            loop {
+                let free = word / ONE < self.max;
+                let next = if free { word + ONE } else { word | WAITING };
+                match self.word.compare_exchange_weak(
+                    word,
+                    next,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) if free => return Entered::Now,
+                    Ok(_) => break,
+                    Err(now) => word = now,
+                }
+            }
+        }
+        let id = WaiterId(queue.next_id);
+        queue.next_id = queue.next_id.wrapping_add(1);
+        queue.waiters.push_back((id, wake));
+        Entered::Waiting(id)
+    }
+
+    /// Whether `id` still waits (`false`: it was handed a place and is
+    /// inside). While it waits, `refresh` may update its `W` (a task polled
+    /// with a new waker).
+    pub(crate) fn is_waiting(&self, id: WaiterId, refresh: impl FnOnce(&mut W)) -> bool {
+        let mut queue = self.queue.lock();
+        match queue.position(id) {
+            Some(at) => {
+                if let Some((_, wake)) = queue.waiters.get_mut(at) {
+                    refresh(wake);
+                }
+                true
+            }
+            None => false,
         }
     }
 
-    #[cold]
-    #[inline(never)]
-    fn leave_shared(&self) {
-        self.left[STRIPES - 1].0.fetch_add(1, Ordering::Release);
-    }
-
-    /// Sums the places given back, and keeps the sum for the next callers.
-    #[cold]
-    #[inline(never)]
-    fn count_left(&self) -> u64 {
-        let counted = self
-            .left
-            .iter()
-            .map(|left| left.0.load(Ordering::Acquire))
-            .sum::<u64>();
-        // A plain store, not `fetch_max`: any sum is at most the true one,
-        // which only grows, so whichever of two racing counters stores
-        // last leaves a lower bound (perhaps a looser one). The `lock`ed
-        // `fetch_max` ran once every `max_concurrent` calls of a thread.
-        let seen = self.left_seen.load(Ordering::Acquire);
-        if counted > seen {
-            self.left_seen.store(counted, Ordering::Release);
+    /// Takes `id` out of the queue: `true` if it still waited, `false` if
+    /// it had been handed a place (which the caller then holds: it enters,
+    /// or gives the place back with [`leave`](Self::leave)).
+    pub(crate) fn cancel(&self, id: WaiterId) -> bool {
+        let mut queue = self.queue.lock();
+        let Some(at) = queue.position(id) else {
+            return false;
+        };
+        // Dropped after the lock: a `W` may run code of its own when dropped.
+        let _removed = queue.waiters.remove(at);
+        if queue.waiters.is_empty() {
+            self.word.fetch_and(!WAITING, Ordering::Relaxed);
         }
-        seen.max(counted)
+        drop(queue);
+        true
     }
 
-    /// Places taken and not given back now.
-    pub(super) fn inside(&self) -> u64 {
-        // Given back first: a leave counted here has its take counted too.
-        let left = self.count_left();
-        self.taken.load(Ordering::Acquire).saturating_sub(left)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::AtomicUsize;
-    use std::thread;
-
-    use super::*;
-
-    #[test]
-    fn a_place_given_back_on_any_thread_can_be_taken_again() {
-        let places = Places::new();
-        assert!(places.try_take(2));
-        assert!(places.try_take(2));
-        assert!(!places.try_take(2));
-        assert_eq!(places.inside(), 2);
-        thread::scope(|scope| {
-            scope.spawn(|| places.leave());
-        });
-        assert_eq!(places.inside(), 1);
-        assert!(places.try_take(2));
-        assert!(!places.try_take(2));
+    /// Places taken now, including those handed to waiters.
+    pub(crate) fn inside(&self) -> usize {
+        self.word.load(Ordering::Relaxed) / ONE
     }
 
-    #[test]
-    fn racing_threads_never_hold_more_places_than_allowed() {
-        const MAX: u64 = 3;
-        let (places, now, peak) = (Places::new(), AtomicUsize::new(0), AtomicUsize::new(0));
-        let taken: usize = thread::scope(|scope| {
-            let racers: Vec<_> = (0..16)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut taken = 0;
-                        for _ in 0..2_000 {
-                            if places.try_take(MAX) {
-                                let inside = now.fetch_add(1, Ordering::SeqCst) + 1;
-                                peak.fetch_max(inside, Ordering::SeqCst);
-                                now.fetch_sub(1, Ordering::SeqCst);
-                                places.leave();
-                                taken += 1;
-                            }
-                        }
-                        taken
-                    })
-                })
-                .collect();
-            racers.into_iter().map(|r| r.join().unwrap()).sum()
-        });
-        assert!(peak.load(Ordering::SeqCst) <= MAX as usize);
-        assert!(taken > 0);
-        // More threads than stripe slots: some gave back on the shared one.
-        assert_eq!(places.inside(), 0);
-        assert_eq!(places.taken.load(Ordering::SeqCst), taken as u64);
+    /// Callers waiting now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.lock().waiters.len()
     }
 }
