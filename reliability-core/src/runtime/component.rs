@@ -112,8 +112,8 @@ pub(crate) struct ComponentState {
     breaker: OnceLock<CircuitBreaker>,
     /// Made from the first configuration seen, as the breaker is; owned
     /// here, so the limits are per component (per instance: owned there).
-    /// Boxed: a bulkhead keeps a line per stripe slot (1.8 KiB), which a
-    /// component without one should not carry.
+    /// Boxed: every instance's state has this field, and one pointer is
+    /// all that one without a bulkhead carries.
     bulkhead: OnceBox<Bulkhead>,
     rate_limiter: OnceLock<RateLimiter>,
     /// Per method: refusals by the limits, timeouts and hedges. Counted
