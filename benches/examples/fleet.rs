@@ -54,8 +54,14 @@ fn main() {
         .count();
     println!("instances:            {} × 10 methods", fleet::INSTANCES);
     println!("series on /metrics:   {series}");
-    println!("text per scrape:      {:.2} MiB", text.len() as f64 / (1 << 20) as f64);
+    println!(
+        "text per scrape:      {:.2} MiB",
+        text.len() as f64 / (1 << 20) as f64
+    );
     println!("snapshot():           {:.2} ms", median(snap_ms.clone()));
     println!("to_prometheus():      {:.2} ms", median(text_ms.clone()));
-    println!("RSS per (instance, method): {:.2} KiB", (after - before) as f64 / pairs / 1024.0);
+    println!(
+        "RSS per (instance, method): {:.2} KiB",
+        (after - before) as f64 / pairs / 1024.0
+    );
 }

@@ -25,16 +25,76 @@ impl std::error::Error for ClientError {}
 
 #[reliable(component = "fleet", instance = reliability)]
 impl Client {
-    fn m0(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(0) } }
-    fn m1(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(1) } }
-    fn m2(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(2) } }
-    fn m3(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(3) } }
-    fn m4(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(4) } }
-    fn m5(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(5) } }
-    fn m6(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(6) } }
-    fn m7(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(7) } }
-    fn m8(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(8) } }
-    fn m9(&self, fail: bool) -> Result<u8, ClientError> { if fail { Err(ClientError) } else { Ok(9) } }
+    fn m0(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(0)
+        }
+    }
+    fn m1(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(1)
+        }
+    }
+    fn m2(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(2)
+        }
+    }
+    fn m3(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(3)
+        }
+    }
+    fn m4(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(4)
+        }
+    }
+    fn m5(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(5)
+        }
+    }
+    fn m6(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(6)
+        }
+    }
+    fn m7(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(7)
+        }
+    }
+    fn m8(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(8)
+        }
+    }
+    fn m9(&self, fail: bool) -> Result<u8, ClientError> {
+        if fail {
+            Err(ClientError)
+        } else {
+            Ok(9)
+        }
+    }
 }
 
 /// `n` clients, `host-0000` on.

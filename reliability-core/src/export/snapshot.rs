@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::ErrorCategory;
+use crate::export::instance_series::InstanceSeries;
 use crate::health::{mean, rate, ComponentHealth};
 use crate::record::histogram::{bucket_index, quantile};
 use crate::record::site::SiteReading;
@@ -149,6 +150,10 @@ pub struct ComponentSnapshot {
     /// instance's calls once, beside the calls of methods without `self`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<InstanceSnapshot>,
+    /// Which series its instances have in the exposition, as set when the
+    /// snapshot was taken ([`ReliabilityManager::set_instance_series`](crate::ReliabilityManager::set_instance_series)).
+    #[serde(default, skip_serializing_if = "InstanceSeries::is_default")]
+    pub instance_series: InstanceSeries,
 }
 
 /// One instance of a component: its own health, methods and recovery.
@@ -185,7 +190,7 @@ impl InstanceSnapshot {
 
     /// Shapes a reading (an instance's, or a component's without its
     /// instances) for readers.
-    fn from_reading(reading: ComponentReading) -> Self {
+    pub(crate) fn from_reading(reading: ComponentReading) -> Self {
         let failures_by_category = ErrorCategory::ALL
             .into_iter()
             .zip(reading.categories)
@@ -303,6 +308,7 @@ impl ComponentSnapshot {
     /// categories and strategies that were seen, rates.
     pub(crate) fn from_reading(mut reading: ComponentReading, uptime: f64) -> Self {
         let name = reading.name.to_owned();
+        let name_for_series = reading.name;
         let instances = std::mem::take(&mut reading.instances)
             .into_iter()
             .map(InstanceSnapshot::from_reading)
@@ -330,7 +336,14 @@ impl ComponentSnapshot {
             in_flight,
             uptime,
             instances,
+            instance_series: crate::export::instance_series::of(name_for_series),
         }
+    }
+
+    /// With `instances` as its instances (shaped apart, as they were read).
+    pub(crate) fn with_instances(mut self, instances: Vec<InstanceSnapshot>) -> Self {
+        self.instances = instances;
+        self
     }
 
     /// The instance called `id`.
@@ -370,8 +383,9 @@ fn cumulative_below_edges(buckets: &[u64]) -> Vec<u64> {
     let mut sum = 0;
     let mut from = 0;
     for &edge in &LATENCY_BUCKET_EDGES_NANOS {
-        let to = bucket_index(edge);
-        sum += buckets[from..to].iter().sum::<u64>();
+        // A reading's buckets end at its last count.
+        let to = bucket_index(edge).min(buckets.len());
+        sum += buckets[from.min(to)..to].iter().sum::<u64>();
         from = to;
         counts.push(sum);
     }
@@ -422,6 +436,26 @@ pub struct MethodSnapshot {
     pub latency_buckets: Vec<u64>,
     /// The last error's text, truncated to 256 bytes.
     pub last_error: Option<String>,
+    /// What the method can do, from its attribute.
+    #[serde(default)]
+    pub shape: MethodShape,
+}
+
+/// What a method can do, from its attribute. The exposition has no series
+/// for what a method cannot do (a figure that is not zero is exported
+/// anyway, so nothing counted is lost).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MethodShape {
+    /// A call can end cancelled: an `async fn`, or a method recorded by
+    /// hand (`manager().record`, `observe`).
+    pub may_cancel: bool,
+    /// It has a `timeout`.
+    pub timeout: bool,
+    /// It has a `hedge`.
+    pub hedge: bool,
+    /// It is behind a `bulkhead`.
+    pub bulkhead: bool,
 }
 
 impl MethodSnapshot {
@@ -456,6 +490,12 @@ impl MethodSnapshot {
             total_latency: Duration::from_nanos(reading.nanos),
             latency_buckets,
             last_error: reading.last_error,
+            shape: MethodShape {
+                may_cancel: reading.shape.may_cancel,
+                timeout: reading.shape.timeout,
+                hedge: reading.shape.hedge,
+                bulkhead: reading.shape.bulkhead,
+            },
         }
     }
 }
