@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::classify::ErrorCategory;
 use crate::export::instance_series::InstanceSeries;
 use crate::health::{mean, rate, ComponentHealth};
-use crate::record::histogram::{bucket_index, quantile};
+#[cfg(test)]
+use crate::record::histogram::quantile;
+use crate::record::histogram::{bucket_index, lower_bound, BUCKETS};
 use crate::record::site::SiteReading;
 use crate::recovery::limits::RejectReason;
 use crate::recovery::strategy::Strategy;
@@ -186,6 +188,21 @@ impl InstanceSnapshot {
     /// The method called `name`.
     pub fn method(&self, name: &str) -> Option<&MethodSnapshot> {
         self.methods.iter().find(|m| m.name == name)
+    }
+
+    /// [`from_reading`](Self::from_reading), handing back the reading's
+    /// methods, emptied, for the next reading to fill.
+    pub(crate) fn from_reading_keeping_room(
+        mut reading: ComponentReading,
+    ) -> (Self, Vec<(&'static str, SiteReading)>) {
+        let mut room = std::mem::take(&mut reading.methods);
+        let methods = room
+            .drain(..)
+            .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
+            .collect();
+        let mut instance = Self::from_reading(reading);
+        instance.methods = methods;
+        (instance, room)
     }
 
     /// Shapes a reading (an instance's, or a component's without its
@@ -377,19 +394,61 @@ pub(crate) const LATENCY_BUCKET_EDGES_NANOS: [u64; 14] = [
     1 << 36,
 ];
 
-/// Completed calls below each exported edge, in one pass over the buckets.
-fn cumulative_below_edges(buckets: &[u64]) -> Vec<u64> {
-    let mut counts = Vec::with_capacity(LATENCY_BUCKET_EDGES_NANOS.len());
-    let mut sum = 0;
-    let mut from = 0;
-    for &edge in &LATENCY_BUCKET_EDGES_NANOS {
+/// The internal bucket each exported edge falls on: completed calls at most
+/// as long as edge `e` are those of the buckets before `EDGE_BUCKETS[e]`.
+const EDGE_BUCKETS: [usize; LATENCY_BUCKET_EDGES_NANOS.len()] = {
+    let mut indices = [0; LATENCY_BUCKET_EDGES_NANOS.len()];
+    let mut e = 0;
+    while e < indices.len() {
+        indices[e] = bucket_index(LATENCY_BUCKET_EDGES_NANOS[e]);
+        e += 1;
+    }
+    indices
+};
+
+/// The percentiles the snapshot keeps, in increasing order.
+const QUANTILES: [f64; 3] = [0.5, 0.95, 0.99];
+
+/// A method's latency from its histogram, in one pass over its buckets:
+/// the p50, p95 and p99 as [`quantile`] gives them, and the completed calls
+/// below each exported edge, written over the buckets (a snapshot keeps the
+/// reading's allocation rather than make another per (instance, method)).
+fn shape_latency(mut buckets: Vec<u64>, max: u64) -> ([u64; QUANTILES.len()], Vec<u64>) {
+    let total: u64 = buckets.iter().sum();
+    let mut quantiles = [0; QUANTILES.len()];
+    if total > 0 {
+        let ranks = QUANTILES.map(|q| ((q * total as f64).ceil() as u64).clamp(1, total));
+        let (mut seen, mut next) = (0, 0);
+        // Stops at the bucket of the last percentile: the rest cannot move them.
+        for (index, &count) in buckets.iter().enumerate() {
+            seen += count;
+            while next < ranks.len() && seen >= ranks[next] {
+                quantiles[next] = if index == BUCKETS - 1 {
+                    max
+                } else {
+                    let low = lower_bound(index);
+                    (low + (lower_bound(index + 1) - low) / 2).min(max)
+                };
+                next += 1;
+            }
+            if next == ranks.len() {
+                break;
+            }
+        }
+    }
+    let mut below = [0; LATENCY_BUCKET_EDGES_NANOS.len()];
+    let (mut sum, mut from) = (0, 0);
+    for (below, &to) in below.iter_mut().zip(&EDGE_BUCKETS) {
         // A reading's buckets end at its last count.
-        let to = bucket_index(edge).min(buckets.len());
+        let to = to.min(buckets.len());
         sum += buckets[from.min(to)..to].iter().sum::<u64>();
         from = to;
-        counts.push(sum);
+        *below = sum;
     }
-    counts
+    buckets.clear();
+    buckets.extend_from_slice(&below);
+    buckets.shrink_to(below.len());
+    (quantiles, buckets)
 }
 
 /// One method's counters. `calls == successes + failures + cancelled`;
@@ -459,13 +518,18 @@ pub struct MethodShape {
 }
 
 impl MethodSnapshot {
-    pub(crate) fn from_reading(name: &str, reading: SiteReading) -> Self {
+    pub(crate) fn from_reading(name: &str, mut reading: SiteReading) -> Self {
         let completed = reading.successes + reading.failures;
-        let counted: u64 = reading.buckets.iter().sum();
-        let q = |q: f64| {
-            Duration::from_nanos(quantile(&reading.buckets, counted, q, reading.max_nanos))
+        let (quantiles, latency_buckets) =
+            shape_latency(std::mem::take(&mut reading.buckets), reading.max_nanos);
+        let [p50, p95, p99] = quantiles.map(Duration::from_nanos);
+        let latency = LatencySummary {
+            mean: mean(reading.nanos, completed),
+            p50,
+            p95,
+            p99,
+            max: Duration::from_nanos(reading.max_nanos),
         };
-        let latency_buckets = cumulative_below_edges(&reading.buckets[..]);
         MethodSnapshot {
             name: name.to_owned(),
             calls: completed + reading.cancelled,
@@ -480,13 +544,7 @@ impl MethodSnapshot {
             timeouts: reading.timeouts,
             hedges_won: reading.hedges_won,
             hedges_lost: reading.hedges_lost,
-            latency: LatencySummary {
-                mean: mean(reading.nanos, completed),
-                p50: q(0.5),
-                p95: q(0.95),
-                p99: q(0.99),
-                max: Duration::from_nanos(reading.max_nanos),
-            },
+            latency,
             total_latency: Duration::from_nanos(reading.nanos),
             latency_buckets,
             last_error: reading.last_error,
@@ -620,6 +678,39 @@ impl fmt::Display for MetricsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The buckets below each edge and the percentiles, the slow way.
+    fn by_definition(buckets: &[u64], max: u64) -> ([u64; 3], Vec<u64>) {
+        let total = buckets.iter().sum();
+        let quantiles = QUANTILES.map(|q| quantile(buckets, total, q, max));
+        let below = LATENCY_BUCKET_EDGES_NANOS
+            .iter()
+            .map(|&edge| buckets.iter().take(bucket_index(edge)).sum())
+            .collect();
+        (quantiles, below)
+    }
+
+    #[test]
+    fn one_pass_gives_the_percentiles_and_edges_of_their_definitions() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for case in 0..500 {
+            let len = (next() % (BUCKETS as u64 + 1)) as usize;
+            let buckets: Vec<u64> = (0..len)
+                .map(|_| if next() % 3 == 0 { next() % 1_000 } else { 0 })
+                .collect();
+            let max = if case % 7 == 0 { 0 } else { next() % (1 << 40) };
+            let expected = by_definition(&buckets, max);
+            let got = shape_latency(buckets.clone(), max);
+            assert_eq!(got, expected, "{buckets:?}, max {max}");
+        }
+        assert_eq!(shape_latency(Vec::new(), 0), ([0; 3], vec![0; 14]));
+    }
 
     #[test]
     fn human_durations_pick_a_unit() {

@@ -111,7 +111,10 @@ impl ReliabilityManager {
                     .runtime
                     .read_component_each(state, now, |instance, count| {
                         instances.reserve_exact(count - instances.len());
-                        instances.push(InstanceSnapshot::from_reading(instance));
+                        let (instance, room) =
+                            InstanceSnapshot::from_reading_keeping_room(instance);
+                        instances.push(instance);
+                        room
                     });
                 let uptime = self.monitor.uptime(reading.name);
                 ComponentSnapshot::from_reading(reading, uptime).with_instances(instances)

@@ -22,7 +22,7 @@ pub(crate) const BUCKETS: usize = SUB + (END_OCTAVE - FIRST_OCTAVE) as usize * S
 
 /// The bucket a value falls in.
 #[inline(always)]
-pub(crate) fn bucket_index(nanos: u64) -> usize {
+pub(crate) const fn bucket_index(nanos: u64) -> usize {
     if nanos < LINEAR_LIMIT {
         return (nanos >> LINEAR_WIDTH_SHIFT) as usize;
     }

@@ -74,6 +74,9 @@ struct Cold {
     limits: OnceLock<LimitSlots>,
 }
 
+/// How many bucket edges a snapshot exports (`export::snapshot`'s).
+const EXPORTED_EDGES: usize = 14;
+
 /// A site that no instance has called through yet.
 const NO_SLOT: usize = usize::MAX;
 
@@ -389,7 +392,9 @@ impl CallSite {
             .iter()
             .rposition(|&count| count > 0)
             .map_or(0, |last| last + 1);
-        reading.buckets = buckets[..used].to_vec();
+        // Room for the exported edges too: a snapshot writes them over these.
+        reading.buckets = Vec::with_capacity(used.max(EXPORTED_EDGES));
+        reading.buckets.extend_from_slice(&buckets[..used]);
         reading.successes = totals.successes;
         reading.nanos = totals.nanos;
         reading.max_nanos = totals.max_nanos;

@@ -352,10 +352,22 @@ impl ComponentState {
     /// [`read`](Self::read) from the sum of the instances' readings rather
     /// than the readings themselves; the reading lists no instance.
     pub(crate) fn read_summed(&self, now: Instant, sums: InstanceSums) -> ComponentReading {
+        self.read_summed_into(now, sums, Vec::new())
+    }
+
+    /// [`read_summed`](Self::read_summed) with the methods written into
+    /// `methods` (emptied first), whose room a reader of many instances
+    /// hands from one reading to the next.
+    pub(crate) fn read_summed_into(
+        &self,
+        now: Instant,
+        sums: InstanceSums,
+        mut methods: Vec<(&'static str, SiteReading)>,
+    ) -> ComponentReading {
         // Several sites may share a method name (two impl blocks); they are merged.
         let sites = self.record.sites();
-        let mut methods: Vec<(&'static str, SiteReading)> =
-            Vec::with_capacity(sites.len().max(sums.methods.len()));
+        methods.clear();
+        methods.reserve(sites.len().max(sums.methods.len()));
         for site in sites {
             merge_method(&mut methods, site.meta().method, Cow::Owned(site.read()));
         }
@@ -505,7 +517,10 @@ fn merge_method(
     name: &'static str,
     reading: Cow<'_, SiteReading>,
 ) {
-    match methods.iter_mut().find(|(n, _)| *n == name) {
+    // The names come from the sites' static metadata: the same text is
+    // usually the same pointer.
+    let same = |n: &str| std::ptr::eq(n, name) || n == name;
+    match methods.iter_mut().find(|(n, _)| same(n)) {
         Some((_, merged)) => merged.merge(&reading),
         None => methods.push((name, reading.into_owned())),
     }
