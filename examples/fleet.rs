@@ -56,12 +56,13 @@ methods!(get put list head copy stat touch watch lock);
 /// What host `i` does: unhealthy 1 in 100, needs attention 1 in 250,
 /// degraded 1 in 50.
 fn run(i: usize, client: &Client) {
-    let down = i % 100 == 0;
+    let down = i.is_multiple_of(100);
     let degraded = i % 50 == 7;
+    let escalates = i % 250 == 3;
     for round in 0..10 {
-        let ok = !down && !(degraded && round % 5 == 1);
-        client.call_all(ok);
-        let _ = client.sync_state(!(i % 250 == 3 && round == 9) && !down);
+        let slip = degraded && round % 5 == 1;
+        client.call_all(!(down || slip));
+        let _ = client.sync_state(!(down || escalates && round == 9));
     }
 }
 

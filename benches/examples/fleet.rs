@@ -58,7 +58,10 @@ fn main() {
     let (mut snap_ms, mut text_ms) = (Vec::new(), Vec::new());
     let (mut snap_cpu, mut text_cpu) = (Vec::new(), Vec::new());
     let mut text = String::new();
-    let rounds: usize = std::env::var("FLEET_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(21);
+    let rounds: usize = std::env::var("FLEET_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(21);
     for _ in 0..rounds {
         let (start, cpu_start) = (Instant::now(), cpu_ms());
         let snapshot = reliability_core::snapshot();

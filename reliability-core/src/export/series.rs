@@ -780,16 +780,12 @@ fn visit_methods(
                 }
             }
             Id::Panics => one(&[], Value::U64(m.panics)),
-            Id::Timeouts => {
-                if m.shape.timeout || m.timeouts > 0 {
-                    one(&[], Value::U64(m.timeouts));
-                }
+            Id::Timeouts if m.shape.timeout || m.timeouts > 0 => {
+                one(&[], Value::U64(m.timeouts));
             }
-            Id::Hedges => {
-                if m.shape.hedge || m.hedges_won + m.hedges_lost > 0 {
-                    one(&[("result", "won")], Value::U64(m.hedges_won));
-                    one(&[("result", "lost")], Value::U64(m.hedges_lost));
-                }
+            Id::Hedges if m.shape.hedge || m.hedges_won + m.hedges_lost > 0 => {
+                one(&[("result", "won")], Value::U64(m.hedges_won));
+                one(&[("result", "lost")], Value::U64(m.hedges_lost));
             }
             Id::CallDuration => one(
                 &[],
