@@ -27,6 +27,8 @@ cat "$work/fleet.log"
 curl -fsS "http://$addr/metrics" >"$work/metrics.txt"
 curl -fsS "http://$addr/report" >"$work/report.json"
 curl -fsS "http://$addr/status" >"$work/status.json"
+promtool check metrics <"$work/metrics.txt"
+echo "ok: promtool check metrics passes the fleet's /metrics"
 echo "/metrics: $(grep -vc '^#' "$work/metrics.txt") series, $(wc -c <"$work/metrics.txt") bytes; /report: $(wc -c <"$work/report.json") bytes; /status (what the page reads): $(wc -c <"$work/status.json") bytes"
 
 start=$(date +%s%N)
