@@ -356,7 +356,7 @@ fn the_bridges_follow_the_instance_series_of_each_component() {
     // series name the method.
     reliability_core::manager().set_instance_series(
         "bridge_shards",
-        reliability_core::InstanceSeries::new()
+        reliability_core::export::InstanceSeries::new()
             .with_per_method(true)
             .with_latency(true),
     );

@@ -7,9 +7,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use reliability_core::{
-    manager, reliable, BulkheadFull, CircuitOpen, Instance, InstanceSeries, MetricsSnapshot,
-};
+use reliability_core::export::InstanceSeries;
+use reliability_core::{manager, reliable, BulkheadFull, CircuitOpen, Instance, MetricsSnapshot};
 
 #[derive(Debug)]
 struct Failed;
