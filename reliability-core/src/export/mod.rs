@@ -7,10 +7,12 @@
 pub(crate) mod http;
 pub(crate) mod instance_series;
 pub(crate) mod json;
+pub(crate) mod latency;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod otel;
+pub(crate) mod party;
 pub(crate) mod prometheus;
 pub(crate) mod report;
 pub(crate) mod series;
