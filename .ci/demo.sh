@@ -9,7 +9,7 @@ DEMO_ADDR=""
 
 start_demo() {
   local work=$1 linger=$2
-  local bin=target/debug/examples/model_downloader
+  local bin="${CARGO_TARGET_DIR:-target}/debug/examples/model_downloader"
   [ -x "$bin" ] || { echo "missing $bin: cargo build --example model_downloader" >&2; return 1; }
   "$bin" --serve 127.0.0.1:0 --linger "$linger" --monitor \
     --report "$work/report.json" >"$work/demo.log" 2>&1 &

@@ -19,6 +19,7 @@ rm -rf "$CRITERION_HOME"
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 cargo bench --manifest-path "$manifest" --bench overhead -- "$@" 1>&2
+cargo bench --manifest-path "$manifest" --bench instances -- "$@" 1>&2
 load_after="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')"
 
 cpu="$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)"

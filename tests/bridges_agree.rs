@@ -114,12 +114,16 @@ fn parse_text(text: &str) -> BTreeMap<SeriesKey, f64> {
 }
 
 fn of_component(series: BTreeMap<SeriesKey, f64>) -> BTreeMap<SeriesKey, f64> {
+    of(series, COMPONENT)
+}
+
+fn of(series: BTreeMap<SeriesKey, f64>, component: &str) -> BTreeMap<SeriesKey, f64> {
     series
         .into_iter()
         .filter(|((_, labels), _)| {
             labels
                 .iter()
-                .any(|(k, v)| k == "component" && v == COMPONENT)
+                .any(|(k, v)| k == "component" && v == component)
         })
         .collect()
 }
@@ -187,6 +191,7 @@ fn metrics_publish() -> BTreeMap<SeriesKey, f64> {
 
 #[test]
 fn prometheus_opentelemetry_and_metrics_agree_series_by_series() {
+    let _turn = fixture::serial();
     fixture::drive();
     let before = reliability_core::snapshot();
     fixture::assert_scenario(&before);
@@ -234,4 +239,137 @@ fn prometheus_opentelemetry_and_metrics_agree_series_by_series() {
         fixture::expected(&before, COMPONENT, fixture::Naming::Prometheus),
         published
     );
+}
+
+struct Shard {
+    reliability: reliability_core::Instance,
+}
+
+#[reliability_core::reliable(component = "bridge_shards", instance = reliability)]
+impl Shard {
+    fn get(&self, ok: bool) -> Result<u8, std::io::Error> {
+        if ok {
+            Ok(1)
+        } else {
+            Err(std::io::Error::other("down"))
+        }
+    }
+
+    fn put(&self) -> Result<u8, std::io::Error> {
+        Ok(2)
+    }
+
+    fn ping() -> Result<u8, std::io::Error> {
+        Ok(3)
+    }
+}
+
+/// The three ways out, each of `component`'s series.
+fn three_ways(component: &str) -> [BTreeMap<SeriesKey, f64>; 3] {
+    let text = of(
+        parse_text(&reliability_core::snapshot().to_prometheus()),
+        component,
+    );
+    // OpenTelemetry's attribute is `component.id`, the README says.
+    let otel = of(otel_export(), component)
+        .into_iter()
+        .map(|((name, labels), value)| {
+            let labels = labels
+                .into_iter()
+                .map(|(k, v)| match k.as_str() {
+                    "component.id" => ("component_id".to_owned(), v),
+                    _ => (k, v),
+                })
+                .collect();
+            ((name, labels), value)
+        })
+        .collect();
+    let published = of(metrics_publish(), component);
+    let is_quantile = |k: &SeriesKey| k.0 == "reliability_call_duration_quantile_seconds";
+    let is_bucket = |k: &SeriesKey| k.0 == "reliability_call_duration_seconds_bucket";
+    let without = |series: &BTreeMap<SeriesKey, f64>, drop: &dyn Fn(&SeriesKey) -> bool| {
+        series
+            .iter()
+            .filter(|(k, _)| !drop(k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        text,
+        without(&published, &is_quantile),
+        "Prometheus text vs metrics"
+    );
+    assert_eq!(
+        otel,
+        without(&published, &is_bucket),
+        "OpenTelemetry vs metrics"
+    );
+    [text, otel, published]
+}
+
+#[test]
+fn the_bridges_follow_the_instance_series_of_each_component() {
+    let _turn = fixture::serial();
+    let shards = [
+        Shard {
+            reliability: reliability_core::Instance::new("eu-1"),
+        },
+        Shard {
+            reliability: reliability_core::Instance::new("us-1"),
+        },
+    ];
+    for shard in &shards {
+        let _ = shard.get(true);
+        let _ = shard.get(false);
+        let _ = shard.put();
+    }
+    let _ = Shard::ping();
+    // By default: no instance series has a method, and each instance has
+    // the same few series in all three.
+    for series in three_ways("bridge_shards") {
+        let instance: Vec<_> = series
+            .keys()
+            .filter(|(_, labels)| {
+                labels
+                    .iter()
+                    .any(|(k, v)| k == "component_id" && v == "eu-1")
+            })
+            .collect();
+        assert!(!instance.is_empty());
+        assert!(
+            instance
+                .iter()
+                .all(|(_, labels)| labels.iter().all(|(k, _)| k != "method")),
+            "{instance:#?}"
+        );
+        let calls = key(
+            "reliability_calls_total",
+            &[
+                ("component", "bridge_shards"),
+                ("component_id", "eu-1"),
+                ("outcome", "success"),
+            ],
+        );
+        assert_eq!(series.get(&calls), Some(&2.0), "{calls:?}");
+    }
+    // Per method, on request: the three still agree, and the instance's
+    // series name the method.
+    reliability_core::manager().set_instance_series(
+        "bridge_shards",
+        reliability_core::export::InstanceSeries::new()
+            .with_per_method(true)
+            .with_latency(true),
+    );
+    for series in three_ways("bridge_shards") {
+        let calls = key(
+            "reliability_calls_total",
+            &[
+                ("component", "bridge_shards"),
+                ("component_id", "eu-1"),
+                ("method", "get"),
+                ("outcome", "failure"),
+            ],
+        );
+        assert_eq!(series.get(&calls), Some(&1.0), "{calls:?}");
+    }
 }

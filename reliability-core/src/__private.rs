@@ -98,11 +98,27 @@ macro_rules! __reliable_start {
                             $crate::__reliable_hedge_after!($after)).with_max_extra($max_extra)))?
                     )?,
                 })?),
+                may_cancel: $crate::__reliable_may_cancel!($start),
             });
         let __reliable_site: &'static $crate::__private::CallSite = &__RELIABLE_SITE;
         $(let __reliable_site = __reliable_site.in_instance($instance);)?
         $crate::__private::Call::$start(__reliable_site)
     }};
+}
+
+/// Whether a call started with `$start` can end cancelled: the async starts'.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_may_cancel {
+    (start_async) => {
+        true
+    };
+    (start_async_admitted) => {
+        true
+    };
+    ($start:ident) => {
+        false
+    };
 }
 
 /// A hedge's `after`: `p95`, or nanoseconds.

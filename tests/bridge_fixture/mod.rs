@@ -10,9 +10,13 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
 use reliability_core::{
     manager, reliable, CircuitOpen, Classify, ErrorCategory, HealthStatus, ManualClock,
-    MetricsSnapshot,
+    MetricsSnapshot, TimedOut,
 };
 
 /// The component the scenario drives.
@@ -48,6 +52,12 @@ impl From<CircuitOpen> for StoreError {
     }
 }
 
+impl From<TimedOut> for StoreError {
+    fn from(_: TimedOut) -> Self {
+        StoreError::Reset
+    }
+}
+
 /// Fails while `failing` is above zero, counting it down.
 #[derive(Default)]
 pub struct Store {
@@ -75,6 +85,28 @@ impl Store {
     fn put(&self, key: u32) -> u32 {
         assert!(key != 13, "unlucky key");
         key
+    }
+}
+
+// A method with a timeout and a hedge: only such a method has those series.
+#[reliable(component = "bridge_store")]
+impl Store {
+    #[reliable(timeout = "5s", hedge(after = "5s"), alternatives = [spare])]
+    async fn fetch(&self, key: u32) -> Result<u32, StoreError> {
+        Ok(key)
+    }
+
+    #[reliable(skip)]
+    async fn spare(&self, key: u32) -> Result<u32, StoreError> {
+        Ok(key)
+    }
+}
+
+/// Polls a future that is ready at once.
+fn ready<T>(future: impl Future<Output = T>) -> T {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(value) => value,
+        Poll::Pending => panic!("the future is ready at once"),
     }
 }
 
@@ -109,6 +141,7 @@ pub fn drive() {
         assert_eq!(store.put(1), 1);
         let panicked = catch_unwind(AssertUnwindSafe(|| store.put(13)));
         assert!(panicked.is_err());
+        assert_eq!(ready(store.fetch(4)).unwrap(), 4);
     });
 }
 
@@ -134,7 +167,9 @@ pub enum Naming {
 }
 
 /// Every series the bridges should export for `component`, from the
-/// snapshot's fields. Latency percentiles are included; the Prometheus text
+/// snapshot's fields: a method has a `cancelled` outcome only if it can be
+/// cancelled (async), timeouts only with a timeout, hedges only with a
+/// hedge (or once it has counted one). Latency percentiles are included; the Prometheus text
 /// leaves them out (it has the buckets) and its tests drop them. Histogram
 /// buckets are in the Prometheus naming only.
 pub fn expected(
@@ -158,11 +193,12 @@ pub fn expected(
     let comp = ("component", component);
     for m in &c.methods {
         let method = ("method", m.name.as_str());
-        for (outcome, value) in [
-            ("success", m.successes),
-            ("failure", m.failures),
-            ("cancelled", m.cancelled),
-        ] {
+        let cancelled =
+            (m.shape.may_cancel || m.cancelled > 0).then_some(("cancelled", m.cancelled));
+        for (outcome, value) in [("success", m.successes), ("failure", m.failures)]
+            .into_iter()
+            .chain(cancelled)
+        {
             put(
                 n("reliability.calls", "reliability_calls_total"),
                 &[comp, method, ("outcome", outcome)],
@@ -174,17 +210,21 @@ pub fn expected(
             &[comp, method],
             m.panics as f64,
         );
-        put(
-            n("reliability.timeouts", "reliability_timeouts_total"),
-            &[comp, method],
-            m.timeouts as f64,
-        );
-        for (result, value) in [("won", m.hedges_won), ("lost", m.hedges_lost)] {
+        if m.shape.timeout || m.timeouts > 0 {
             put(
-                n("reliability.hedges", "reliability_hedges_total"),
-                &[comp, method, ("result", result)],
-                value as f64,
+                n("reliability.timeouts", "reliability_timeouts_total"),
+                &[comp, method],
+                m.timeouts as f64,
             );
+        }
+        if m.shape.hedge || m.hedges_won + m.hedges_lost > 0 {
+            for (result, value) in [("won", m.hedges_won), ("lost", m.hedges_lost)] {
+                put(
+                    n("reliability.hedges", "reliability_hedges_total"),
+                    &[comp, method, ("result", result)],
+                    value as f64,
+                );
+            }
         }
         let completed = (m.successes + m.failures) as f64;
         if !otel {
@@ -339,7 +379,10 @@ pub fn assert_scenario(snapshot: &MetricsSnapshot) {
     let c = snapshot.component(COMPONENT).unwrap();
     let get = c.method("get").unwrap();
     let put = c.method("put").unwrap();
+    let fetch = c.method("fetch").unwrap();
     assert_eq!(get.successes, 4, "{get:?}");
+    assert!(!get.shape.may_cancel && fetch.shape.may_cancel, "{fetch:?}");
+    assert!(fetch.shape.timeout && fetch.shape.hedge, "{fetch:?}");
     assert!(get.failures >= 2, "{get:?}");
     assert_eq!(
         (put.successes, put.failures, put.panics),

@@ -384,8 +384,8 @@ mod tests {
 
     use super::*;
     use crate::export::snapshot::{
-        ComponentSnapshot, LatencySummary, MethodSnapshot, RecoveryStats, RejectedCalls,
-        StrategyStats,
+        ComponentSnapshot, LatencySummary, MethodShape, MethodSnapshot, RecoveryStats,
+        RejectedCalls, StrategyStats,
     };
     use crate::health::ComponentHealth;
     use crate::recovery::circuit::CircuitState;
@@ -468,6 +468,12 @@ mod tests {
             // Cumulative, never above the completed calls (the `+Inf` bucket).
             latency_buckets: (0..14).map(|i| (i * i).min(successes + 2)).collect(),
             last_error: None,
+            shape: MethodShape {
+                may_cancel: true,
+                timeout: true,
+                hedge: true,
+                bulkhead: false,
+            },
         }
     }
 
@@ -484,6 +490,7 @@ mod tests {
             in_flight: 0,
             uptime,
             instances: Vec::new(),
+            instance_series: Default::default(),
         }
     }
 

@@ -2,13 +2,8 @@
 //! OpenTelemetry and the `metrics` facade all read the snapshot through
 //! [`visit`], so they cannot disagree on a name, a label or a value.
 
-use std::borrow::Cow;
-
-use crate::export::snapshot::{
-    ComponentSnapshot, InstanceSnapshot, MethodSnapshot, MetricsSnapshot, RecoveryStats,
-    RejectedCalls, StrategyStats,
-};
-use crate::health::ComponentHealth;
+use crate::export::party::{completed, Party};
+use crate::export::snapshot::MetricsSnapshot;
 use crate::recovery::limits::RejectReason;
 use crate::HealthStatus;
 
@@ -339,7 +334,7 @@ impl<'a> Labels<'a> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Histogram<'a> {
     /// Completed calls at most as long as each edge of
-    /// [`LATENCY_BUCKET_EDGES_NANOS`](crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS), cumulative.
+    /// [`LATENCY_BUCKET_EDGES_NANOS`](crate::export::latency::LATENCY_BUCKET_EDGES_NANOS), cumulative.
     pub(crate) cumulative: &'a [u64],
     /// Completed calls (the `+Inf` bucket).
     pub(crate) count: u64,
@@ -348,7 +343,7 @@ pub(crate) struct Histogram<'a> {
 }
 
 /// The `le` label of each exported bucket edge
-/// ([`LATENCY_BUCKET_EDGES_NANOS`](crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS))
+/// ([`LATENCY_BUCKET_EDGES_NANOS`](crate::export::latency::LATENCY_BUCKET_EDGES_NANOS))
 /// in seconds, as `f64`'s `Display` writes them (a test checks it).
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) const LE_SECONDS: [&str; 14] = [
@@ -386,163 +381,72 @@ pub(crate) trait Sink {
 
 /// Feeds every family's series of `snapshot` to `sink`, family by family.
 pub(crate) fn visit(snapshot: &MetricsSnapshot, sink: &mut impl Sink) {
-    for family in FAMILIES {
-        visit_family(snapshot, family, sink);
-    }
-}
-
-/// Whose series: a component, or one of its instances. A component with
-/// instances speaks for its own share here (the calls of its methods without
-/// `self`); each instance for its own, under a `component_id` label; summed
-/// over `component_id`, the counters give the component's totals exactly.
-struct Party<'a> {
-    health: &'a ComponentHealth,
-    methods: Cow<'a, [MethodSnapshot]>,
-    strategies: Cow<'a, [StrategyStats]>,
-    recovery: RecoveryStats,
-    rejected_by: RejectedCalls,
-    in_flight: u64,
-    /// Components only: the monitor tracks no instance's uptime.
-    uptime: Option<f64>,
-}
-
-impl<'a> Party<'a> {
-    fn instance(i: &'a InstanceSnapshot) -> Self {
-        Party {
-            health: &i.health,
-            methods: Cow::Borrowed(&i.methods),
-            strategies: Cow::Borrowed(&i.strategies),
-            recovery: i.recovery.clone(),
-            rejected_by: i.rejected_by,
-            in_flight: i.in_flight,
-            uptime: None,
-        }
-    }
-
-    /// `c` alone when it has no instances; else its figures less its
-    /// instances' (its state gauges stay its own).
-    fn component(c: &'a ComponentSnapshot) -> Self {
-        let mut party = Party {
-            health: &c.health,
-            methods: Cow::Borrowed(&c.methods),
-            strategies: Cow::Borrowed(&c.strategies),
-            recovery: c.recovery.clone(),
-            rejected_by: c.rejected_by,
-            in_flight: c.in_flight,
-            uptime: Some(c.uptime),
-        };
-        if c.instances.is_empty() {
-            return party;
-        }
-        let methods = party.methods.to_mut();
-        let strategies = party.strategies.to_mut();
-        for i in &c.instances {
-            for theirs in &i.methods {
-                if let Some(mine) = methods.iter_mut().find(|m| m.name == theirs.name) {
-                    subtract_method(mine, theirs);
-                }
-            }
-            for theirs in &i.strategies {
-                if let Some(mine) = strategies
-                    .iter_mut()
-                    .find(|s| s.strategy == theirs.strategy)
-                {
-                    mine.attempts = mine.attempts.saturating_sub(theirs.attempts);
-                    mine.successes = mine.successes.saturating_sub(theirs.successes);
-                }
-            }
-            let r = &mut party.recovery;
-            r.sessions = r.sessions.saturating_sub(i.recovery.sessions);
-            r.recovered = r.recovered.saturating_sub(i.recovery.recovered);
-            r.escalated = r.escalated.saturating_sub(i.recovery.escalated);
-            r.budget_exhausted = r
-                .budget_exhausted
-                .saturating_sub(i.recovery.budget_exhausted);
-            let by = &mut party.rejected_by;
-            by.circuit_open = by.circuit_open.saturating_sub(i.rejected_by.circuit_open);
-            by.bulkhead_full = by.bulkhead_full.saturating_sub(i.rejected_by.bulkhead_full);
-            by.rate_limited = by.rate_limited.saturating_sub(i.rejected_by.rate_limited);
-            party.in_flight = party.in_flight.saturating_sub(i.in_flight);
-        }
-        party
-    }
-}
-
-/// `mine -= theirs`, for the counters the series carry (a method's
-/// percentiles are not additive: the component's stay as they are).
-fn subtract_method(mine: &mut MethodSnapshot, theirs: &MethodSnapshot) {
-    mine.calls = mine.calls.saturating_sub(theirs.calls);
-    mine.successes = mine.successes.saturating_sub(theirs.successes);
-    mine.failures = mine.failures.saturating_sub(theirs.failures);
-    mine.panics = mine.panics.saturating_sub(theirs.panics);
-    mine.cancelled = mine.cancelled.saturating_sub(theirs.cancelled);
-    mine.attempts = mine.attempts.saturating_sub(theirs.attempts);
-    mine.rejected = mine.rejected.saturating_sub(theirs.rejected);
-    mine.timeouts = mine.timeouts.saturating_sub(theirs.timeouts);
-    mine.hedges_won = mine.hedges_won.saturating_sub(theirs.hedges_won);
-    mine.hedges_lost = mine.hedges_lost.saturating_sub(theirs.hedges_lost);
-    mine.total_latency = mine.total_latency.saturating_sub(theirs.total_latency);
-    for (mine, theirs) in mine.latency_buckets.iter_mut().zip(&theirs.latency_buckets) {
-        *mine = mine.saturating_sub(*theirs);
-    }
+    visit_families(snapshot, &FAMILIES, sink);
 }
 
 /// Feeds the series of one family to `sink`. This match is the mapping: the
 /// only place that says which figure of the snapshot a series carries.
 ///
 /// Identity keys: the components by position, then, component after
-/// component, its methods, and each instance followed by its methods; the
-/// same for every family, since every identity takes its key whether the
-/// family has a series for it or not.
+/// component, its methods, and each instance followed by its methods (when
+/// its component exports them); the same for every family, since every
+/// identity takes its key whether the family has a series for it or not.
+#[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
 pub(crate) fn visit_family(
     snapshot: &MetricsSnapshot,
     family: &'static Family,
     sink: &mut impl Sink,
 ) {
+    visit_families(snapshot, &[family], sink);
+}
+
+/// [`visit_family`] for each of `families`, in order; each component's own
+/// share is worked out once for all of them.
+fn visit_families(snapshot: &MetricsSnapshot, families: &[&'static Family], sink: &mut impl Sink) {
+    let parties: Vec<Party<'_>> = snapshot.components.iter().map(Party::component).collect();
+    for family in families {
+        visit_parties(snapshot, &parties, family, sink);
+    }
+}
+
+fn visit_parties(
+    snapshot: &MetricsSnapshot,
+    parties: &[Party<'_>],
+    family: &'static Family,
+    sink: &mut impl Sink,
+) {
     sink.family(family);
     let mut next_key = snapshot.components.len();
-    for (key, c) in snapshot.components.iter().enumerate() {
-        let party = Party::component(c);
-        // A component whose calls all go through instances has no share of
-        // its own to speak for; its state gauges still speak for it.
-        let own_methods = !c.instances.is_empty();
+    for (key, (c, party)) in snapshot.components.iter().zip(parties).enumerate() {
         let identity = [("component", c.name.as_str())];
-        visit_party(
-            family,
-            &party,
-            &identity,
-            key,
-            &mut next_key,
-            own_methods,
-            sink,
-        );
+        visit_party(family, party, &identity, key, &mut next_key, sink);
         for i in &c.instances {
-            let party = Party::instance(i);
+            let party = Party::instance(i, c.instance_series);
             let identity = [
                 ("component", c.name.as_str()),
                 ("component_id", i.id.as_str()),
             ];
             let key = next_key;
             next_key += 1;
-            visit_party(family, &party, &identity, key, &mut next_key, false, sink);
+            visit_party(family, &party, &identity, key, &mut next_key, sink);
         }
     }
 }
 
 /// The series of one party; `next_key` is the identity key of its first
-/// method, and moves past its methods. With `skip_idle_methods`, a method
-/// with no call of the party's own has no series.
+/// method, and moves past its methods if they are identities.
 fn visit_party(
     family: &'static Family,
     p: &Party<'_>,
     identity: &[(&'static str, &str)],
     identity_key: usize,
     next_key: &mut usize,
-    skip_idle_methods: bool,
     sink: &mut impl Sink,
 ) {
     let first_method_key = *next_key;
-    *next_key += p.methods.len();
+    if p.has_method_identities() {
+        *next_key += p.methods.len();
+    }
     let mut one = |fixed: &[(&'static str, &'static str)], value: Value<'_>| {
         let labels = Labels {
             identity,
@@ -551,20 +455,58 @@ fn visit_party(
         };
         sink.series(family, labels, value);
     };
+    // What an instance exports by default, beside its state gauges.
+    let summary = p.instance.filter(|s| !s.per_method);
     match family.id {
+        Id::Calls if summary.is_some() => {
+            let (mut successes, mut failures, mut cancelled) = (0, 0, 0);
+            let mut may_cancel = false;
+            for m in p.methods.iter() {
+                successes += m.successes;
+                failures += m.failures;
+                cancelled += m.cancelled;
+                may_cancel |= m.shape.may_cancel;
+            }
+            one(&[("outcome", "success")], Value::U64(successes));
+            one(&[("outcome", "failure")], Value::U64(failures));
+            if may_cancel || cancelled > 0 {
+                one(&[("outcome", "cancelled")], Value::U64(cancelled));
+            }
+        }
+        Id::CallDuration if summary.is_some() => {
+            if summary.is_some_and(|s| s.latency) {
+                let mut cumulative = [0; LE_SECONDS.len()];
+                let (mut count, mut nanos) = (0, 0u128);
+                for m in p.methods.iter() {
+                    for (sum, bucket) in cumulative.iter_mut().zip(&m.latency_buckets) {
+                        *sum += bucket;
+                    }
+                    count += completed(m);
+                    nanos += m.total_latency.as_nanos();
+                }
+                one(
+                    &[],
+                    Value::Histogram(Histogram {
+                        cumulative: &cumulative,
+                        count,
+                        sum_seconds: nanos as f64 / 1e9,
+                    }),
+                );
+            }
+        }
+        Id::Panics | Id::CallDurationQuantile | Id::Timeouts | Id::Hedges if summary.is_some() => {}
+        Id::RecoveryAttempts
+        | Id::RejectedCalls
+        | Id::RecoverySessions
+        | Id::RetryBudgetExhausted
+            if summary.is_some() => {}
+        Id::CallDuration | Id::CallDurationQuantile if p.instance.is_some_and(|s| !s.latency) => {}
         Id::Calls
         | Id::Panics
         | Id::CallDuration
         | Id::CallDurationQuantile
         | Id::Timeouts
-        | Id::Hedges => visit_methods(
-            p,
-            identity,
-            first_method_key,
-            skip_idle_methods,
-            family,
-            sink,
-        ),
+        | Id::Hedges => visit_methods(p, identity, first_method_key, family, sink),
         Id::ComponentHealth => {
             let level = match p.health.status {
                 HealthStatus::Healthy => 0,
@@ -588,7 +530,15 @@ fn visit_party(
                 one(&[("reason", reason.as_str())], Value::U64(count));
             }
         }
-        Id::InFlight => one(&[], Value::U64(p.in_flight)),
+        Id::InFlight => {
+            // An instance has the series only where it is limited.
+            let limited = p.instance.is_none()
+                || p.in_flight > 0
+                || p.methods.iter().any(|m| m.shape.bulkhead);
+            if limited {
+                one(&[], Value::U64(p.in_flight));
+            }
+        }
         Id::CircuitState => {
             if let Some(state) = p.health.circuit {
                 one(&[], Value::U64(state.as_number().into()));
@@ -612,19 +562,20 @@ fn visit_party(
 }
 
 /// The series of the per-method families; `first_key` is the identity key
-/// of the party's first method.
+/// of the party's first method. A method has no series for what its shape
+/// says it cannot do, unless it did it anyway.
 fn visit_methods(
     p: &Party<'_>,
     party: &[(&'static str, &str)],
     first_key: usize,
-    skip_idle: bool,
     family: &'static Family,
     sink: &mut impl Sink,
 ) {
     let mut identity = [("", ""); 3];
     identity[..party.len()].copy_from_slice(party);
+    let own_share = p.own_share.of(family.id);
     for (i, m) in p.methods.iter().enumerate() {
-        if skip_idle && m.calls == 0 && m.rejected == 0 {
+        if own_share && m.calls == 0 && m.rejected == 0 {
             continue;
         }
         identity[party.len()] = ("method", m.name.as_str());
@@ -641,11 +592,15 @@ fn visit_methods(
             Id::Calls => {
                 one(&[("outcome", "success")], Value::U64(m.successes));
                 one(&[("outcome", "failure")], Value::U64(m.failures));
-                one(&[("outcome", "cancelled")], Value::U64(m.cancelled));
+                if m.shape.may_cancel || m.cancelled > 0 {
+                    one(&[("outcome", "cancelled")], Value::U64(m.cancelled));
+                }
             }
             Id::Panics => one(&[], Value::U64(m.panics)),
-            Id::Timeouts => one(&[], Value::U64(m.timeouts)),
-            Id::Hedges => {
+            Id::Timeouts if m.shape.timeout || m.timeouts > 0 => {
+                one(&[], Value::U64(m.timeouts));
+            }
+            Id::Hedges if m.shape.hedge || m.hedges_won + m.hedges_lost > 0 => {
                 one(&[("result", "won")], Value::U64(m.hedges_won));
                 one(&[("result", "lost")], Value::U64(m.hedges_lost));
             }
@@ -653,7 +608,7 @@ fn visit_methods(
                 &[],
                 Value::Histogram(Histogram {
                     cumulative: &m.latency_buckets,
-                    count: m.successes + m.failures,
+                    count: p.latency_counts.as_ref().map_or(completed(m), |c| c[i]),
                     sum_seconds: m.total_latency.as_secs_f64(),
                 }),
             ),
@@ -671,7 +626,7 @@ fn visit_methods(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::snapshot::LATENCY_BUCKET_EDGES_NANOS;
+    use crate::export::latency::LATENCY_BUCKET_EDGES_NANOS;
 
     #[test]
     fn bucket_edges_read_as_display_writes_them() {
@@ -749,8 +704,27 @@ mod tests {
         let snapshot = crate::snapshot();
         let mut keys = Keys::default();
         visit(&snapshot, &mut keys);
-        let methods: usize = snapshot.components.iter().map(|c| c.methods.len()).sum();
-        assert_eq!(keys.0.len(), snapshot.components.len() + methods);
+        // Other tests of this binary may have made instances: each is an
+        // identity, and so are its methods when its component exports them.
+        let identities: usize = snapshot
+            .components
+            .iter()
+            .map(|c| {
+                let instances: usize = c
+                    .instances
+                    .iter()
+                    .map(|i| {
+                        1 + if c.instance_series.per_method {
+                            i.methods.len()
+                        } else {
+                            0
+                        }
+                    })
+                    .sum();
+                1 + c.methods.len() + instances
+            })
+            .sum();
+        assert_eq!(keys.0.len(), identities);
         let identities: Vec<_> = keys.0.into_iter().map(Option::unwrap).collect();
         for (i, a) in identities.iter().enumerate() {
             assert!(!identities[i + 1..].contains(a), "two keys for {a:?}");

@@ -7,8 +7,10 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::classify::ErrorCategory;
+use crate::export::instance_series::InstanceSeries;
 use crate::health::{mean, rate, ComponentHealth};
-use crate::record::histogram::{bucket_index, quantile};
+
+use crate::export::latency::shape_latency;
 use crate::record::site::SiteReading;
 use crate::recovery::limits::RejectReason;
 use crate::recovery::strategy::Strategy;
@@ -149,6 +151,10 @@ pub struct ComponentSnapshot {
     /// instance's calls once, beside the calls of methods without `self`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instances: Vec<InstanceSnapshot>,
+    /// Which series its instances have in the exposition, as set when the
+    /// snapshot was taken ([`ReliabilityManager::set_instance_series`](crate::ReliabilityManager::set_instance_series)).
+    #[serde(default, skip_serializing_if = "InstanceSeries::is_default")]
+    pub instance_series: InstanceSeries,
 }
 
 /// One instance of a component: its own health, methods and recovery.
@@ -183,9 +189,24 @@ impl InstanceSnapshot {
         self.methods.iter().find(|m| m.name == name)
     }
 
+    /// [`from_reading`](Self::from_reading), handing back the reading's
+    /// methods, emptied, for the next reading to fill.
+    pub(crate) fn from_reading_keeping_room(
+        mut reading: ComponentReading,
+    ) -> (Self, Vec<(&'static str, SiteReading)>) {
+        let mut room = std::mem::take(&mut reading.methods);
+        let methods = room
+            .drain(..)
+            .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
+            .collect();
+        let mut instance = Self::from_reading(reading);
+        instance.methods = methods;
+        (instance, room)
+    }
+
     /// Shapes a reading (an instance's, or a component's without its
     /// instances) for readers.
-    fn from_reading(reading: ComponentReading) -> Self {
+    pub(crate) fn from_reading(reading: ComponentReading) -> Self {
         let failures_by_category = ErrorCategory::ALL
             .into_iter()
             .zip(reading.categories)
@@ -303,6 +324,7 @@ impl ComponentSnapshot {
     /// categories and strategies that were seen, rates.
     pub(crate) fn from_reading(mut reading: ComponentReading, uptime: f64) -> Self {
         let name = reading.name.to_owned();
+        let name_for_series = reading.name;
         let instances = std::mem::take(&mut reading.instances)
             .into_iter()
             .map(InstanceSnapshot::from_reading)
@@ -330,7 +352,14 @@ impl ComponentSnapshot {
             in_flight,
             uptime,
             instances,
+            instance_series: crate::export::instance_series::of(name_for_series),
         }
+    }
+
+    /// With `instances` as its instances (shaped apart, as they were read).
+    pub(crate) fn with_instances(mut self, instances: Vec<InstanceSnapshot>) -> Self {
+        self.instances = instances;
+        self
     }
 
     /// The instance called `id`.
@@ -342,40 +371,6 @@ impl ComponentSnapshot {
     pub fn method(&self, name: &str) -> Option<&MethodSnapshot> {
         self.methods.iter().find(|m| m.name == name)
     }
-}
-
-/// The upper edges of the latency buckets exported to Prometheus: every
-/// other power of two of nanoseconds, from 1.024 µs to 68.7 s. They fall on
-/// the internal histogram's bucket boundaries, so the counts are exact.
-pub(crate) const LATENCY_BUCKET_EDGES_NANOS: [u64; 14] = [
-    1 << 10,
-    1 << 12,
-    1 << 14,
-    1 << 16,
-    1 << 18,
-    1 << 20,
-    1 << 22,
-    1 << 24,
-    1 << 26,
-    1 << 28,
-    1 << 30,
-    1 << 32,
-    1 << 34,
-    1 << 36,
-];
-
-/// Completed calls below each exported edge, in one pass over the buckets.
-fn cumulative_below_edges(buckets: &[u64]) -> Vec<u64> {
-    let mut counts = Vec::with_capacity(LATENCY_BUCKET_EDGES_NANOS.len());
-    let mut sum = 0;
-    let mut from = 0;
-    for &edge in &LATENCY_BUCKET_EDGES_NANOS {
-        let to = bucket_index(edge);
-        sum += buckets[from..to].iter().sum::<u64>();
-        from = to;
-        counts.push(sum);
-    }
-    counts
 }
 
 /// One method's counters. `calls == successes + failures + cancelled`;
@@ -422,16 +417,41 @@ pub struct MethodSnapshot {
     pub latency_buckets: Vec<u64>,
     /// The last error's text, truncated to 256 bytes.
     pub last_error: Option<String>,
+    /// What the method can do, from its attribute.
+    #[serde(default)]
+    pub shape: MethodShape,
+}
+
+/// What a method can do, from its attribute. The exposition has no series
+/// for what a method cannot do (a figure that is not zero is exported
+/// anyway, so nothing counted is lost).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MethodShape {
+    /// A call can end cancelled: an `async fn`, or a method recorded by
+    /// hand (`manager().record`, `observe`).
+    pub may_cancel: bool,
+    /// It has a `timeout`.
+    pub timeout: bool,
+    /// It has a `hedge`.
+    pub hedge: bool,
+    /// It is behind a `bulkhead`.
+    pub bulkhead: bool,
 }
 
 impl MethodSnapshot {
-    pub(crate) fn from_reading(name: &str, reading: SiteReading) -> Self {
+    pub(crate) fn from_reading(name: &str, mut reading: SiteReading) -> Self {
         let completed = reading.successes + reading.failures;
-        let counted: u64 = reading.buckets.iter().sum();
-        let q = |q: f64| {
-            Duration::from_nanos(quantile(&reading.buckets, counted, q, reading.max_nanos))
+        let (quantiles, latency_buckets) =
+            shape_latency(std::mem::take(&mut reading.buckets), reading.max_nanos);
+        let [p50, p95, p99] = quantiles.map(Duration::from_nanos);
+        let latency = LatencySummary {
+            mean: mean(reading.nanos, completed),
+            p50,
+            p95,
+            p99,
+            max: Duration::from_nanos(reading.max_nanos),
         };
-        let latency_buckets = cumulative_below_edges(&reading.buckets[..]);
         MethodSnapshot {
             name: name.to_owned(),
             calls: completed + reading.cancelled,
@@ -446,16 +466,16 @@ impl MethodSnapshot {
             timeouts: reading.timeouts,
             hedges_won: reading.hedges_won,
             hedges_lost: reading.hedges_lost,
-            latency: LatencySummary {
-                mean: mean(reading.nanos, completed),
-                p50: q(0.5),
-                p95: q(0.95),
-                p99: q(0.99),
-                max: Duration::from_nanos(reading.max_nanos),
-            },
+            latency,
             total_latency: Duration::from_nanos(reading.nanos),
             latency_buckets,
             last_error: reading.last_error,
+            shape: MethodShape {
+                may_cancel: reading.shape.may_cancel,
+                timeout: reading.shape.timeout,
+                hedge: reading.shape.hedge,
+                bulkhead: reading.shape.bulkhead,
+            },
         }
     }
 }

@@ -112,6 +112,14 @@ impl ReliabilityManager {
         self.runtime.records().set_instance_limit(limit);
     }
 
+    /// Sets which series the instances of the component called `component`
+    /// have in the exposition (Prometheus text and both bridges); by
+    /// default a handful each, summed over their methods (see
+    /// [`InstanceSeries`](crate::export::InstanceSeries)). The next snapshot follows.
+    pub fn set_instance_series(&self, component: &str, series: crate::export::InstanceSeries) {
+        crate::export::instance_series::set(component, series);
+    }
+
     /// Sets how many instances the component called `component` keeps apart.
     pub fn set_component_instance_limit(&self, component: &str, limit: usize) {
         self.runtime

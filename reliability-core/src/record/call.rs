@@ -424,6 +424,7 @@ mod tests {
             method: "m",
             thresholds: None,
             recovery: None,
+            may_cancel: true,
         };
         static SITE: CallSite = CallSite::new(&META);
         let call = Call::start_async(&SITE);
@@ -441,6 +442,7 @@ mod tests {
             method: "m",
             thresholds: None,
             recovery: None,
+            may_cancel: true,
         };
         static SITE: CallSite = CallSite::new(&META);
         struct Loud;
@@ -464,6 +466,7 @@ mod tests {
             method: "m",
             thresholds: None,
             recovery: None,
+            may_cancel: true,
         };
         static SITE: CallSite = CallSite::new(&META);
         let mut call = Call::start(&SITE);

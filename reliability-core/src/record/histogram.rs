@@ -22,7 +22,7 @@ pub(crate) const BUCKETS: usize = SUB + (END_OCTAVE - FIRST_OCTAVE) as usize * S
 
 /// The bucket a value falls in.
 #[inline(always)]
-pub(crate) fn bucket_index(nanos: u64) -> usize {
+pub(crate) const fn bucket_index(nanos: u64) -> usize {
     if nanos < LINEAR_LIMIT {
         return (nanos >> LINEAR_WIDTH_SHIFT) as usize;
     }
@@ -44,11 +44,12 @@ pub(crate) fn lower_bound(index: usize) -> u64 {
     (1u64 << octave) + (sub << (octave - SUB_BITS))
 }
 
-/// Estimates the `q` quantile (0 < q <= 1) of merged bucket counts.
+/// Estimates the `q` quantile (0 < q <= 1) of merged bucket counts (the
+/// first `counts.len()` buckets; the rest hold none).
 ///
 /// Returns the midpoint of the bucket that holds the rank, never more than
 /// the largest value seen (which is also the answer for the open last bucket).
-pub(crate) fn quantile(counts: &[u64; BUCKETS], total: u64, q: f64, max: u64) -> u64 {
+pub(crate) fn quantile(counts: &[u64], total: u64, q: f64, max: u64) -> u64 {
     if total == 0 {
         return 0;
     }

@@ -463,6 +463,7 @@ impl Registry {
             method: Box::leak(method.to_owned().into_boxed_str()),
             thresholds: None,
             recovery: None,
+            may_cancel: true,
         }));
         let site: &'static CallSite = Box::leak(Box::new(CallSite::new(meta)));
         sites.insert(key, site);

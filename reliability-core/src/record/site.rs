@@ -36,6 +36,10 @@ pub struct SiteMeta {
     pub thresholds: Option<Thresholds>,
     /// Recovery from the attribute, if the method has any.
     pub recovery: Option<&'static RecoveryMeta>,
+    /// Whether a call can end cancelled: an `async fn`, whose future can be
+    /// dropped, or a method recorded by hand. The exposition has no
+    /// `cancelled` series for a method that cannot.
+    pub may_cancel: bool,
 }
 
 /// Read on every call, written rarely: kept apart from the failure counters.
@@ -69,6 +73,9 @@ struct Cold {
     /// has looked them up: no look-up per call.
     limits: OnceLock<LimitSlots>,
 }
+
+/// How many bucket edges a snapshot exports (`export::snapshot`'s).
+const EXPORTED_EDGES: usize = 14;
 
 /// A site that no instance has called through yet.
 const NO_SLOT: usize = usize::MAX;
@@ -122,10 +129,42 @@ pub(crate) struct SiteReading {
     pub hedges_lost: u64,
     pub nanos: u64,
     pub max_nanos: u64,
-    /// Boxed: a reading is moved several times on its way into a snapshot,
-    /// and 2 KiB copied at each move was a fifth of `snapshot()`'s time.
-    pub buckets: Box<[u64; BUCKETS]>,
+    /// The histogram up to its last bucket with a count (a method's calls
+    /// fill a few buckets of 240): a snapshot reads a site per (instance,
+    /// method), and a reading this size stays in the allocator's fast path.
+    pub buckets: Vec<u64>,
     pub last_error: Option<String>,
+    /// What the method can do, from its attribute (merged: any of the sites).
+    pub shape: SiteShape,
+}
+
+/// What a method can do, from what its attribute says: the exposition has
+/// no series for what it cannot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SiteShape {
+    pub may_cancel: bool,
+    pub timeout: bool,
+    pub hedge: bool,
+    pub bulkhead: bool,
+}
+
+impl SiteShape {
+    fn of(meta: &SiteMeta) -> Self {
+        let limits = meta.recovery.map(|r| &r.limits);
+        SiteShape {
+            may_cancel: meta.may_cancel,
+            timeout: limits.is_some_and(|l| l.timeout.is_some()),
+            hedge: limits.is_some_and(|l| l.hedge.is_some()),
+            bulkhead: limits.is_some_and(|l| l.bulkhead.is_some()),
+        }
+    }
+
+    fn merge(&mut self, other: SiteShape) {
+        self.may_cancel |= other.may_cancel;
+        self.timeout |= other.timeout;
+        self.hedge |= other.hedge;
+        self.bulkhead |= other.bulkhead;
+    }
 }
 
 impl SiteReading {
@@ -144,8 +183,9 @@ impl SiteReading {
             hedges_lost: 0,
             nanos: 0,
             max_nanos: 0,
-            buckets: Box::new([0; BUCKETS]),
+            buckets: Vec::new(),
             last_error: None,
+            shape: SiteShape::default(),
         }
     }
 
@@ -164,10 +204,14 @@ impl SiteReading {
         self.hedges_lost += other.hedges_lost;
         self.nanos += other.nanos;
         self.max_nanos = self.max_nanos.max(other.max_nanos);
+        self.shape.merge(other.shape);
     }
 
     pub(crate) fn merge(&mut self, other: &SiteReading) {
         self.merge_counts(other);
+        if self.buckets.len() < other.buckets.len() {
+            self.buckets.resize(other.buckets.len(), 0);
+        }
         for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets.iter()) {
             *mine += theirs;
         }
@@ -342,11 +386,20 @@ impl CallSite {
         reading.cancelled = self.cold.cancelled.load(Relaxed);
         reading.retries = self.cold.retries.load(Relaxed);
         reading.rejected = self.cold.rejected.load(Relaxed);
-        let totals = self.hot.stripes.read(&mut reading.buckets);
+        let mut buckets = [0; BUCKETS];
+        let totals = self.hot.stripes.read(&mut buckets);
+        let used = buckets
+            .iter()
+            .rposition(|&count| count > 0)
+            .map_or(0, |last| last + 1);
+        // Room for the exported edges too: a snapshot writes them over these.
+        reading.buckets = Vec::with_capacity(used.max(EXPORTED_EDGES));
+        reading.buckets.extend_from_slice(&buckets[..used]);
         reading.successes = totals.successes;
         reading.nanos = totals.nanos;
         reading.max_nanos = totals.max_nanos;
         reading.last_error = self.cold.last_error.lock().as_deref().map(str::to_owned);
+        reading.shape = SiteShape::of(self.hot.meta);
         reading
     }
 
@@ -388,6 +441,7 @@ mod tests {
             method: "m",
             thresholds: None,
             recovery: None,
+            may_cancel: true,
         };
         static SITE: CallSite = CallSite::new(&META);
         let index = bucket_index(1_000);

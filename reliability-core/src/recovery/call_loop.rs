@@ -627,6 +627,7 @@ mod tests {
             method: "m",
             thresholds: None,
             recovery: None,
+            may_cancel: true,
         };
         static SITE: CallSite = CallSite::new(&META);
         let call = Call::start_async(&SITE);

@@ -340,9 +340,35 @@ impl ComponentState {
     /// from that reading. A component's reading counts its instances'
     /// (`instances`, read just before) once each, beside its own sites.
     pub(crate) fn read(&self, now: Instant, instances: Vec<ComponentReading>) -> ComponentReading {
+        let mut sums = InstanceSums::default();
+        for instance in &instances {
+            sums.add(instance);
+        }
+        let mut reading = self.read_summed(now, sums);
+        reading.instances = instances;
+        reading
+    }
+
+    /// [`read`](Self::read) from the sum of the instances' readings rather
+    /// than the readings themselves; the reading lists no instance.
+    pub(crate) fn read_summed(&self, now: Instant, sums: InstanceSums) -> ComponentReading {
+        self.read_summed_into(now, sums, Vec::new())
+    }
+
+    /// [`read_summed`](Self::read_summed) with the methods written into
+    /// `methods` (emptied first), whose room a reader of many instances
+    /// hands from one reading to the next.
+    pub(crate) fn read_summed_into(
+        &self,
+        now: Instant,
+        sums: InstanceSums,
+        mut methods: Vec<(&'static str, SiteReading)>,
+    ) -> ComponentReading {
         // Several sites may share a method name (two impl blocks); they are merged.
-        let mut methods: Vec<(&'static str, SiteReading)> = Vec::new();
-        for site in self.record.sites() {
+        let sites = self.record.sites();
+        methods.clear();
+        methods.reserve(sites.len().max(sums.methods.len()));
+        for site in sites {
             merge_method(&mut methods, site.meta().method, Cow::Owned(site.read()));
         }
         for (name, counted) in self.limit_counts.lock().iter() {
@@ -359,22 +385,19 @@ impl ComponentState {
             (state.strategies, state.sessions)
         };
         let mut in_flight = self.bulkhead.get().map_or(0, |b| b.in_flight() as u64);
-        let mut instances_need_attention = false;
-        for instance in &instances {
-            for (name, reading) in &instance.methods {
-                merge_method(&mut methods, name, Cow::Borrowed(reading));
-            }
-            for (mine, theirs) in strategies.iter_mut().zip(&instance.strategies) {
-                mine.attempts += theirs.attempts;
-                mine.successes += theirs.successes;
-            }
-            sessions.sessions += instance.sessions.sessions;
-            sessions.recovered += instance.sessions.recovered;
-            sessions.escalated += instance.sessions.escalated;
-            sessions.budget_exhausted += instance.sessions.budget_exhausted;
-            in_flight += instance.in_flight;
-            instances_need_attention |= instance.health.needs_attention;
+        for (name, reading) in sums.methods {
+            merge_method(&mut methods, name, Cow::Owned(reading));
         }
+        for (mine, theirs) in strategies.iter_mut().zip(&sums.strategies) {
+            mine.attempts += theirs.attempts;
+            mine.successes += theirs.successes;
+        }
+        sessions.sessions += sums.sessions.sessions;
+        sessions.recovered += sums.sessions.recovered;
+        sessions.escalated += sums.sessions.escalated;
+        sessions.budget_exhausted += sums.sessions.budget_exhausted;
+        in_flight += sums.in_flight;
+        let instances_need_attention = sums.need_attention;
         methods.sort_by_key(|(name, _)| *name);
         let mut all = SiteReading::empty();
         for (_, reading) in &methods {
@@ -386,7 +409,7 @@ impl ComponentState {
         ComponentReading {
             name: self.name(),
             instance: self.instance(),
-            instances,
+            instances: Vec::new(),
             health,
             methods,
             categories: self.record.categories(),
@@ -457,13 +480,47 @@ impl ComponentState {
     }
 }
 
+/// What a component's instances add to its reading, summed one instance at
+/// a time: a snapshot keeps no instance's reading longer than it takes to
+/// shape it.
+#[derive(Debug, Default)]
+pub(crate) struct InstanceSums {
+    methods: Vec<(&'static str, SiteReading)>,
+    strategies: [StrategyRecord; Strategy::ALL.len()],
+    sessions: SessionCounts,
+    in_flight: u64,
+    need_attention: bool,
+}
+
+impl InstanceSums {
+    /// Adds one instance's reading.
+    pub(crate) fn add(&mut self, instance: &ComponentReading) {
+        for (name, reading) in &instance.methods {
+            merge_method(&mut self.methods, name, Cow::Borrowed(reading));
+        }
+        for (mine, theirs) in self.strategies.iter_mut().zip(&instance.strategies) {
+            mine.attempts += theirs.attempts;
+            mine.successes += theirs.successes;
+        }
+        self.sessions.sessions += instance.sessions.sessions;
+        self.sessions.recovered += instance.sessions.recovered;
+        self.sessions.escalated += instance.sessions.escalated;
+        self.sessions.budget_exhausted += instance.sessions.budget_exhausted;
+        self.in_flight += instance.in_flight;
+        self.need_attention |= instance.health.needs_attention;
+    }
+}
+
 /// Adds `reading` to the method called `name` in `methods`, or adds the method.
 fn merge_method(
     methods: &mut Vec<(&'static str, SiteReading)>,
     name: &'static str,
     reading: Cow<'_, SiteReading>,
 ) {
-    match methods.iter_mut().find(|(n, _)| *n == name) {
+    // The names come from the sites' static metadata: the same text is
+    // usually the same pointer.
+    let same = |n: &str| std::ptr::eq(n, name) || n == name;
+    match methods.iter_mut().find(|(n, _)| same(n)) {
         Some((_, merged)) => merged.merge(&reading),
         None => methods.push((name, reading.into_owned())),
     }

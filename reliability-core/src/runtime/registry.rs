@@ -4,11 +4,12 @@
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use super::component::{ComponentReading, ComponentState};
+use super::component::{ComponentReading, ComponentState, InstanceSums};
 use super::env::Env;
 use super::events::ReliabilityEvent;
 use super::state_index::StateIndex;
 use crate::record::registry::{on_instance_limit, registry, ComponentRecord, Registry};
+use crate::record::site::SiteReading;
 
 #[derive(Debug)]
 pub(crate) struct Runtime {
@@ -109,6 +110,7 @@ impl Runtime {
     }
 
     /// Every component's reading, sorted by name.
+    #[cfg(test)]
     pub(crate) fn read(&'static self, now: Instant) -> Vec<ComponentReading> {
         self.components()
             .into_iter()
@@ -128,6 +130,29 @@ impl Runtime {
             .map(|instance| instance.read(now, Vec::new()))
             .collect();
         state.read(now, instances)
+    }
+
+    /// A component's reading, its instances' summed into it; each instance's
+    /// reading goes to `each` as soon as it is read, in the order they were
+    /// made, with the number of instances, so no more than one is held at a
+    /// time. `each` hands back the reading's methods, emptied, for the next
+    /// instance's reading to fill.
+    pub(crate) fn read_component_each(
+        &'static self,
+        state: &'static ComponentState,
+        now: Instant,
+        mut each: impl FnMut(ComponentReading, usize) -> Vec<(&'static str, SiteReading)>,
+    ) -> ComponentReading {
+        let mut sums = InstanceSums::default();
+        let instances = self.instances(state);
+        let count = instances.len();
+        let mut room = Vec::new();
+        for instance in instances {
+            let reading = instance.read_summed_into(now, InstanceSums::default(), room);
+            sums.add(&reading);
+            room = each(reading, count);
+        }
+        state.read_summed(now, sums)
     }
 
     /// The states of a component's instances, in the order they were made.

@@ -101,13 +101,13 @@ fn reason(status: u16) -> &'static str {
 /// The answer to `request`.
 pub(super) fn route(request: &Request) -> Response {
     let path = request.path.as_str();
-    let known = matches!(path, "/" | "/metrics" | "/health" | "/report")
+    let known = matches!(path, "/" | "/metrics" | "/health" | "/report" | "/status")
         || path.strip_prefix("/health/").is_some_and(|c| !c.is_empty());
     if !known {
         return Response::text(
             404,
             "not found: try /, /metrics, /health, /health/<component>, \
-             /health/<component>/<instance> or /report",
+             /health/<component>/<instance>, /report or /status",
         );
     }
     if request.method == Method::Other {
@@ -128,6 +128,20 @@ fn answer(path: &str) -> Response {
             m.snapshot().to_prometheus(),
         ),
         "/report" => Response::json(200, m.report().to_json()),
+        "/status" => {
+            // What the status page reads: the report with each instance's
+            // health, recovery and refusals but not its methods, which are
+            // 95 % of a report with a thousand instances.
+            let mut report = m.report();
+            for component in &mut report.components {
+                for instance in &mut component.instances {
+                    instance.methods = Vec::new();
+                    instance.strategies = Vec::new();
+                    instance.failures_by_category.clear();
+                }
+            }
+            Response::json(200, report.to_json())
+        }
         "/health" => {
             // Each component, followed by its instances (`instance` set).
             // Only components decide the status: an unhealthy instance whose
@@ -215,6 +229,37 @@ mod tests {
     }
 
     #[test]
+    fn the_status_keeps_every_instance_without_its_methods() {
+        for id in ["a", "b"] {
+            let ok = crate::Outcome::Success;
+            manager().record_instance("routes_tests_status", id, "get", ok, Default::default());
+        }
+        let body = |path| {
+            let bytes = route(&request(Method::Get, path)).to_bytes();
+            let text = String::from_utf8(bytes).unwrap();
+            let (_, body) = text.split_once("\r\n\r\n").unwrap();
+            serde_json::from_str::<crate::ReliabilityReport>(body).unwrap()
+        };
+        let (status, report) = (body("/status"), body("/report"));
+        let of = |r: &crate::ReliabilityReport| {
+            r.components
+                .iter()
+                .find(|c| c.name == "routes_tests_status")
+                .unwrap()
+                .clone()
+        };
+        let (lean, full) = (of(&status), of(&report));
+        assert_eq!(lean.instances.len(), 2);
+        assert!(lean.instances.iter().all(|i| i.methods.is_empty()));
+        assert!(full.instances.iter().all(|i| i.method("get").is_some()));
+        assert_eq!(
+            lean.instances[1].health.calls,
+            full.instances[1].health.calls
+        );
+        assert_eq!(lean.methods, full.methods);
+    }
+
+    #[test]
     fn unknown_paths_and_methods_are_refused() {
         assert_eq!(route(&request(Method::Get, "/nope")).status(), 404);
         assert_eq!(route(&request(Method::Get, "/health/")).status(), 404);
@@ -234,6 +279,6 @@ mod tests {
         for needle in ["http://", "https://", "//cdn", "@import", "<link"] {
             assert!(!PAGE.contains(needle), "the page mentions {needle}");
         }
-        assert!(PAGE.contains("fetch(\"/report\""));
+        assert!(PAGE.contains("fetch(\"/status\""));
     }
 }
