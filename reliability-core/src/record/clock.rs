@@ -1,9 +1,8 @@
 //! The clock every call is timed with, and the clock recovery waits on.
 //!
 //! Calls are timed with the CPU's time-stamp counter through `quanta`
-//! (the clock of the `metrics` ecosystem): measured on this project's CI
-//! machine, a raw read costs 10.7 ns against 23.2 ns for
-//! `std::time::Instant::now()`, and the clock is two thirds of a successful
+//! (the clock of the `metrics` ecosystem): a raw read costs less than half
+//! of `std::time::Instant::now()`, and the clock is most of a successful
 //! call's cost (docs/PERFORMANCE.md). `quanta` calibrates the counter
 //! against the OS clock on first use and falls back to the OS clock where
 //! the counter is unreliable. Kept behind two functions so the choice is

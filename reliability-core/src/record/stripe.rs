@@ -8,20 +8,15 @@
 //! when its thread exits: the next thread to claim the slot goes on adding
 //! to them, so nothing has to be folded back and nothing leaks.
 //!
-//! Why this layout, measured on the 2-vCPU CI machine (criterion medians;
-//! the old and the new core built side by side and run alternately, twice,
-//! with the same benches; docs/PERFORMANCE.md): two relaxed `fetch_add`s
-//! cost 15 to 19 ns there, more than a clock read, while a plain load and
-//! store of a line the thread owns compiles to one `add` to memory. With three
-//! relaxed adds on a round-robin stripe a successful call took 54 to 60 ns
-//! against 30 to 32 ns for its two raw clock reads alone; with owned stripes
-//! it takes 33 to 36 ns (37 to 39 ns of CPU per call on 1, 2 and 4 threads,
-//! where the old layout took 55 to 61). Per-thread shards merged on read (allocated
-//! per thread, folded back on exit) would cost the same on the hot path but
-//! grow with the number of threads; here a site is bounded by its slots: a
-//! 256-byte `static`, at most `OWNED + 1` stripes of 1 KiB, each allocated
-//! the first time a thread writes it, and the 1.9 KiB wide counters of a
-//! bucket that wrapped (15,488 bytes at most; see `site::tests`).
+//! Why this layout: an atomic add costs more than a clock read, while a
+//! plain load and store of a line the thread owns compiles to one `add` to
+//! memory; shared stripes with atomic adds made a successful call about 1.7
+//! times as slow. Per-thread shards merged on read (allocated per thread,
+//! folded back on exit) would cost the same on the hot path but grow with
+//! the number of threads; here a site is bounded by its slots: a 256-byte
+//! `static`, at most `OWNED + 1` stripes of 1 KiB, each allocated the first
+//! time a thread writes it, and the 1.9 KiB wide counters of a bucket that
+//! wrapped (15,488 bytes at most; see `site::tests`).
 //!
 //! What makes the plain stores safe. A slot has one writer at a time: a
 //! thread writes only its own slot's stripes, and a slot changes hands only
