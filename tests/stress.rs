@@ -156,6 +156,10 @@ fn a_two_percent_failure_share_never_opens_a_fifty_percent_circuit() {
                 .collect();
             threads.into_iter().map(|t| t.join().unwrap()).sum()
         });
+        println!(
+            "2 % failures: {made} calls on {THREADS} threads, {} opened",
+            opened.lock().unwrap().len()
+        );
         assert_eq!(*opened.lock().unwrap(), []);
         let snap = manager().snapshot();
         let method = snap
@@ -201,6 +205,11 @@ fn circuit_transitions_reach_listeners_in_order() {
             }
         });
         let seen = seen.lock().unwrap();
+        println!(
+            "flapping: {} calls on {THREADS} threads, {} transitions",
+            THREADS * calls,
+            seen.len()
+        );
         assert!(seen.len() > 100, "only {} transitions", seen.len());
         assert_valid_sequence(&seen);
     });
@@ -250,6 +259,10 @@ fn half_open_spells_run_at_most_their_probes() {
             .filter(|s| **s == CircuitState::HalfOpen)
             .count() as u64;
         let runs = RUNS.load(SeqCst);
+        println!(
+            "probes: {} calls on {THREADS} threads, {spells} spells, {runs} bodies ran",
+            THREADS * calls
+        );
         assert!(spells > 10, "{spells} spells");
         assert!(
             runs <= 2 * spells + THREADS,
@@ -299,6 +312,12 @@ fn a_bulkhead_never_lets_more_than_its_places_in() {
                 });
             }
         });
+        println!(
+            "bulkhead: {} calls on {THREADS} threads, peak {}, {} refused",
+            THREADS * calls,
+            PEAK.load(SeqCst),
+            refused.load(Relaxed)
+        );
         assert!(PEAK.load(SeqCst) <= 3, "peak {}", PEAK.load(SeqCst));
         assert_eq!(INSIDE.load(SeqCst), 0);
         let snap = manager().snapshot();
@@ -346,6 +365,7 @@ fn a_rate_limit_admits_at_most_burst_plus_rate_times_elapsed() {
         let elapsed = started.elapsed().as_secs_f64();
         let admitted = ADMITTED.load(SeqCst);
         let bound = 50.0 + 2000.0 * elapsed;
+        println!("rate limit: {} calls on {THREADS} threads, {admitted} admitted in {elapsed:.3} s (bound {bound:.0})", THREADS * calls);
         assert!(
             admitted as f64 <= bound + 1.0,
             "{admitted} admitted in {elapsed:.3} s"
@@ -420,7 +440,13 @@ fn counts_are_exact_under_thread_churn() {
             });
         }
         done.store(true, SeqCst);
-        assert!(reader.join().unwrap() > 0);
+        let reads = reader.join().unwrap();
+        println!(
+            "churn: {} calls on {} threads in {WAVES} waves, {reads} snapshots read",
+            WAVES * THREADS * calls,
+            WAVES * THREADS
+        );
+        assert!(reads > 0);
         let snap = manager().snapshot();
         let method = snap
             .component("stress_churn")
