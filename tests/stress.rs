@@ -365,9 +365,15 @@ fn a_rate_limit_admits_at_most_burst_plus_rate_times_elapsed() {
         let elapsed = started.elapsed().as_secs_f64();
         let admitted = ADMITTED.load(SeqCst);
         let bound = 50.0 + 2000.0 * elapsed;
-        println!("rate limit: {} calls on {THREADS} threads, {admitted} admitted in {elapsed:.3} s (bound {bound:.0})", THREADS * calls);
+        println!(
+            "rate limit: {} calls on {THREADS} threads, {admitted} admitted in {elapsed:.3} s",
+            THREADS * calls
+        );
+        // One token of rounding, and 0.1 % for the call clock's calibration
+        // against the test's `Instant`.
+        let slack = 1.0 + 0.001 * 2000.0 * elapsed;
         assert!(
-            admitted as f64 <= bound + 1.0,
+            admitted as f64 <= bound + slack,
             "{admitted} admitted in {elapsed:.3} s"
         );
         assert!(admitted >= 50, "the burst itself: {admitted}");
