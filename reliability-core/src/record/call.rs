@@ -107,35 +107,20 @@ impl Call {
         Self::begin(site, false)
     }
 
-    /// [`start`](Self::start) or [`start_async`](Self::start_async),
-    /// running `then` on the start reading before anything of the guard is
-    /// written (see `Call::start_admitted`).
     #[inline(always)]
-    pub(crate) fn start_then<T>(
-        site: &'static CallSite,
-        sync: bool,
-        then: impl FnOnce(u64) -> T,
-    ) -> (Self, T) {
+    fn begin(site: &'static CallSite, sync: bool) -> Self {
         let span = if CALL_SPANS.load(Ordering::Relaxed) {
             Some(Box::new(CallSpan::open(site, sync)))
         } else {
             None
         };
-        let start = clock::now();
-        let then = then(start);
-        let call = Call {
+        Call {
             site,
-            start,
+            start: clock::now(),
             reported: AtomicBool::new(false),
             suspended: AtomicBool::new(false),
             span,
-        };
-        (call, then)
-    }
-
-    #[inline(always)]
-    fn begin(site: &'static CallSite, sync: bool) -> Self {
-        Self::start_then(site, sync, |_| ()).0
+        }
     }
 
     /// The call site this call reports to.
