@@ -33,7 +33,7 @@ use crate::recovery::verdict::Verdict;
 ///     }
 ///     if let Some(ended) = recovery.report(judge!(value), value) { break ended }
 /// };
-/// recovery.finish(call, ended)
+/// recovery.finish(&call, ended)
 /// ```
 ///
 /// The loop is in the method itself, not in a closure, so the body can use
@@ -185,7 +185,14 @@ impl<R> Recovery<R> {
         if self.admitting {
             self.admitting = false;
             let gates = Gates::of(self.site, self.meta());
-            if let Err(refused) = gates.admit_async(self.caller(), &mut self.permits).await {
+            // A limit that can make the call wait is awaited; the circuit
+            // never waits.
+            let admitted = if gates.waits() {
+                gates.admit_async(self.caller(), &mut self.permits).await
+            } else {
+                gates.admit(self.caller(), &mut self.permits)
+            };
+            if let Err(refused) = admitted {
                 self.refuse(refused);
             }
         }
@@ -231,10 +238,12 @@ impl<R> Recovery<R> {
     }
 
     /// The value for the caller, with the call reported as it ended; the
-    /// places the call held are given back after it is reported.
+    /// places the call held are given back after it, when the recovery
+    /// drops. Both are left where they lie: moving the guard or the
+    /// recovery right after the loop's stores stalls the store buffer.
     #[inline(always)]
-    pub fn finish(self, call: Call, ended: Ended<R>) -> R {
-        call.finish(ended.verdict.observed());
+    pub fn finish(&mut self, call: &Call, ended: Ended<R>) -> R {
+        call.finish_in_place(ended.verdict.observed());
         ended.value
     }
 
@@ -446,7 +455,9 @@ mod tests {
             Some(ended) => ended,
             None => panic!("a first success ends the call"),
         };
-        assert_eq!(recovery.finish(call, ended), 7);
+        assert_eq!(recovery.finish(&call, ended), 7);
+        drop(recovery);
+        drop(call);
         let reading = SITE.read();
         let counts = (
             reading.successes,

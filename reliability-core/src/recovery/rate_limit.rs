@@ -398,7 +398,6 @@ impl RateLimiter {
     /// refuses, or converts the reading for a bucket that counts
     /// nanoseconds or fractions of a tick, or has a zero interval.
     #[inline(always)]
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn try_take_on_call_clock(&self, started: u64) -> bool {
         self.bucket.try_take_inline(started)
     }

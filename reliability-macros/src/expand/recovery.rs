@@ -241,7 +241,7 @@ pub(crate) fn body(
         #call
         let mut __reliable_recovery = #private::Recovery::new(&__reliable_call);
         let __reliable_ended = #steps;
-        __reliable_recovery.finish(__reliable_call, __reliable_ended)
+        __reliable_recovery.finish(&__reliable_call, __reliable_ended)
     }
 }
 
@@ -287,7 +287,7 @@ fn async_attempt(
         _ => quote!(#private::timeout(&__reliable_recovery, async move #block).await),
     };
     let value = if args.timeout.is_none() {
-        quote!(#private::untimed(__reliable_timed))
+        return quote!(#private::untimed(#timed));
     } else if recovery.has(Strategy::Fallback) {
         // The fallback gives the value: the error type needs no `From<TimedOut>`.
         quote! {

@@ -139,6 +139,13 @@ impl Gates {
         Ok(())
     }
 
+    /// Whether a limit of the site can make a call wait (the rate limit,
+    /// the bulkhead); the circuit never does.
+    #[inline(always)]
+    pub(crate) fn waits(&self) -> bool {
+        self.rate_limit.is_some() || self.bulkhead.is_some()
+    }
+
     /// [`admit`](Self::admit) for an `async fn`: the waits are delays of
     /// the clock, awaited; a future dropped while it waits gives back what
     /// it took.
