@@ -185,12 +185,10 @@ impl<R> Recovery<R> {
         if self.admitting {
             self.admitting = false;
             let gates = Gates::of(self.site, self.meta());
-            // A limit that can make the call wait is awaited; the circuit
-            // never waits.
-            let admitted = if gates.waits() {
-                gates.admit_async(self.caller(), &mut self.permits).await
-            } else {
-                gates.admit(self.caller(), &mut self.permits)
+            // Only a limit that makes the call wait is awaited.
+            let admitted = match gates.admit_now(self.caller(), &mut self.permits) {
+                Some(admitted) => admitted,
+                None => gates.admit_async(self.caller(), &mut self.permits).await,
             };
             if let Err(refused) = admitted {
                 self.refuse(refused);

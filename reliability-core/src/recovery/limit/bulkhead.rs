@@ -30,3 +30,12 @@ impl Limit for BulkheadLimit {
         taken.map_err(Refused::BulkheadFull)
     }
 }
+
+impl BulkheadLimit {
+    /// A free place, taken inline when nobody waits for one; `None` leaves
+    /// the call to wait in line.
+    #[inline(always)]
+    pub(super) fn taken_inline(&self) -> Option<BulkheadPermit<'static>> {
+        self.bulkhead.try_acquire_unqueued()
+    }
+}

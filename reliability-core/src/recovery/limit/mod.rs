@@ -60,6 +60,8 @@ pub(crate) struct Caller {
 /// recovery.
 #[derive(Debug, Default)]
 pub(crate) struct Permits {
+    /// The rate limit's token is taken (spent: nothing to give back).
+    pub(crate) token: bool,
     pub(crate) bulkhead: Option<crate::recovery::bulkhead::BulkheadPermit<'static>>,
     pub(crate) circuit: Option<CircuitPermit>,
 }
@@ -139,25 +141,47 @@ impl Gates {
         Ok(())
     }
 
-    /// Whether a limit of the site can make a call wait (the rate limit,
-    /// the bulkhead); the circuit never does.
+    /// [`admit`](Self::admit) as far as the limits' fast paths go, for an
+    /// `async fn`: `None` when a limit would make the call wait, and then
+    /// [`admit_async`](Self::admit_async) takes what is still missing. A
+    /// call let in here makes no future.
     #[inline(always)]
-    pub(crate) fn waits(&self) -> bool {
-        self.rate_limit.is_some() || self.bulkhead.is_some()
+    pub(crate) fn admit_now(
+        &self,
+        caller: Caller,
+        permits: &mut Permits,
+    ) -> Option<Result<(), Refused>> {
+        if let Some(rate) = &self.rate_limit {
+            if !rate.taken_inline(caller) {
+                return None;
+            }
+            permits.token = true;
+        }
+        if let Some(bulkhead) = &self.bulkhead {
+            permits.bulkhead = Some(bulkhead.taken_inline()?);
+        }
+        if let Some(circuit) = &self.circuit {
+            match circuit.acquire(caller) {
+                Ok(permit) => permits.circuit = Some(permit),
+                Err(refused) => return Some(Err(refused)),
+            }
+        }
+        Some(Ok(()))
     }
 
-    /// [`admit`](Self::admit) for an `async fn`: the waits are delays of
-    /// the clock, awaited; a future dropped while it waits gives back what
-    /// it took.
+    /// [`admit`](Self::admit) for an `async fn`, after
+    /// [`admit_now`](Self::admit_now): the waits are delays of the clock,
+    /// awaited; a future dropped while it waits gives back what it took.
     pub(crate) async fn admit_async(
         &self,
         caller: Caller,
         permits: &mut Permits,
     ) -> Result<(), Refused> {
-        if let Some(rate) = &self.rate_limit {
+        if let (Some(rate), false) = (&self.rate_limit, permits.token) {
             rate.acquire_async(caller).await?;
+            permits.token = true;
         }
-        if let Some(bulkhead) = &self.bulkhead {
+        if let (Some(bulkhead), None) = (&self.bulkhead, &permits.bulkhead) {
             permits.bulkhead = Some(bulkhead.acquire_async(caller).await?);
         }
         if let Some(circuit) = &self.circuit {

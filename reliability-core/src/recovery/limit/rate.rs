@@ -46,7 +46,7 @@ impl RateLimit {
     /// With the system clock, time is the call clock's reading at the
     /// call's start, read once for the call and its limit.
     #[inline(always)]
-    fn taken_inline(&self, caller: Caller) -> bool {
+    pub(super) fn taken_inline(&self, caller: Caller) -> bool {
         self.clock.installed_clock().is_none() && self.limiter.try_take_on_call_clock(caller.start)
     }
 
