@@ -13,21 +13,23 @@ pub use crate::record::outcome::ErrorRef;
 pub use crate::record::probe::Probe;
 pub use crate::record::site::{CallSite, SiteMeta};
 pub use crate::recovery::bulkhead::BulkheadConfig;
-pub use crate::recovery::driver::{
-    judge, reject, rerun_arg, Op, Recovery, Rejectable, RerunArgument, Verdict,
+pub use crate::recovery::call_loop::{
+    reject, rerun_arg, step, step_async, Ended, Recovery, Rejectable, RerunArgument,
 };
+pub use crate::recovery::driver::Op;
 pub use crate::recovery::hedge::{HedgeAfter, HedgeConfig};
+pub use crate::recovery::limit::{
+    hedge, hedge_future, refuse, timed, timed_value, timeout, untimed, HedgeFuture, Refusable,
+};
 pub use crate::recovery::limits::{Limits, Refused};
 pub use crate::recovery::rate_limit::RateLimitConfig;
 pub use crate::recovery::strategy::{
     Backoff, CircuitConfig, RecoveryMeta, RetryBudget, Strategy, StrategyConfig,
 };
-pub use crate::recovery::wired::{
-    hedge_future, refuse, Admission, Deadline, HedgeFuture, Refusable,
-};
+pub use crate::recovery::verdict::{judge, Verdict};
 pub use crate::{
-    __reliable_admit_async as admit_async, __reliable_judge as judge,
-    __reliable_observe as observe, __reliable_start as start,
+    __reliable_judge as judge, __reliable_observe as observe, __reliable_report as report,
+    __reliable_start as start,
 };
 
 /// The probe traits, for the expansion's `use …::__private::probe::*`.
@@ -113,9 +115,6 @@ macro_rules! __reliable_may_cancel {
     (start_async) => {
         true
     };
-    (start_async_admitted) => {
-        true
-    };
     ($start:ident) => {
         false
     };
@@ -159,19 +158,6 @@ macro_rules! __reliable_observe {
     };
 }
 
-/// `admit_async!(recovery admission)`: an `async fn`'s admission, in
-/// place: only what the limits' fast paths did not take is awaited (see
-/// [`Recovery::admit_now`]).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __reliable_admit_async {
-    ($recovery:ident $admission:ident) => {
-        if let ::core::option::Option::Some(rest) = $recovery.admit_now($admission) {
-            $recovery.admit_async(rest).await;
-        }
-    };
-}
-
 /// `judge!(value)`: the [`Verdict`] recovery decides on, read by the same probes.
 #[doc(hidden)]
 #[macro_export]
@@ -181,6 +167,20 @@ macro_rules! __reliable_judge {
             $crate::__reliable_probes!(text $value),
             $crate::__reliable_probes!(category $value),
         )
+    };
+}
+
+/// `report!(recovery value)`: tells the recovery how `value` went, and
+/// breaks out of the method's loop with the call's end when nothing follows.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __reliable_report {
+    ($recovery:ident $value:ident) => {
+        if let ::core::option::Option::Some(ended) =
+            $recovery.report($crate::__reliable_judge!($value), $value)
+        {
+            break ended;
+        }
     };
 }
 

@@ -18,6 +18,8 @@ mod fuzz;
 mod names;
 mod naming;
 #[cfg(test)]
+mod snapshot;
+#[cfg(test)]
 mod token_count;
 mod valid;
 

@@ -107,35 +107,20 @@ impl Call {
         Self::begin(site, false)
     }
 
-    /// [`start`](Self::start) or [`start_async`](Self::start_async),
-    /// running `then` on the start reading before anything of the guard is
-    /// written (see `Call::start_admitted`).
     #[inline(always)]
-    pub(crate) fn start_then<T>(
-        site: &'static CallSite,
-        sync: bool,
-        then: impl FnOnce(u64) -> T,
-    ) -> (Self, T) {
+    fn begin(site: &'static CallSite, sync: bool) -> Self {
         let span = if CALL_SPANS.load(Ordering::Relaxed) {
             Some(Box::new(CallSpan::open(site, sync)))
         } else {
             None
         };
-        let start = clock::now();
-        let then = then(start);
-        let call = Call {
+        Call {
             site,
-            start,
+            start: clock::now(),
             reported: AtomicBool::new(false),
             suspended: AtomicBool::new(false),
             span,
-        };
-        (call, then)
-    }
-
-    #[inline(always)]
-    fn begin(site: &'static CallSite, sync: bool) -> Self {
-        Self::start_then(site, sync, |_| ()).0
+        }
     }
 
     /// The call site this call reports to.
@@ -165,35 +150,6 @@ impl Call {
         match observed {
             Observed::Success => site.record_success(nanos),
             Observed::Failure(error, category) => site.record_failure(nanos, error, category),
-        }
-    }
-
-    /// [`finish`](Self::finish) without moving the guard: a sync method
-    /// with recovery reports its call here, then forgets the guard (a drop
-    /// would only load `reported`).
-    ///
-    /// `finish` takes the guard by value, and after the recovery loop (its
-    /// landing pads keep the guard in its own stack slot) the move copied it
-    /// with 16-byte loads over the 2-byte store of its flags: a
-    /// store-forwarding stall on every call, 17 % of the samples of the
-    /// method in `call/reliable_recovery`. Reported in place, the method
-    /// took 31.2 ns instead of 32.4 ns (fastest of thousands of 20,000-call
-    /// runs, interleaved with plain `#[reliable]`, which stayed at 27.0–27.9).
-    #[inline(always)]
-    pub fn finish_in_frame(&mut self, observed: Observed<'_>) {
-        let nanos = clock::nanos_since(self.start);
-        // Closed before the call is reported, as `finish` does.
-        drop(self.span.take());
-        // Set before reporting: a panic while the error is read (its
-        // `Display`) must not be reported again by the drop.
-        let reported = self.reported.get_mut();
-        if *reported {
-            return;
-        }
-        *reported = true;
-        match observed {
-            Observed::Success => self.site.record_success(nanos),
-            Observed::Failure(error, category) => self.site.record_failure(nanos, error, category),
         }
     }
 
@@ -457,35 +413,5 @@ mod tests {
         }));
         assert!(finished.is_err());
         assert_eq!(counts(&SITE), (0, 1, 0, 0));
-    }
-
-    #[test]
-    fn a_sync_call_finished_in_its_frame_is_reported_once_and_its_drop_reports_nothing() {
-        static META: SiteMeta = SiteMeta {
-            component: "call_tests_in_frame",
-            method: "m",
-            thresholds: None,
-            recovery: None,
-            may_cancel: true,
-        };
-        static SITE: CallSite = CallSite::new(&META);
-        let mut call = Call::start(&SITE);
-        call.finish_in_frame(Observed::Success);
-        // A second report is ignored, as after `finish_in_place`.
-        call.finish_in_frame(Observed::Success);
-        drop(call);
-        assert_eq!(counts(&SITE), (1, 0, 0, 0));
-        struct Loud;
-        impl fmt::Display for Loud {
-            fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-                panic!("the error's Display panics")
-            }
-        }
-        let finished = catch_unwind(AssertUnwindSafe(|| {
-            let mut call = Call::start(&SITE);
-            call.finish_in_frame(Observed::Failure(ErrorRef::Display(&Loud), None));
-        }));
-        assert!(finished.is_err());
-        assert_eq!(counts(&SITE), (1, 1, 0, 0));
     }
 }

@@ -1,6 +1,6 @@
 //! The cell a component's policy keeps the clock recovery waits on in: a
 //! plain value of this layer, so that a call site's limits can keep a
-//! reference to it (`recovery::limits::LimitSlots`) without depending on
+//! reference to it (`recovery::limit::Gates`) without depending on
 //! the runtime.
 
 use std::ptr::NonNull;
@@ -54,6 +54,14 @@ impl Default for ClockCell {
             kept: Mutex::new(Vec::new()),
             system: Arc::new(SystemClock),
         }
+    }
+}
+
+impl std::fmt::Debug for ClockCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClockCell")
+            .field("installed", &self.installed_clock().is_some())
+            .finish()
     }
 }
 

@@ -20,8 +20,7 @@ use super::registry::{registry, ComponentRecord};
 use super::stripe::Stripes;
 use crate::classify::ErrorCategory;
 use crate::health::Thresholds;
-use crate::recovery::circuit::CircuitBreaker;
-use crate::recovery::limits::LimitSlots;
+use crate::recovery::limit::gates::Gates;
 use crate::recovery::strategy::RecoveryMeta;
 
 /// What the attribute knows about a method at compile time.
@@ -47,10 +46,9 @@ pub struct SiteMeta {
 struct Hot {
     meta: &'static SiteMeta,
     component: OnceLock<&'static ComponentRecord>,
-    /// The component's circuit breaker, once recovery has looked it up: the
-    /// success path of a method with `circuit_breaker` reads its state
-    /// through this, without a look-up.
-    breaker: OnceLock<&'static CircuitBreaker>,
+    /// The component's limits (rate limit, bulkhead, circuit), once a call
+    /// has looked them up: a call passes them without a look-up.
+    gates: OnceLock<Gates>,
     /// The method's slot in its component's instances, once one has called
     /// it (`NO_SLOT` before).
     slot: AtomicUsize,
@@ -69,9 +67,6 @@ struct Cold {
     /// Calls refused by an open circuit.
     rejected: AtomicU64,
     last_error: Mutex<Option<Box<str>>>,
-    /// The component's bulkhead and rate limiter, once a call with limits
-    /// has looked them up: no look-up per call.
-    limits: OnceLock<LimitSlots>,
 }
 
 /// How many bucket edges a snapshot exports (`export::snapshot`'s).
@@ -228,7 +223,7 @@ impl CallSite {
             hot: Hot {
                 meta,
                 component: OnceLock::new(),
-                breaker: OnceLock::new(),
+                gates: OnceLock::new(),
                 slot: AtomicUsize::new(NO_SLOT),
                 stripes: Stripes::new(),
             },
@@ -239,7 +234,6 @@ impl CallSite {
                 retries: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
                 last_error: Mutex::new(None),
-                limits: OnceLock::new(),
             },
         }
     }
@@ -301,14 +295,9 @@ impl CallSite {
         self.hot.slot.store(slot, Relaxed);
     }
 
-    /// Where recovery keeps the component's circuit breaker for this site.
-    pub(crate) fn breaker_slot(&self) -> &OnceLock<&'static CircuitBreaker> {
-        &self.hot.breaker
-    }
-
     /// Where recovery keeps the component's limits for this site.
-    pub(crate) fn limit_slots(&self) -> &OnceLock<LimitSlots> {
-        &self.cold.limits
+    pub(crate) fn gates(&self) -> &OnceLock<Gates> {
+        &self.hot.gates
     }
 
     /// Where the site keeps its component once it has joined one.

@@ -16,21 +16,17 @@ use crate::classify::ErrorCategory;
 use crate::health::HealthStatus;
 use crate::record::clock::Clock;
 use crate::record::site::CallSite;
-use crate::recovery::circuit::{CircuitState, Permit};
+use crate::recovery::circuit::CircuitState;
 use crate::recovery::history::{RecoveryOutcome, SessionRecord, StepOutcome, StepRecord, Steps};
-use crate::recovery::limits::RejectReason;
+use crate::recovery::limit::{CircuitPermit, Gates};
+use crate::recovery::limits::{Refused, RejectReason};
 use crate::recovery::plan::{select, RecoveryContext, RecoveryPlan};
 use crate::recovery::strategy::{RecoveryMeta, Strategy, StrategyConfig, StrategySet};
 use crate::runtime::component::ComponentState;
 use crate::runtime::events::BorrowedEvent;
 use crate::runtime::registry::runtime;
 
-// Re-exported where `__private.rs` and `wired.rs` look for them, from
-// before the loop's side and the verdict had files of their own.
-pub(super) use crate::recovery::call_loop::Driving;
-pub use crate::recovery::call_loop::{reject, rerun_arg, Recovery, Rejectable, RerunArgument};
-pub(super) use crate::recovery::verdict::Failure;
-pub use crate::recovery::verdict::{judge, Verdict};
+use crate::recovery::verdict::{Failure, Verdict};
 
 /// An operation the expansion's loop performs for the driver.
 #[doc(hidden)]
@@ -44,8 +40,9 @@ pub enum Op {
     Alternative(u32),
     /// Call the fallback.
     Fallback,
-    /// Build the error that an open circuit returns.
-    Reject,
+    /// Build the error the call was refused with (a limit or the circuit
+    /// refused it before any value).
+    Refused(Refused),
     /// Nothing more: the recovery ended without another value, and the
     /// last one is the caller's ([`Recovery::ended`]).
     End,
@@ -73,10 +70,14 @@ pub(super) struct Driver {
     /// Borrowed from the policy, which keeps every clock it was given for
     /// as long as it lives (it is `'static`): no reference count to change
     /// on each failure.
-    pub(super) clock: &'static dyn Clock,
+    pub(crate) clock: &'static dyn Clock,
     pub(super) started: Instant,
-    pub(super) context: RecoveryContext,
-    permit: Permit,
+    pub(crate) context: RecoveryContext,
+    /// The circuit's leave for the pending attempt, reported with its
+    /// value; dropped unreported, a probe counts as failed.
+    pub(crate) circuit: Option<CircuitPermit>,
+    /// The circuit refused the last attempt.
+    rejected: bool,
     pending: Pending,
     last_failure: Option<Failure>,
     session: Option<SessionRecord>,
@@ -84,10 +85,8 @@ pub(super) struct Driver {
     ending: Option<RecoveryOutcome>,
     /// Whether an operation has produced a value for the caller yet.
     has_value: bool,
-    /// A half-open probe was granted and its outcome not yet recorded.
-    probe_outstanding: bool,
-    /// What refused the call, for a `Rejected` step.
-    rejected_by: RejectReason,
+    /// What refused the call, for a `Rejected` step and the caller's error.
+    refused: Refused,
 }
 
 impl Driver {
@@ -108,7 +107,8 @@ impl Driver {
             clock,
             started: now.checked_sub(took).unwrap_or(now),
             context: RecoveryContext::new(),
-            permit: Permit::Normal,
+            circuit: None,
+            rejected: false,
             pending: Pending {
                 strategy: None,
                 target: site.meta().method,
@@ -119,8 +119,7 @@ impl Driver {
             session: None,
             ending: None,
             has_value: false,
-            probe_outstanding: false,
-            rejected_by: RejectReason::CircuitOpen,
+            refused: Refused::CircuitOpen,
         };
         (driver, now)
     }
@@ -151,18 +150,24 @@ impl Driver {
         if strategy.is_some() {
             self.site.record_retry();
         }
-        if !self.has_circuit() {
+        let Some(circuit) = Gates::of(self.site, self.recovery).circuit else {
             return Next::Run(Op::Attempt);
+        };
+        match circuit.acquire_at(self.site, now) {
+            Ok(permit) => {
+                self.circuit = Some(permit);
+                self.rejected = false;
+                Next::Run(Op::Attempt)
+            }
+            Err(_) => self.circuit_rejected(now),
         }
-        let breaker = self.component.breaker(&self.config().circuit());
-        let component = self.component;
-        let permit = breaker.acquire(now, |state| component.circuit_changed(state));
-        self.permit = permit;
-        self.probe_outstanding = permit.is_probe();
-        if permit != Permit::Rejected {
-            return Next::Run(Op::Attempt);
-        }
-        self.rejected_by = RejectReason::CircuitOpen;
+    }
+
+    /// The circuit refused an attempt at `now`: planned around, as a
+    /// failure the body did not run for.
+    fn circuit_rejected(&mut self, now: Instant) -> Next {
+        self.rejected = true;
+        self.refused = Refused::CircuitOpen;
         self.site.record_rejected();
         self.emit(BorrowedEvent::CallRejected {
             component: self.site.meta().component,
@@ -189,11 +194,17 @@ impl Driver {
         self.plan(now)
     }
 
-    /// The rate limit or the bulkhead refused the call before it ran: the
-    /// fallback, if there is one, else the refusal as the caller's error.
-    /// Never a retry: it would run the body without what refused it.
-    pub(super) fn refused(&mut self, reason: RejectReason, text: String, now: Instant) -> Next {
-        self.rejected_by = reason;
+    /// A limit refused the call before it ran. The circuit's refusal is
+    /// planned around as any; the rate limit's or the bulkhead's goes to
+    /// the fallback, if there is one, else is the caller's error. Never a
+    /// retry: it would run the body without what refused it.
+    pub(crate) fn refused(&mut self, refused: Refused, now: Instant) -> Next {
+        let (reason, text) = match refused {
+            Refused::RateLimited(e) => (RejectReason::RateLimited, e.to_string()),
+            Refused::BulkheadFull(e) => (RejectReason::BulkheadFull, e.to_string()),
+            Refused::CircuitOpen => return self.circuit_rejected(now),
+        };
+        self.refused = refused;
         self.site.record_rejected();
         self.component
             .count_limit(self.site.meta().method, |counts| match reason {
@@ -240,7 +251,7 @@ impl Driver {
         }
         self.ending = Some(RecoveryOutcome::Failed);
         self.pending.strategy = None;
-        Next::Run(Op::Reject)
+        Next::Run(Op::Refused(refused))
     }
 
     /// The session starts with the first failure; its wall-clock start is
@@ -293,7 +304,7 @@ impl Driver {
                 strategy,
                 target,
                 attempt: (!rejected).then_some(attempt),
-                rejected_by: rejected.then_some(self.rejected_by),
+                rejected_by: rejected.then_some(self.refused.reason()),
                 delay: if rejected { Duration::ZERO } else { delay }.into(),
                 outcome,
                 duration: now.saturating_duration_since(began).into(),
@@ -313,17 +324,14 @@ impl Driver {
     pub(super) fn after_value_at(&mut self, op: Op, verdict: &Verdict, now: Instant) -> Next {
         let success = verdict.is_success();
         self.has_value = true;
-        if op == Op::Attempt && self.has_circuit() {
-            let breaker = self.component.breaker(&self.config().circuit());
-            self.probe_outstanding = false;
-            // A permanent error (a 403, a missing model) says nothing about
-            // the component being down: it answered. It does not count
-            // toward opening the circuit, and it passes a probe.
-            let answered = verdict.0.as_ref().is_none_or(|f| f.category.is_permanent());
-            let component = self.component;
-            breaker.record(self.permit, answered, now, |state| {
-                component.circuit_changed(state)
-            });
+        if op == Op::Attempt {
+            if let Some(permit) = self.circuit.take() {
+                // A permanent error (a 403, a missing model) says nothing
+                // about the component being down: it answered. It does not
+                // count toward opening the circuit, and it passes a probe.
+                let answered = verdict.0.as_ref().is_none_or(|f| f.category.is_permanent());
+                permit.record(answered, Some(now));
+            }
         }
         if let Some(failure) = &verdict.0 {
             self.component.record().record_category(failure.category);
@@ -417,7 +425,7 @@ impl Driver {
 
     fn plan_for(&mut self, failure: &Failure, now: Instant) -> Next {
         let strategies = self.config().strategies();
-        let circuit = if self.permit == Permit::Rejected {
+        let circuit = if self.rejected {
             CircuitState::Open
         } else if self.has_circuit() {
             self.component.breaker(&self.config().circuit()).state()
@@ -531,7 +539,7 @@ impl Driver {
                     // Nothing ran: the caller still needs an error value.
                     self.ending = Some(outcome);
                     self.pending.strategy = None;
-                    return Next::Run(Op::Reject);
+                    return Next::Run(Op::Refused(self.refused));
                 }
                 self.end(outcome, now);
                 Next::Done
@@ -603,19 +611,5 @@ impl Driver {
         };
         session.duration = now.saturating_duration_since(self.started).into();
         self.component.finish_session(session);
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        // A probe that never reported (the call panicked or was dropped)
-        // counts as a failed probe, so the circuit does not stay half open.
-        if self.probe_outstanding {
-            let breaker = self.component.breaker(&self.config().circuit());
-            let component = self.component;
-            breaker.record(self.permit, false, self.clock.now(), |state| {
-                component.circuit_changed(state)
-            });
-        }
     }
 }

@@ -1,17 +1,16 @@
 //! What the attribute's `timeout`, `bulkhead`, `rate_limit` and `hedge`
 //! configure for a method, and what refuses a call: plain types, which the
-//! events, the history and the snapshot name. The wiring into a call's
-//! recovery is in `wired.rs`.
+//! events, the history and the snapshot name. The limits themselves, behind
+//! one admission interface, are in `limit/`.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::classify::refused::{BulkheadFull, RateLimited};
-use crate::record::clock_cell::ClockCell;
-use crate::recovery::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::recovery::bulkhead::BulkheadConfig;
 use crate::recovery::hedge::HedgeConfig;
-use crate::recovery::rate_limit::{RateLimitConfig, RateLimiter};
+use crate::recovery::rate_limit::RateLimitConfig;
 
 /// What refused a call before its body ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -106,7 +105,7 @@ impl Limits {
 /// Why a call was refused before it ran: the error a method without a
 /// fallback returns, built with `E::from(..)`.
 #[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
     /// By the circuit breaker.
     CircuitOpen,
@@ -116,30 +115,13 @@ pub enum Refused {
     RateLimited(RateLimited),
 }
 
-/// A call site's way to its component's bulkhead, rate limiter and clock,
-/// found on the site's first call with limits and kept in the site: the
-/// success path then looks nothing up. Measured (`benches/report.sh
-/// 'limits/'`): a call behind a never-full bulkhead went from 120 ns to 68
-/// ns (the recovery loop alone: 59 ns), behind a rate limit from 169 ns to
-/// 144 ns; the look-up by name took a lock and hashed the name per call.
-#[derive(Clone, Copy)]
-pub(crate) struct LimitSlots {
-    pub(crate) bulkhead: Option<&'static Bulkhead>,
-    pub(crate) rate_limiter: Option<&'static RateLimiter>,
-    /// Where the component's clock is read (it may be replaced at any
-    /// time, so the clock itself is not kept; a call after `set_clock`
-    /// reads the new one). The cell itself, not a trait object over the
-    /// policy: asking whether a clock is installed is then one inlined
-    /// load, where the virtual call cost 3 % of a rate-limited call's
-    /// samples.
-    pub(crate) clock: &'static ClockCell,
-}
-
-impl std::fmt::Debug for LimitSlots {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LimitSlots")
-            .field("bulkhead", &self.bulkhead)
-            .field("rate_limiter", &self.rate_limiter)
-            .finish_non_exhaustive()
+impl Refused {
+    /// What refused the call, as events and the history name it.
+    pub(crate) fn reason(self) -> RejectReason {
+        match self {
+            Refused::CircuitOpen => RejectReason::CircuitOpen,
+            Refused::BulkheadFull(_) => RejectReason::BulkheadFull,
+            Refused::RateLimited(_) => RejectReason::RateLimited,
+        }
     }
 }

@@ -32,19 +32,18 @@
 //! retries: a call takes one token and holds one place however many
 //! attempts it makes (its backoff included).
 //!
-//! The wiring is in `wired.rs`: `Recovery::admit` (on a recovery made by
-//! `unadmitted`, with what `Call::start_admitted` took on the limits' fast
-//! paths right after the clock was read) / `admit_async` take the
-//! token and the place before the circuit is asked (the expansion calls
-//! them instead of `Recovery::new` only for a method with a `bulkhead` or a
-//! `rate_limit`), `Deadline::run` puts one attempt inside its timeout, and
-//! `Recovery::hedge` races the first attempt against its alternatives. The
-//! attempt's call guard lives outside the future given to `timeout`, so
-//! that the drop is recorded as a timeout and not as a cancellation. A test
-//! of a timeout or hedge uses `ManualClock::with_held_delays(true)`: by
-//! default a manual delay is over as soon as it is made, so an attempt
-//! pending on its first poll would time out (or be hedged) at once
-//! (`tests/primitives.rs`).
+//! Every limit is in `limit/`, behind one admission interface: a call takes
+//! a permit or a refusal from each, and its `Recovery` holds the permits
+//! until it ends, so dropping it gives every place back. The expansion's
+//! loop passes them in `Recovery::op` (sync, blocking its thread) or
+//! `Recovery::wait` (async, awaited); `limit::timeout` puts one attempt
+//! inside its timeout and `limit::hedge` races the first attempt against its
+//! alternatives. The attempt's call guard lives outside the future given to
+//! `timeout`, so that the drop is recorded as a timeout and not as a
+//! cancellation. A test of a timeout or hedge uses
+//! `ManualClock::with_held_delays(true)`: by default a manual delay is over
+//! as soon as it is made, so an attempt pending on its first poll would time
+//! out (or be hedged) at once (`tests/primitives.rs`).
 //!
 //! # Scope
 //!
@@ -67,6 +66,7 @@ pub(crate) mod circuit;
 pub(crate) mod driver;
 pub(crate) mod hedge;
 pub(crate) mod history;
+pub(crate) mod limit;
 pub(crate) mod limits;
 pub(crate) mod plan;
 pub(crate) mod rate_limit;
@@ -74,7 +74,6 @@ pub(crate) mod strategy;
 pub(crate) mod timeout;
 mod token_bucket;
 pub(crate) mod verdict;
-pub(crate) mod wired;
 
 #[cfg(test)]
 mod test_support;

@@ -221,26 +221,14 @@ fn instrument(func: &mut ImplItemFn, site: &Site<'_>, recovery: Option<&ast::Rec
     let target = in_place.as_ref().unwrap_or(target);
     let method = method_name(target);
     let is_async = target.sig.asyncness.is_some();
-    // A call with limits takes its token and place as soon as the clock is
-    // read (see `Call::start_admitted`).
-    let admitted = recovery.is_some_and(recovery::limited);
-    let start = match (is_async, admitted) {
-        (true, true) => quote!(start_async_admitted),
-        (true, false) => quote!(start_async),
-        (false, true) => quote!(start_admitted),
-        (false, false) => quote!(start),
+    let start = if is_async {
+        quote!(start_async)
+    } else {
+        quote!(start)
     };
     let recovery_options = recovery.map(|r| recovery::options(r, private));
-    // A sync call with recovery is finished through `&mut` where its guard
-    // lies (see `Recovery::finish`).
-    let binding = match (admitted, is_async) {
-        (true, false) => quote!((mut __reliable_call, __reliable_admission)),
-        (true, true) => quote!((__reliable_call, __reliable_admission)),
-        _ if recovery.is_some() && !is_async => quote!(mut __reliable_call),
-        _ => quote!(__reliable_call),
-    };
     let call = quote! {
-        let #binding =
+        let __reliable_call =
             #private::start!(#start #component #method #instance #thresholds #recovery_options);
     };
     let body = match recovery {

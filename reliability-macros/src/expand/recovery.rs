@@ -63,8 +63,7 @@ fn bindings(pat: &Pat, out: &mut Vec<(syn::Ident, bool)>) {
 }
 
 /// Whether recovery may run the body again or hand its arguments to
-/// another method: only then is each attempt given copies of the arguments,
-/// and only then does the body run in a loop.
+/// another method: only then is each attempt given copies of the arguments.
 fn reruns(recovery: &ast::Recovery) -> bool {
     [
         Strategy::Retry,
@@ -77,13 +76,13 @@ fn reruns(recovery: &ast::Recovery) -> bool {
     .any(|strategy| recovery.has(strategy))
 }
 
-/// Whether the attribute sets a `bulkhead` or a `rate_limit`: a call is
-/// then admitted before its first attempt.
-pub(crate) fn limited(recovery: &ast::Recovery) -> bool {
-    recovery.args.bulkhead.is_some() || recovery.args.rate_limit.is_some()
-}
-
 /// The body of a method with recovery. `call` starts the timed call.
+///
+/// One shape for every method, sync or async: the recovery reads what the
+/// call passes and runs from the site's description; what is written per
+/// method is only what names the user's code (the attempt, the repair
+/// method, the alternatives, the fallback) and the conversions of a
+/// refusal into the user's error type.
 pub(crate) fn body(
     func: &ImplItemFn,
     recovery: &ast::Recovery,
@@ -126,10 +125,14 @@ pub(crate) fn body(
         };
         // A step of this call's recovery: its failure is the method's own,
         // not another failure in a row of the component.
+        // Spanned at the method's name, so that a mismatch of its type is
+        // reported there.
         if is_async {
-            quote_spanned!(span=> __reliable_recovery.step_async(#call).await)
+            let step = respan(quote!(#private::step_async), span);
+            quote_spanned!(span=> #step(&__reliable_recovery, #call).await)
         } else {
-            quote_spanned!(span=> __reliable_recovery.step(|| #call))
+            let step = respan(quote!(#private::step), span);
+            quote_spanned!(span=> #step(&__reliable_recovery, || #call))
         }
     };
 
@@ -138,81 +141,24 @@ pub(crate) fn body(
     let key_span = |setting: Option<Span>| {
         setting.map_or_else(Span::call_site, |s| Span::call_site().located_at(s))
     };
-    // With `hedge`, the first attempt races its alternatives (made only
-    // when the hedge delay passes); a later attempt runs alone. With a
-    // `timeout` too, each of them runs under a timeout of its own.
-    let hedged = match (&args.hedge, &args.alternatives) {
-        (Some(_), Some(list)) => {
-            let alternatives = list.value.iter().map(|name| {
-                let call = if has_receiver {
-                    quote!(self.#name(#(#call_args),*))
-                } else {
-                    quote!(Self::#name(#(#call_args),*))
-                };
-                quote!(#private::hedge_future(#call))
-            });
-            let run = if args.timeout.is_some() {
-                quote!(hedge_timed)
-            } else {
-                quote!(hedge)
-            };
-            Some(quote! {
-                __reliable_recovery
-                    .#run(async { #rebind async #block.await }, || [#(#alternatives),*])
-                    .await
-            })
-        }
-        _ => None,
-    };
-    let attempt = match (is_async, reruns) {
-        // The attempt's future runs inside its timeout; the call's guard
-        // stays outside, so a timeout is not counted as a cancellation.
-        (true, _) if args.timeout.is_some() => {
-            let future = match hedged {
-                Some(hedged) => hedged,
-                None if reruns => {
-                    quote!({ #rebind __reliable_recovery.deadline().run(async #block).await })
-                }
-                None => quote!(__reliable_recovery.deadline().run(async move #block).await),
-            };
-            let span = key_span(args.timeout.as_ref().map(|t| t.key_span));
-            let value = if recovery.has(Strategy::Fallback) {
-                // The fallback gives the value: the error type needs no `From<TimedOut>`.
-                quote! {
-                    let ::core::option::Option::Some(__reliable_value) =
-                        __reliable_recovery.timed_value(__reliable_timed)
-                    else {
-                        continue;
-                    };
-                    __reliable_value
-                }
-            } else {
-                respan(quote!(__reliable_recovery.timed(__reliable_timed)), span)
-            };
-            quote!({
-                let __reliable_timed = #future;
-                #value
-            })
-        }
-        (true, _) if hedged.is_some() => hedged.unwrap_or_default(),
-        (true, true) => quote!({ #rebind async #block.await }),
-        (true, false) => quote!(async move #block.await),
-        (false, true) if super::inline_body(func) => quote!({ #rebind #block }),
-        (false, false) if super::inline_body(func) => quote!(#block),
-        (false, true) => {
+    let attempt = match is_async {
+        true => async_attempt(func, recovery, private, &rebind, &call_args, reruns),
+        false if reruns && super::inline_body(func) => quote!({ #rebind #block }),
+        false if super::inline_body(func) => quote!(#block),
+        false => {
             let closure_ret = ret_ty.map(|ty| quote!(-> #ty));
-            quote!({ #rebind #private::call_once(|| #closure_ret #block) })
-        }
-        (false, false) => {
-            let closure_ret = ret_ty.map(|ty| quote!(-> #ty));
-            quote!(#private::call_once(move || #closure_ret #block))
+            if reruns {
+                quote!({ #rebind #private::call_once(|| #closure_ret #block) })
+            } else {
+                quote!(#private::call_once(move || #closure_ret #block))
+            }
         }
     };
     // Each arm assigns the value, so a mismatch is reported against the
     // signature's type, not as arms of different types.
     let mut arms = TokenStream::new();
     arms.extend(quote!(#private::Op::Attempt => __reliable_ret = #attempt,));
-    if let Some(repair) = &recovery.args.repair {
+    if let Some(repair) = &args.repair {
         let repaired = call_method(&repair.value, &[]);
         arms.extend(quote! {
             #private::Op::Repair => {
@@ -222,174 +168,148 @@ pub(crate) fn body(
             }
         });
     }
-    if let Some(list) = &recovery.args.alternatives {
+    if let Some(list) = &args.alternatives {
         for (index, name) in list.value.iter().enumerate() {
             let index = Literal::u32_unsuffixed(index as u32);
             let value = call_method(name, &call_args);
             arms.extend(quote!(#private::Op::Alternative(#index) => __reliable_ret = #value,));
         }
     }
-    if let Some(fallback) = &recovery.args.fallback {
+    if let Some(fallback) = &args.fallback {
         let value = call_method(&fallback.value, &call_args);
         arms.extend(quote!(#private::Op::Fallback => __reliable_ret = #value,));
     }
-    // With a fallback, a refused call always has a value: the fallback's.
-    let circuit_refusal =
-        if recovery.has(Strategy::CircuitBreaker) && !recovery.has(Strategy::Fallback) {
-            let span = key_span(recovery.span_of(Strategy::CircuitBreaker));
-            respan(quote!(#private::reject(#component)), span)
-        } else {
-            quote!(::core::unreachable!())
-        };
-    let limit_refusals: Vec<TokenStream> = if recovery.has(Strategy::Fallback) {
+    // A refusal becomes the user's error, each conversion spanned at the
+    // option that can refuse; with a fallback, the fallback gives the value.
+    let refusals: Vec<TokenStream> = if recovery.has(Strategy::Fallback) {
         Vec::new()
     } else {
         [
             (
+                recovery.span_of(Strategy::CircuitBreaker),
+                quote!(CircuitOpen),
+                quote!(#private::reject(#component)),
+            ),
+            (
                 args.bulkhead.as_ref().map(|b| b.key_span),
-                quote!(BulkheadFull),
+                quote!(BulkheadFull(__reliable_refused)),
+                quote!(#private::refuse(__reliable_refused)),
             ),
             (
                 args.rate_limit.as_ref().map(|r| r.key_span),
-                quote!(RateLimited),
+                quote!(RateLimited(__reliable_refused)),
+                quote!(#private::refuse(__reliable_refused)),
             ),
         ]
         .into_iter()
-        .filter_map(|(span, variant)| {
-            let value = respan(
-                quote!(#private::refuse(__reliable_refused)),
-                key_span(Some(span?)),
-            );
-            Some(quote!(#private::Refused::#variant(__reliable_refused) => #value,))
+        .filter_map(|(span, variant, value)| {
+            let value = respan(value, key_span(Some(span?)));
+            Some(quote!(#private::Refused::#variant => #value,))
         })
         .collect()
     };
-    // A recovery that ended without another value: the last one is the
-    // caller's. Where no refusal can happen (with a fallback), that is the
-    // only other operation.
-    let end = quote!(break __reliable_recovery.ended());
-    let refusable = recovery.has(Strategy::CircuitBreaker) && !recovery.has(Strategy::Fallback);
-    if reruns && (refusable || !limit_refusals.is_empty()) {
-        arms.extend(quote!(#private::Op::End => #end,));
-    }
-    if limit_refusals.is_empty() && refusable {
-        arms.extend(quote!(_ => __reliable_ret = #circuit_refusal,));
-    } else if limit_refusals.is_empty() && reruns {
-        arms.extend(quote!(_ => #end,));
-    } else if limit_refusals.is_empty() {
-        arms.extend(quote!(_ => ::core::unreachable!(),));
-    } else {
+    if !refusals.is_empty() {
+        let rest = (refusals.len() < 3).then(|| quote!(_ => ::core::unreachable!(),));
         arms.extend(quote! {
-            _ => __reliable_ret = match __reliable_recovery.refusal() {
-                #(#limit_refusals)*
-                _ => #circuit_refusal,
+            #private::Op::Refused(__reliable_refused) => __reliable_ret = match __reliable_refused {
+                #(#refusals)* #rest
             },
         });
     }
+    // A recovery that ended without another value: the last one is the caller's.
+    arms.extend(quote!(_ => break __reliable_recovery.ended(),));
 
     let annotation = ret_ty.map(|ty| quote!(: #ty));
-    let step = quote! {
+    // An async call awaits its limits and backoffs; a sync one waits in `op()`.
+    let wait = is_async.then(|| quote!(__reliable_recovery.wait().await;));
+    // Without a re-run the first value ends the call: the loop never goes
+    // round again, so the body may consume its arguments.
+    let once = (!reruns).then(|| quote!(::core::unreachable!()));
+    let steps = quote!(loop {
+        #wait
         let __reliable_ret #annotation;
         match __reliable_recovery.op() { #arms }
-    };
-    let judged = quote!((#private::judge!(__reliable_ret), __reliable_ret));
-    // Without a re-run, one operation runs (the attempt, or the refusal)
-    // and its value ends the call. With one, the success of the first
-    // attempt breaks out at once; a backoff is waited out at the top of the
-    // loop, so only after a failure.
-    // A sync call sleeps out a backoff in `op()`; an async one awaits it here.
-    let wait = is_async.then(|| {
-        quote!(if __reliable_recovery.waiting() {
-            __reliable_recovery.delay().await;
-        })
+        #private::report!(__reliable_recovery __reliable_ret);
+        #once
     });
-    let steps = if reruns {
-        quote!(loop {
-            #wait
-            #step
-            if let ::core::option::Option::Some(__reliable_ended) =
-                __reliable_recovery.report #judged
-            {
-                break __reliable_ended;
-            }
-        })
-    } else {
-        quote!({ #step __reliable_recovery.report_once #judged })
-    };
     let steps = if is_async {
         quote!(__reliable_call.watch(async { #steps }).await)
     } else {
         steps
     };
-    let admitted = limited(recovery);
-    // A call is admitted in place, once the recovery is in its variable
-    // (see `Recovery::admit`); an async one awaits only what its fast paths
-    // did not take (`Recovery::admit_now`).
-    // Without a circuit breaker in the attribute, the call does not load
-    // the site's configuration to check for one.
-    let circuit = recovery.has(Strategy::CircuitBreaker);
-    let (recovery, admit) = match (admitted, is_async) {
-        (false, _) if circuit => (
-            quote!(#private::Recovery::with_circuit(&__reliable_call)),
-            None,
-        ),
-        (false, _) => (
-            quote!(#private::Recovery::without_circuit(&__reliable_call)),
-            None,
-        ),
-        (true, false) => (
-            quote!(#private::Recovery::unadmitted(&__reliable_call)),
-            Some(if circuit {
-                quote!(__reliable_recovery.admit(__reliable_admission);)
-            } else {
-                quote!(__reliable_recovery.admit_without_circuit(__reliable_admission);)
-            }),
-        ),
-        (true, true) => (
-            quote!(#private::Recovery::unadmitted(&__reliable_call)),
-            Some(quote!(#private::admit_async!(__reliable_recovery __reliable_admission);)),
-        ),
-    };
-    // The guard is finished where it lies, in the future or in the frame:
-    // moving it out right after its flags were written stalled (see
-    // `Recovery::finish_in_place` and `Call::finish_in_frame`).
-    // With limits, a success gives its bulkhead place back in `finish`,
-    // inline; other methods leave the slot to the recovery's drop, whose
-    // inlined code would cost them 1 ns.
-    let finish = if is_async && admitted {
-        quote!(__reliable_recovery.finish_in_place_admitted(&__reliable_call, __reliable_ended))
-    } else if is_async {
-        quote!(__reliable_recovery.finish_in_place(&__reliable_call, __reliable_ended))
-    } else {
-        // Reported, the guard is forgotten rather than dropped: its drop
-        // would load the flag and the span `finish` has just written (0.4 ns
-        // of the 31 of `call/reliable_recovery`'s method). Until then a
-        // panic still drops it, which reports nothing twice.
-        // With limits, `finish_admitted` empties the recovery's slots: it is
-        // forgotten too, and its drop does not read them again.
-        let (finish, forget) = if admitted {
-            (
-                quote!(finish_admitted),
-                Some(quote!(::core::mem::forget(__reliable_recovery);)),
-            )
-        } else {
-            (quote!(finish), None)
-        };
-        quote! {
-            let __reliable_value =
-                __reliable_recovery.#finish(&mut __reliable_call, __reliable_ended);
-            ::core::mem::forget(__reliable_call);
-            #forget
-            __reliable_value
-        }
-    };
     quote! {
         #call
-        let mut __reliable_recovery = #recovery;
-        #admit
+        let mut __reliable_recovery = #private::Recovery::new(&__reliable_call);
         let __reliable_ended = #steps;
-        #finish
+        __reliable_recovery.finish(&__reliable_call, __reliable_ended)
     }
+}
+
+/// An `async fn`'s attempt: its body, inside its `timeout` and raced with
+/// its alternatives under `hedge`. The call's guard stays outside, so a
+/// timeout is not counted as a cancellation.
+fn async_attempt(
+    func: &ImplItemFn,
+    recovery: &ast::Recovery,
+    private: &TokenStream,
+    rebind: &TokenStream,
+    call_args: &[TokenStream],
+    reruns: bool,
+) -> TokenStream {
+    let block = &func.block;
+    let args = &recovery.args;
+    let has_receiver = func.sig.receiver().is_some();
+    let timed = match (&args.hedge, &args.alternatives) {
+        // The first attempt races its alternatives (made only when the
+        // hedge delay passes); a later attempt runs alone.
+        (Some(_), Some(list)) => {
+            let alternatives = list.value.iter().map(|name| {
+                let call = if has_receiver {
+                    quote!(self.#name(#(#call_args),*))
+                } else {
+                    quote!(Self::#name(#(#call_args),*))
+                };
+                quote!(#private::hedge_future(#call))
+            });
+            quote! {
+                #private::hedge(
+                    &mut __reliable_recovery,
+                    async { #rebind async #block.await },
+                    || [#(#alternatives),*],
+                ).await
+            }
+        }
+        _ if args.timeout.is_none() && reruns => return quote!({ #rebind async #block.await }),
+        _ if args.timeout.is_none() => return quote!(async move #block.await),
+        _ if reruns => {
+            quote!({ #rebind #private::timeout(&__reliable_recovery, async #block).await })
+        }
+        _ => quote!(#private::timeout(&__reliable_recovery, async move #block).await),
+    };
+    let value = if args.timeout.is_none() {
+        return quote!(#private::untimed(#timed));
+    } else if recovery.has(Strategy::Fallback) {
+        // The fallback gives the value: the error type needs no `From<TimedOut>`.
+        quote! {
+            let ::core::option::Option::Some(__reliable_value) =
+                #private::timed_value(&mut __reliable_recovery, __reliable_timed)
+            else {
+                continue;
+            };
+            __reliable_value
+        }
+    } else {
+        let span = args.timeout.as_ref().map(|t| t.key_span);
+        let span = span.map_or_else(Span::call_site, |s| Span::call_site().located_at(s));
+        respan(
+            quote!(#private::timed(&mut __reliable_recovery, __reliable_timed)),
+            span,
+        )
+    };
+    quote!({
+        let __reliable_timed = #timed;
+        #value
+    })
 }
 
 /// `recovery [Retry …] (settings) repair("m") alternatives("a" …) fallback("f")
