@@ -52,14 +52,44 @@ pub struct Recovery<R> {
     /// When the call started, in call-clock ticks: what the first attempt took
     /// counts toward `max_elapsed` once a driver is made.
     call_start: u64,
-    /// The call has its limits still to pass, before its first attempt.
+    /// The call has its limits still to pass, before its first attempt
+    /// (or, async, a refusal from its wait still to act on).
     admitting: bool,
+    /// What refused an async call while it waited for its limits.
+    refused_waiting: Option<Refused>,
     /// Everything recovery needs once it runs; `None` on the success path.
     /// Dropped before the places: a step still running ends first.
     pub(super) driving: Option<Box<Driving<R>>>,
     /// The places this call holds until it ends (dropped with the recovery:
     /// on return, panic or cancellation alike).
     permits: Permits,
+}
+
+/// A wait of an async call for its limits or its backoff, boxed.
+type WaitFor<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// What [`Recovery::wait`] awaits: nothing (ready at its first poll), or
+/// the boxed wait for the call's limits or its backoff.
+#[doc(hidden)]
+#[must_use = "a wait does nothing unless awaited"]
+pub struct Wait<'a>(Option<WaitFor<'a>>);
+
+impl Future for Wait<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        match &mut self.0 {
+            None => std::task::Poll::Ready(()),
+            Some(wait) => wait.as_mut().poll(cx),
+        }
+    }
+}
+
+impl std::fmt::Debug for Wait<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Wait").field(&self.0.is_some()).finish()
+    }
 }
 
 /// A call's recovery once it runs: the driver, what it asked for, and the
@@ -154,6 +184,7 @@ impl<R> Recovery<R> {
             site,
             call_start: call.started(),
             admitting: admits(meta_of(site)),
+            refused_waiting: None,
             driving: None,
             permits: Permits::default(),
         }
@@ -166,8 +197,11 @@ impl<R> Recovery<R> {
     pub fn op(&mut self) -> Op {
         if self.admitting {
             self.admitting = false;
-            let gates = Gates::of(self.site, self.meta());
-            if let Err(refused) = gates.admit(self.caller(), &mut self.permits) {
+            let admitted = match self.refused_waiting.take() {
+                Some(refused) => Err(refused),
+                None => Gates::of(self.site, self.meta()).admit(self.caller(), &mut self.permits),
+            };
+            if let Err(refused) = admitted {
                 self.refuse(refused);
             }
         }
@@ -177,26 +211,55 @@ impl<R> Recovery<R> {
         }
     }
 
-    /// What an async call waits for before its next operation, awaited
-    /// without blocking the executor: its limits, before the first attempt,
-    /// and a backoff, after a failure. A future dropped while it waits
-    /// gives back what it took.
-    pub async fn wait(&mut self) {
+    /// What an async call must wait for before its next operation, ready at
+    /// once when there is nothing: its limits before the first attempt, when their fast paths
+    /// did not let it in, and a backoff after a failure. Boxed and made only
+    /// then, so the method's future keeps a pointer for it rather than the
+    /// wait's state. Dropped while it waits, it gives back what it took.
+    #[inline(always)]
+    pub fn wait(&mut self) -> Wait<'_> {
         if self.admitting {
-            self.admitting = false;
-            let gates = Gates::of(self.site, self.meta());
-            // Only a limit that makes the call wait is awaited.
-            let admitted = match gates.admit_now(self.caller(), &mut self.permits) {
-                Some(admitted) => admitted,
-                None => gates.admit_async(self.caller(), &mut self.permits).await,
-            };
-            if let Err(refused) = admitted {
-                self.refuse(refused);
-            }
+            return Wait(self.admit_or_wait());
         }
         if matches!(&self.driving, Some(driving) if matches!(driving.next, Next::Wait(_))) {
-            self.backoff().await;
+            return Wait(Some(self.backoff()));
         }
+        Wait(None)
+    }
+
+    /// The limits' fast paths, inline; if one of them makes the call wait,
+    /// the rest as a boxed future. A refusal while waiting is left for
+    /// [`op`](Self::op), which the loop calls next.
+    #[inline(always)]
+    fn admit_or_wait(&mut self) -> Option<WaitFor<'_>> {
+        self.admitting = false;
+        let gates = Gates::of(self.site, self.meta());
+        match gates.admit_now(self.caller(), &mut self.permits) {
+            Some(Ok(())) => None,
+            Some(Err(refused)) => {
+                self.refuse(refused);
+                None
+            }
+            None => Some(self.wait_for_limits(gates)),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wait_for_limits(&mut self, gates: &'static Gates) -> WaitFor<'_> {
+        let caller = self.caller();
+        let Recovery {
+            permits,
+            refused_waiting,
+            admitting,
+            ..
+        } = self;
+        Box::pin(async move {
+            if let Err(refused) = gates.admit_async(caller, permits).await {
+                *refused_waiting = Some(refused);
+                *admitting = true;
+            }
+        })
     }
 
     /// The value the operation produced, and how it went: the call's end
@@ -299,7 +362,7 @@ impl<R> Recovery<R> {
     /// so that the method's future keeps a pointer for it rather than the
     /// wait's state, which every call would carry.
     #[cold]
-    fn backoff(&mut self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+    fn backoff(&mut self) -> WaitFor<'_> {
         let waiting = self.driving.as_mut().map(|driving| {
             let Driving { driver, next, .. } = &mut **driving;
             (driver, next)

@@ -52,6 +52,37 @@ impl CircuitLimit {
     fn acquire_slow(&self, site: &'static CallSite) -> Result<CircuitPermit, Refused> {
         self.acquire_at(site, now(site))
     }
+
+    /// [`acquire`](Limit::acquire) into the call's slot: closed, the permit
+    /// is written where it is kept, not returned through the stack and
+    /// copied (a wide load of two fresh narrow stores, which stalls).
+    #[inline(always)]
+    pub(crate) fn admit(
+        &self,
+        caller: Caller,
+        slot: &mut Option<CircuitPermit>,
+    ) -> Result<(), Refused> {
+        if self.breaker.state() == CircuitState::Closed {
+            *slot = Some(CircuitPermit {
+                breaker: self.breaker,
+                site: caller.site,
+                permit: Permit::Normal,
+            });
+            return Ok(());
+        }
+        self.admit_slow(caller.site, slot)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn admit_slow(
+        &self,
+        site: &'static CallSite,
+        slot: &mut Option<CircuitPermit>,
+    ) -> Result<(), Refused> {
+        *slot = Some(self.acquire_slow(site)?);
+        Ok(())
+    }
 }
 
 /// The component's state, for its clock and its listeners: found only off

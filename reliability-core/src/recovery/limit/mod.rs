@@ -136,7 +136,7 @@ impl Gates {
             permits.bulkhead = Some(bulkhead.acquire(caller)?);
         }
         if let Some(circuit) = &self.circuit {
-            permits.circuit = Some(circuit.acquire(caller)?);
+            circuit.admit(caller, &mut permits.circuit)?;
         }
         Ok(())
     }
@@ -161,9 +161,8 @@ impl Gates {
             permits.bulkhead = Some(bulkhead.taken_inline()?);
         }
         if let Some(circuit) = &self.circuit {
-            match circuit.acquire(caller) {
-                Ok(permit) => permits.circuit = Some(permit),
-                Err(refused) => return Some(Err(refused)),
+            if let Err(refused) = circuit.admit(caller, &mut permits.circuit) {
+                return Some(Err(refused));
             }
         }
         Some(Ok(()))
@@ -185,7 +184,7 @@ impl Gates {
             permits.bulkhead = Some(bulkhead.acquire_async(caller).await?);
         }
         if let Some(circuit) = &self.circuit {
-            permits.circuit = Some(circuit.acquire(caller)?);
+            circuit.admit(caller, &mut permits.circuit)?;
         }
         Ok(())
     }
