@@ -158,9 +158,7 @@ impl Call {
     ///
     /// `finish` takes the guard by value, and moving it out of the future
     /// copies it with 16-byte loads right after the poll stored its one-byte
-    /// flags: a store-forwarding stall on every call (in a `perf` profile
-    /// of the `async/reliable` bench, 14 % of the samples of the poll that
-    /// inlines the method's future).
+    /// flags: a store-forwarding stall on every call.
     #[inline(always)]
     pub fn finish_in_place(&self, observed: Observed<'_>) {
         let nanos = clock::nanos_since(self.start);
@@ -249,8 +247,8 @@ impl Drop for UnwindSentinel<'_> {
 impl<F: Future> Future for Watched<'_, F> {
     type Output = F::Output;
 
-    // Inlined into the method's own future: out of line it held 7 % of the
-    // samples of `async/reliable`, for a few loads and a store.
+    // Inlined into the method's own future: a few loads and a store do
+    // not pay for a call.
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `body` is structurally pinned: it is never moved out of
