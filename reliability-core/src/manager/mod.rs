@@ -99,8 +99,8 @@ impl ReliabilityManager {
     /// Every component's counters and health at this moment.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let now = Instant::now();
-        // Each instance is shaped as soon as it is read: the readings'
-        // histograms (1.9 KiB a method) never pile up.
+        // Each instance keeps its methods as read and shapes them on first
+        // access: the default exposition reads only their sums.
         let components = self
             .runtime
             .components()
@@ -111,10 +111,7 @@ impl ReliabilityManager {
                     .runtime
                     .read_component_each(state, now, |instance, count| {
                         instances.reserve_exact(count - instances.len());
-                        let (instance, room) =
-                            InstanceSnapshot::from_reading_keeping_room(instance);
-                        instances.push(instance);
-                        room
+                        instances.push(InstanceSnapshot::from_reading(instance));
                     });
                 let uptime = self.monitor.uptime(reading.name);
                 ComponentSnapshot::from_reading(reading, uptime).with_instances(instances)

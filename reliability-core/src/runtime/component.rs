@@ -352,22 +352,9 @@ impl ComponentState {
     /// [`read`](Self::read) from the sum of the instances' readings rather
     /// than the readings themselves; the reading lists no instance.
     pub(crate) fn read_summed(&self, now: Instant, sums: InstanceSums) -> ComponentReading {
-        self.read_summed_into(now, sums, Vec::new())
-    }
-
-    /// [`read_summed`](Self::read_summed) with the methods written into
-    /// `methods` (emptied first), whose room a reader of many instances
-    /// hands from one reading to the next.
-    pub(crate) fn read_summed_into(
-        &self,
-        now: Instant,
-        sums: InstanceSums,
-        mut methods: Vec<(&'static str, SiteReading)>,
-    ) -> ComponentReading {
         // Several sites may share a method name (two impl blocks); they are merged.
         let sites = self.record.sites();
-        methods.clear();
-        methods.reserve(sites.len().max(sums.methods.len()));
+        let mut methods = Vec::with_capacity(sites.len().max(sums.methods.len()));
         for site in sites {
             merge_method(&mut methods, site.meta().method, Cow::Owned(site.read()));
         }

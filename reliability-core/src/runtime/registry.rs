@@ -9,7 +9,6 @@ use super::env::Env;
 use super::events::ReliabilityEvent;
 use super::state_index::StateIndex;
 use crate::record::registry::{on_instance_limit, registry, ComponentRecord, Registry};
-use crate::record::site::SiteReading;
 
 #[derive(Debug)]
 pub(crate) struct Runtime {
@@ -134,23 +133,20 @@ impl Runtime {
 
     /// A component's reading, its instances' summed into it; each instance's
     /// reading goes to `each` as soon as it is read, in the order they were
-    /// made, with the number of instances, so no more than one is held at a
-    /// time. `each` hands back the reading's methods, emptied, for the next
-    /// instance's reading to fill.
+    /// made, with the number of instances.
     pub(crate) fn read_component_each(
         &'static self,
         state: &'static ComponentState,
         now: Instant,
-        mut each: impl FnMut(ComponentReading, usize) -> Vec<(&'static str, SiteReading)>,
+        mut each: impl FnMut(ComponentReading, usize),
     ) -> ComponentReading {
         let mut sums = InstanceSums::default();
         let instances = self.instances(state);
         let count = instances.len();
-        let mut room = Vec::new();
         for instance in instances {
-            let reading = instance.read_summed_into(now, InstanceSums::default(), room);
+            let reading = instance.read_summed(now, InstanceSums::default());
             sums.add(&reading);
-            room = each(reading, count);
+            each(reading, count);
         }
         state.read_summed(now, sums)
     }
