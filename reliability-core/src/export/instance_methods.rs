@@ -20,17 +20,51 @@ use crate::record::site::SiteReading;
 #[derive(Clone, Default)]
 pub struct InstanceMethods {
     /// What the snapshot read, per method, sorted by name.
-    read: Vec<(&'static str, SiteReading)>,
+    read: Vec<KeptMethod>,
+    /// The methods' histograms, one after the other.
+    buckets: Vec<u64>,
+    /// The methods' last errors, one after the other.
+    errors: String,
+    /// Summed as they are kept, while the readings are in cache: every
+    /// family of the exposition asks for them.
+    summed: SummedCalls,
     built: OnceLock<Vec<MethodSnapshot>>,
 }
 
 impl InstanceMethods {
-    /// The methods as read; shaped on first access.
-    pub(crate) fn from_readings(read: Vec<(&'static str, SiteReading)>) -> Self {
-        InstanceMethods {
-            read,
+    /// A copy of `readings`, in three allocations whatever their number;
+    /// shaped on first access.
+    pub(crate) fn from_readings(readings: &[(&'static str, SiteReading)]) -> Self {
+        let mut methods = InstanceMethods {
+            read: Vec::with_capacity(readings.len()),
+            buckets: Vec::with_capacity(readings.iter().map(|(_, r)| r.buckets.len()).sum()),
+            errors: String::with_capacity(
+                readings
+                    .iter()
+                    .filter_map(|(_, r)| r.last_error.as_ref())
+                    .map(String::len)
+                    .sum(),
+            ),
+            summed: SummedCalls::default(),
             built: OnceLock::new(),
+        };
+        for (name, reading) in readings {
+            let buckets = span(methods.buckets.len(), reading.buckets.len());
+            methods.buckets.extend_from_slice(&reading.buckets);
+            let error = reading.last_error.as_deref().map(|text| {
+                let at = methods.errors.len();
+                methods.errors.push_str(text);
+                span(at, text.len())
+            });
+            methods.read.push(KeptMethod {
+                name,
+                counts: reading.without_heap(),
+                buckets,
+                error,
+            });
         }
+        methods.summed = methods.sum_calls();
+        methods
     }
 
     /// Calls `each` with every method's name and call counts, without
@@ -43,12 +77,16 @@ impl InstanceMethods {
             None => self
                 .read
                 .iter()
-                .for_each(|(name, reading)| each(name, CallCounts::of_reading(reading))),
+                .for_each(|m| each(m.name, CallCounts::of_reading(&m.counts))),
         }
     }
 
     /// The call counts summed over the methods, without shaping them.
     pub(crate) fn summed_calls(&self) -> SummedCalls {
+        self.summed
+    }
+
+    fn sum_calls(&self) -> SummedCalls {
         let mut summed = SummedCalls::default();
         self.each_calls(|_, counts| {
             summed.successes += counts.successes;
@@ -70,7 +108,12 @@ impl InstanceMethods {
         self.built.get_or_init(|| {
             self.read
                 .iter()
-                .map(|(name, reading)| MethodSnapshot::from_reading(name, reading.clone()))
+                .map(|m| {
+                    let mut reading = m.counts.clone();
+                    reading.buckets = self.buckets[range(m.buckets)].to_vec();
+                    reading.last_error = m.error.map(|e| self.errors[range(e)].to_owned());
+                    MethodSnapshot::from_reading(m.name, reading)
+                })
                 .collect()
         })
     }
@@ -86,10 +129,15 @@ impl Deref for InstanceMethods {
 
 impl From<Vec<MethodSnapshot>> for InstanceMethods {
     fn from(methods: Vec<MethodSnapshot>) -> Self {
-        InstanceMethods {
+        let mut methods = InstanceMethods {
             read: Vec::new(),
+            buckets: Vec::new(),
+            errors: String::new(),
+            summed: SummedCalls::default(),
             built: OnceLock::from(methods),
-        }
+        };
+        methods.summed = methods.sum_calls();
+        methods
     }
 }
 
@@ -124,6 +172,27 @@ impl<'de> Deserialize<'de> for InstanceMethods {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Vec::<MethodSnapshot>::deserialize(deserializer).map(Self::from)
     }
+}
+
+/// One method as read: its counters, and where its histogram and error
+/// text lie in its instance's.
+#[derive(Clone)]
+struct KeptMethod {
+    name: &'static str,
+    /// Without histogram or error text.
+    counts: SiteReading,
+    /// `(start, len)` in the instance's buckets.
+    buckets: (usize, usize),
+    /// `(start, len)` in the instance's error texts.
+    error: Option<(usize, usize)>,
+}
+
+fn span(start: usize, len: usize) -> (usize, usize) {
+    (start, len)
+}
+
+fn range((start, len): (usize, usize)) -> std::ops::Range<usize> {
+    start..start + len
 }
 
 /// One method's calls, as its [`MethodSnapshot`] counts them.
@@ -178,6 +247,7 @@ pub(crate) struct SummedCalls {
 mod tests {
     use std::time::Duration;
 
+    use super::{InstanceMethods, MethodSnapshot, SiteReading};
     use crate::export::InstanceSeries;
     use crate::{manager, Outcome};
 
@@ -232,5 +302,38 @@ mod tests {
         let back: super::InstanceMethods = serde_json::from_str(&json).unwrap();
         assert_eq!(&back, methods);
         assert_eq!(&*back, &list[..]);
+    }
+
+    #[test]
+    fn the_compact_copy_shapes_as_the_readings_would() {
+        let reading = |successes, buckets: &[u64], error: Option<&str>| {
+            let mut r = SiteReading::empty();
+            r.successes = successes;
+            r.failures = 1;
+            r.retries = 2;
+            r.nanos = 9_000;
+            r.max_nanos = 5_000;
+            r.buckets = buckets.to_vec();
+            r.last_error = error.map(str::to_owned);
+            r
+        };
+        let readings = vec![
+            ("a", reading(3, &[0, 2, 1, 0, 1], Some("reset"))),
+            ("b", reading(0, &[], None)),
+            ("c", reading(7, &[1; 40], Some("refused"))),
+        ];
+        let kept = InstanceMethods::from_readings(&readings);
+        let eager: Vec<_> = readings
+            .into_iter()
+            .map(|(name, r)| MethodSnapshot::from_reading(name, r))
+            .collect();
+        let mut counted = Vec::new();
+        kept.each_calls(|name, c| counted.push((name.to_owned(), c.calls, c.attempts)));
+        let expected: Vec<_> = eager
+            .iter()
+            .map(|m| (m.name.clone(), m.calls, m.attempts))
+            .collect();
+        assert_eq!(counted, expected);
+        assert_eq!(&*kept, &eager[..]);
     }
 }

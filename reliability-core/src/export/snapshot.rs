@@ -190,11 +190,20 @@ impl InstanceSnapshot {
         self.methods.iter().find(|m| m.name == name)
     }
 
-    /// Shapes an instance's reading for readers, keeping its methods as
-    /// read until they are first looked at.
-    pub(crate) fn from_reading(mut reading: ComponentReading) -> Self {
-        let methods = InstanceMethods::from_readings(std::mem::take(&mut reading.methods));
-        Self::with_methods(reading, methods)
+    /// Shapes an instance's reading for readers, keeping a copy of its
+    /// methods as read until they are first looked at.
+    pub(crate) fn from_reading(reading: ComponentReading) -> Self {
+        Self::from_reading_keeping_room(reading).0
+    }
+
+    /// [`from_reading`](Self::from_reading), handing back the reading's
+    /// methods for the next reading to read over.
+    pub(crate) fn from_reading_keeping_room(
+        mut reading: ComponentReading,
+    ) -> (Self, Vec<(&'static str, SiteReading)>) {
+        let room = std::mem::take(&mut reading.methods);
+        let methods = InstanceMethods::from_readings(&room);
+        (Self::with_methods(reading, methods), room)
     }
 
     /// Shapes a reading (an instance's, or a component's without its

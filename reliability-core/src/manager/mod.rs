@@ -99,8 +99,9 @@ impl ReliabilityManager {
     /// Every component's counters and health at this moment.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let now = Instant::now();
-        // Each instance keeps its methods as read and shapes them on first
-        // access: the default exposition reads only their sums.
+        // Each instance keeps a compact copy of its methods as read and
+        // shapes them on first access: the default exposition reads only
+        // their sums.
         let components = self
             .runtime
             .components()
@@ -111,7 +112,10 @@ impl ReliabilityManager {
                     .runtime
                     .read_component_each(state, now, |instance, count| {
                         instances.reserve_exact(count - instances.len());
-                        instances.push(InstanceSnapshot::from_reading(instance));
+                        let (instance, room) =
+                            InstanceSnapshot::from_reading_keeping_room(instance);
+                        instances.push(instance);
+                        room
                     });
                 let uptime = self.monitor.uptime(reading.name);
                 ComponentSnapshot::from_reading(reading, uptime).with_instances(instances)

@@ -352,11 +352,25 @@ impl ComponentState {
     /// [`read`](Self::read) from the sum of the instances' readings rather
     /// than the readings themselves; the reading lists no instance.
     pub(crate) fn read_summed(&self, now: Instant, sums: InstanceSums) -> ComponentReading {
+        self.read_summed_into(now, sums, Vec::new())
+    }
+
+    /// [`read_summed`](Self::read_summed) over `room`, an earlier reading's
+    /// methods, whose histograms and error texts a reader of many
+    /// instances hands from one reading to the next.
+    pub(crate) fn read_summed_into(
+        &self,
+        now: Instant,
+        sums: InstanceSums,
+        mut room: Vec<(&'static str, SiteReading)>,
+    ) -> ComponentReading {
         // Several sites may share a method name (two impl blocks); they are merged.
         let sites = self.record.sites();
         let mut methods = Vec::with_capacity(sites.len().max(sums.methods.len()));
         for site in sites {
-            merge_method(&mut methods, site.meta().method, Cow::Owned(site.read()));
+            let mut reading = room.pop().map_or_else(SiteReading::empty, |(_, r)| r);
+            site.read_into(&mut reading);
+            merge_method(&mut methods, site.meta().method, Cow::Owned(reading));
         }
         for (name, counted) in self.limit_counts.lock().iter() {
             if let Some((_, reading)) = methods.iter_mut().find(|(n, _)| n == name) {

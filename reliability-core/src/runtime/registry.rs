@@ -9,6 +9,7 @@ use super::env::Env;
 use super::events::ReliabilityEvent;
 use super::state_index::StateIndex;
 use crate::record::registry::{on_instance_limit, registry, ComponentRecord, Registry};
+use crate::record::site::SiteReading;
 
 #[derive(Debug)]
 pub(crate) struct Runtime {
@@ -133,20 +134,22 @@ impl Runtime {
 
     /// A component's reading, its instances' summed into it; each instance's
     /// reading goes to `each` as soon as it is read, in the order they were
-    /// made, with the number of instances.
+    /// made, with the number of instances. `each` hands back the reading's
+    /// methods for the next instance's reading to read over.
     pub(crate) fn read_component_each(
         &'static self,
         state: &'static ComponentState,
         now: Instant,
-        mut each: impl FnMut(ComponentReading, usize),
+        mut each: impl FnMut(ComponentReading, usize) -> Vec<(&'static str, SiteReading)>,
     ) -> ComponentReading {
         let mut sums = InstanceSums::default();
         let instances = self.instances(state);
         let count = instances.len();
+        let mut room = Vec::new();
         for instance in instances {
-            let reading = instance.read_summed(now, InstanceSums::default());
+            let reading = instance.read_summed_into(now, InstanceSums::default(), room);
             sums.add(&reading);
-            each(reading, count);
+            room = each(reading, count);
         }
         state.read_summed(now, sums)
     }
