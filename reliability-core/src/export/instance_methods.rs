@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::export::latency::LATENCY_BUCKET_EDGES_NANOS;
 use crate::export::snapshot::{MethodShape, MethodSnapshot};
 use crate::record::site::SiteReading;
 
@@ -110,7 +111,10 @@ impl InstanceMethods {
                 .iter()
                 .map(|m| {
                     let mut reading = m.counts.clone();
-                    reading.buckets = self.buckets[range(m.buckets)].to_vec();
+                    let counted = &self.buckets[range(m.buckets)];
+                    // Room for the exported edges, which shaping writes over these.
+                    reading.buckets = Vec::with_capacity(counted.len().max(EXPORTED_EDGES));
+                    reading.buckets.extend_from_slice(counted);
                     reading.last_error = m.error.map(|e| self.errors[range(e)].to_owned());
                     MethodSnapshot::from_reading(m.name, reading)
                 })
@@ -173,6 +177,8 @@ impl<'de> Deserialize<'de> for InstanceMethods {
         Vec::<MethodSnapshot>::deserialize(deserializer).map(Self::from)
     }
 }
+
+const EXPORTED_EDGES: usize = LATENCY_BUCKET_EDGES_NANOS.len();
 
 /// One method as read: its counters, and where its histogram and error
 /// text lie in its instance's.
