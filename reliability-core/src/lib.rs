@@ -110,7 +110,8 @@ pub use classify::{register_classify, Classify, ErrorCategory};
 pub use export::{serve, ServerConfig, ServerHandle};
 #[cfg(not(loom))]
 pub use export::{
-    ComponentSnapshot, InstanceSnapshot, MethodSnapshot, MetricsSnapshot, ReliabilityReport,
+    ComponentSnapshot, InstanceMethods, InstanceSnapshot, MethodSnapshot, MetricsSnapshot,
+    ReliabilityReport,
 };
 #[cfg(not(loom))]
 pub use health::{ComponentHealth, HealthStatus, Thresholds};

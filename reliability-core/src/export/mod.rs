@@ -5,6 +5,7 @@
 
 #[cfg(feature = "http")]
 pub(crate) mod http;
+pub(crate) mod instance_methods;
 pub(crate) mod instance_series;
 pub(crate) mod json;
 pub(crate) mod latency;
@@ -20,6 +21,7 @@ pub(crate) mod snapshot;
 
 #[cfg(feature = "http")]
 pub use http::{serve, ServerConfig, ServerHandle};
+pub use instance_methods::InstanceMethods;
 pub use instance_series::InstanceSeries;
 #[cfg(feature = "metrics")]
 pub use metrics::{publish_metrics, publish_metrics_every, MetricsPublisher, PublishError};

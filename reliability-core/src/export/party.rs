@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use crate::export::instance_methods::{CallCounts, SummedCalls};
 use crate::export::instance_series::InstanceSeries;
 use crate::export::series::Id;
 use crate::export::snapshot::{
@@ -22,7 +23,11 @@ use crate::health::ComponentHealth;
 /// exactly.
 pub(crate) struct Party<'a> {
     pub(crate) health: &'a ComponentHealth,
+    /// Its methods; none for an instance whose setting exports its sums
+    /// alone, whose methods stay as they were read.
     pub(crate) methods: Cow<'a, [MethodSnapshot]>,
+    /// Instances only: their calls summed over their methods.
+    pub(crate) summed: Option<SummedCalls>,
     /// Completed calls per method for its histogram, when they differ from
     /// `successes + failures` (a component that counts its instances'
     /// latency but not their calls).
@@ -63,9 +68,11 @@ impl OwnShare {
 
 impl<'a> Party<'a> {
     pub(crate) fn instance(i: &'a InstanceSnapshot, series: InstanceSeries) -> Self {
+        let methods: &[MethodSnapshot] = if series.is_default() { &[] } else { &i.methods };
         Party {
             health: &i.health,
-            methods: Cow::Borrowed(&i.methods),
+            methods: Cow::Borrowed(methods),
+            summed: Some(i.methods.summed_calls()),
             latency_counts: None,
             strategies: Cow::Borrowed(&i.strategies),
             recovery: i.recovery.clone(),
@@ -83,6 +90,7 @@ impl<'a> Party<'a> {
         let mut party = Party {
             health: &c.health,
             methods: Cow::Borrowed(&c.methods),
+            summed: None,
             latency_counts: None,
             strategies: Cow::Borrowed(&c.strategies),
             recovery: c.recovery.clone(),
@@ -110,16 +118,19 @@ impl<'a> Party<'a> {
         // cursor finds each without a search from the start.
         for i in &c.instances {
             let mut at = 0;
-            for theirs in &i.methods {
-                let found = methods[at..]
-                    .iter()
-                    .position(|m| m.name == theirs.name)
-                    .map(|p| at + p)
-                    .or_else(|| methods.iter().position(|m| m.name == theirs.name));
-                if let Some(index) = found {
-                    subtract_method(&mut methods[index], theirs, share);
-                    at = index + 1;
+            if share.detail || share.latency {
+                for theirs in i.methods.iter() {
+                    if let Some(index) = find_from(methods, &mut at, &theirs.name) {
+                        subtract_method(&mut methods[index], theirs, share);
+                    }
                 }
+            } else {
+                // Calls alone: the instance's methods need not be shaped.
+                i.methods.each_calls(|name, theirs| {
+                    if let Some(index) = find_from(methods, &mut at, name) {
+                        subtract_calls(&mut methods[index], &theirs);
+                    }
+                });
             }
             party.in_flight = party.in_flight.saturating_sub(i.in_flight);
             if !series.per_method {
@@ -157,6 +168,18 @@ impl<'a> Party<'a> {
     }
 }
 
+/// The index of the method called `name`, looked for from `at` first, and
+/// `at` moved past it.
+fn find_from(methods: &[MethodSnapshot], at: &mut usize, name: &str) -> Option<usize> {
+    let found = methods[*at..]
+        .iter()
+        .position(|m| m.name == name)
+        .map(|p| *at + p)
+        .or_else(|| methods.iter().position(|m| m.name == name))?;
+    *at = found + 1;
+    Some(found)
+}
+
 /// A method's completed calls: its histogram's count.
 pub(crate) fn completed(m: &MethodSnapshot) -> u64 {
     m.successes + m.failures
@@ -167,11 +190,7 @@ pub(crate) fn completed(m: &MethodSnapshot) -> u64 {
 /// as they are).
 fn subtract_method(mine: &mut MethodSnapshot, theirs: &MethodSnapshot, share: OwnShare) {
     if share.calls {
-        mine.calls = mine.calls.saturating_sub(theirs.calls);
-        mine.successes = mine.successes.saturating_sub(theirs.successes);
-        mine.failures = mine.failures.saturating_sub(theirs.failures);
-        mine.cancelled = mine.cancelled.saturating_sub(theirs.cancelled);
-        mine.attempts = mine.attempts.saturating_sub(theirs.attempts);
+        subtract_calls(mine, &CallCounts::of_snapshot(theirs));
     }
     if share.detail {
         mine.panics = mine.panics.saturating_sub(theirs.panics);
@@ -186,4 +205,13 @@ fn subtract_method(mine: &mut MethodSnapshot, theirs: &MethodSnapshot, share: Ow
             *mine = mine.saturating_sub(*theirs);
         }
     }
+}
+
+/// `mine -= theirs` for the calls.
+fn subtract_calls(mine: &mut MethodSnapshot, theirs: &CallCounts) {
+    mine.calls = mine.calls.saturating_sub(theirs.calls);
+    mine.successes = mine.successes.saturating_sub(theirs.successes);
+    mine.failures = mine.failures.saturating_sub(theirs.failures);
+    mine.cancelled = mine.cancelled.saturating_sub(theirs.cancelled);
+    mine.attempts = mine.attempts.saturating_sub(theirs.attempts);
 }

@@ -459,18 +459,11 @@ fn visit_party(
     let summary = p.instance.filter(|s| !s.per_method);
     match family.id {
         Id::Calls if summary.is_some() => {
-            let (mut successes, mut failures, mut cancelled) = (0, 0, 0);
-            let mut may_cancel = false;
-            for m in p.methods.iter() {
-                successes += m.successes;
-                failures += m.failures;
-                cancelled += m.cancelled;
-                may_cancel |= m.shape.may_cancel;
-            }
-            one(&[("outcome", "success")], Value::U64(successes));
-            one(&[("outcome", "failure")], Value::U64(failures));
-            if may_cancel || cancelled > 0 {
-                one(&[("outcome", "cancelled")], Value::U64(cancelled));
+            let summed = p.summed.unwrap_or_default();
+            one(&[("outcome", "success")], Value::U64(summed.successes));
+            one(&[("outcome", "failure")], Value::U64(summed.failures));
+            if summed.may_cancel || summed.cancelled > 0 {
+                one(&[("outcome", "cancelled")], Value::U64(summed.cancelled));
             }
         }
         Id::CallDuration if summary.is_some() => {
@@ -534,6 +527,7 @@ fn visit_party(
             // An instance has the series only where it is limited.
             let limited = p.instance.is_none()
                 || p.in_flight > 0
+                || p.summed.is_some_and(|s| s.bulkhead)
                 || p.methods.iter().any(|m| m.shape.bulkhead);
             if limited {
                 one(&[], Value::U64(p.in_flight));

@@ -10,8 +10,9 @@ use crate::classify::ErrorCategory;
 use crate::export::instance_series::InstanceSeries;
 use crate::health::{mean, rate, ComponentHealth};
 
+use crate::export::instance_methods::{CallCounts, InstanceMethods};
 use crate::export::latency::shape_latency;
-use crate::record::site::SiteReading;
+use crate::record::site::{SiteReading, SiteShape};
 use crate::recovery::limits::RejectReason;
 use crate::recovery::strategy::Strategy;
 use crate::runtime::component::ComponentReading;
@@ -165,8 +166,8 @@ pub struct InstanceSnapshot {
     pub id: String,
     /// Its health, under its component's thresholds.
     pub health: ComponentHealth,
-    /// Each method it has called, sorted by name.
-    pub methods: Vec<MethodSnapshot>,
+    /// Each method it has called, sorted by name; shaped on first access.
+    pub methods: InstanceMethods,
     /// Its failed attempts by category; categories never seen are left out.
     pub failures_by_category: BTreeMap<ErrorCategory, u64>,
     /// Each strategy that has been tried for it.
@@ -189,24 +190,25 @@ impl InstanceSnapshot {
         self.methods.iter().find(|m| m.name == name)
     }
 
+    /// Shapes an instance's reading for readers, keeping a copy of its
+    /// methods as read until they are first looked at.
+    pub(crate) fn from_reading(reading: ComponentReading) -> Self {
+        Self::from_reading_keeping_room(reading).0
+    }
+
     /// [`from_reading`](Self::from_reading), handing back the reading's
-    /// methods, emptied, for the next reading to fill.
+    /// methods for the next reading to read over.
     pub(crate) fn from_reading_keeping_room(
         mut reading: ComponentReading,
     ) -> (Self, Vec<(&'static str, SiteReading)>) {
-        let mut room = std::mem::take(&mut reading.methods);
-        let methods = room
-            .drain(..)
-            .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
-            .collect();
-        let mut instance = Self::from_reading(reading);
-        instance.methods = methods;
-        (instance, room)
+        let room = std::mem::take(&mut reading.methods);
+        let methods = InstanceMethods::from_readings(&room);
+        (Self::with_methods(reading, methods), room)
     }
 
     /// Shapes a reading (an instance's, or a component's without its
-    /// instances) for readers.
-    pub(crate) fn from_reading(reading: ComponentReading) -> Self {
+    /// instances and methods) around `methods`.
+    fn with_methods(reading: ComponentReading, methods: InstanceMethods) -> Self {
         let failures_by_category = ErrorCategory::ALL
             .into_iter()
             .zip(reading.categories)
@@ -228,11 +230,7 @@ impl InstanceSnapshot {
         InstanceSnapshot {
             id: reading.instance.unwrap_or_default().to_owned(),
             health: reading.health,
-            methods: reading
-                .methods
-                .into_iter()
-                .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
-                .collect(),
+            methods,
             failures_by_category,
             strategies,
             recovery: RecoveryStats {
@@ -329,17 +327,21 @@ impl ComponentSnapshot {
             .into_iter()
             .map(InstanceSnapshot::from_reading)
             .collect();
+        let methods = std::mem::take(&mut reading.methods)
+            .into_iter()
+            .map(|(name, reading)| MethodSnapshot::from_reading(name, reading))
+            .collect();
         let InstanceSnapshot {
             id: _,
             health,
-            methods,
+            methods: _,
             failures_by_category,
             strategies,
             recovery,
             rejected,
             rejected_by,
             in_flight,
-        } = InstanceSnapshot::from_reading(reading);
+        } = InstanceSnapshot::with_methods(reading, InstanceMethods::default());
         ComponentSnapshot {
             name,
             health,
@@ -442,6 +444,7 @@ pub struct MethodShape {
 impl MethodSnapshot {
     pub(crate) fn from_reading(name: &str, mut reading: SiteReading) -> Self {
         let completed = reading.successes + reading.failures;
+        let counts = CallCounts::of_reading(&reading);
         let (quantiles, latency_buckets) =
             shape_latency(std::mem::take(&mut reading.buckets), reading.max_nanos);
         let [p50, p95, p99] = quantiles.map(Duration::from_nanos);
@@ -454,13 +457,12 @@ impl MethodSnapshot {
         };
         MethodSnapshot {
             name: name.to_owned(),
-            calls: completed + reading.cancelled,
-            successes: reading.successes,
-            failures: reading.failures,
+            calls: counts.calls,
+            successes: counts.successes,
+            failures: counts.failures,
             panics: reading.panics,
-            cancelled: reading.cancelled,
-            attempts: (completed + reading.cancelled + reading.retries)
-                .saturating_sub(reading.rejected),
+            cancelled: counts.cancelled,
+            attempts: counts.attempts,
             rejected: reading.rejected,
             rejected_by: RejectedCalls::of(&reading),
             timeouts: reading.timeouts,
@@ -470,12 +472,18 @@ impl MethodSnapshot {
             total_latency: Duration::from_nanos(reading.nanos),
             latency_buckets,
             last_error: reading.last_error,
-            shape: MethodShape {
-                may_cancel: reading.shape.may_cancel,
-                timeout: reading.shape.timeout,
-                hedge: reading.shape.hedge,
-                bulkhead: reading.shape.bulkhead,
-            },
+            shape: counts.shape,
+        }
+    }
+}
+
+impl MethodShape {
+    pub(crate) fn of(shape: SiteShape) -> Self {
+        MethodShape {
+            may_cancel: shape.may_cancel,
+            timeout: shape.timeout,
+            hedge: shape.hedge,
+            bulkhead: shape.bulkhead,
         }
     }
 }

@@ -99,8 +99,9 @@ impl ReliabilityManager {
     /// Every component's counters and health at this moment.
     pub fn snapshot(&self) -> MetricsSnapshot {
         let now = Instant::now();
-        // Each instance is shaped as soon as it is read: the readings'
-        // histograms (1.9 KiB a method) never pile up.
+        // Each instance keeps a compact copy of its methods as read and
+        // shapes them on first access: the default exposition reads only
+        // their sums.
         let components = self
             .runtime
             .components()

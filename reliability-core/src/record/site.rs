@@ -184,6 +184,15 @@ impl SiteReading {
         }
     }
 
+    /// A copy of the counters, without histogram or error text.
+    pub(crate) fn without_heap(&self) -> Self {
+        SiteReading {
+            buckets: Vec::new(),
+            last_error: None,
+            ..*self
+        }
+    }
+
     /// Adds `other`'s counters, not its histogram: for totals.
     pub(crate) fn merge_counts(&mut self, other: &SiteReading) {
         self.successes += other.successes;
@@ -368,6 +377,14 @@ impl CallSite {
 
     pub(crate) fn read(&self) -> SiteReading {
         let mut reading = SiteReading::empty();
+        self.read_into(&mut reading);
+        reading
+    }
+
+    /// [`read`](Self::read) over an earlier reading, whose histogram and
+    /// error text keep their room: a snapshot reads a site per (instance,
+    /// method) and allocates none of them anew.
+    pub(crate) fn read_into(&self, reading: &mut SiteReading) {
         // Failures first: a failure's latency is counted before its failure,
         // so completed calls never read as fewer than the failures among them.
         reading.failures = self.cold.failures.load(Relaxed);
@@ -375,21 +392,35 @@ impl CallSite {
         reading.cancelled = self.cold.cancelled.load(Relaxed);
         reading.retries = self.cold.retries.load(Relaxed);
         reading.rejected = self.cold.rejected.load(Relaxed);
+        reading.rejected_bulkhead = 0;
+        reading.rejected_rate_limit = 0;
+        reading.timeouts = 0;
+        reading.hedges_won = 0;
+        reading.hedges_lost = 0;
         let mut buckets = [0; BUCKETS];
         let totals = self.hot.stripes.read(&mut buckets);
         let used = buckets
             .iter()
             .rposition(|&count| count > 0)
             .map_or(0, |last| last + 1);
+        reading.buckets.clear();
         // Room for the exported edges too: a snapshot writes them over these.
-        reading.buckets = Vec::with_capacity(used.max(EXPORTED_EDGES));
+        reading.buckets.reserve(used.max(EXPORTED_EDGES));
         reading.buckets.extend_from_slice(&buckets[..used]);
         reading.successes = totals.successes;
         reading.nanos = totals.nanos;
         reading.max_nanos = totals.max_nanos;
-        reading.last_error = self.cold.last_error.lock().as_deref().map(str::to_owned);
+        match (
+            self.cold.last_error.lock().as_deref(),
+            &mut reading.last_error,
+        ) {
+            (Some(text), Some(kept)) => {
+                kept.clear();
+                kept.push_str(text);
+            }
+            (text, kept) => *kept = text.map(str::to_owned),
+        }
         reading.shape = SiteShape::of(self.hot.meta);
-        reading
     }
 
     /// Zeroes every counter (for tests; calls racing with it may be lost).
@@ -441,5 +472,27 @@ mod tests {
         assert_eq!(reading.buckets[index], u64::from(u32::MAX) + 2);
         assert_eq!(reading.successes, 2);
         assert_eq!(reading.max_nanos, 1_000);
+    }
+
+    #[test]
+    fn a_reading_over_another_keeps_nothing_of_it() {
+        static META: SiteMeta = SiteMeta {
+            component: "site_tests_read_into",
+            method: "m",
+            thresholds: None,
+            recovery: None,
+            may_cancel: false,
+        };
+        static SITE: CallSite = CallSite::new(&META);
+        SITE.record_success(1_000);
+        let mut earlier = SiteReading::empty();
+        earlier.failures = 9;
+        earlier.rejected_bulkhead = 3;
+        earlier.timeouts = 4;
+        earlier.buckets = vec![5; 200];
+        earlier.last_error = Some("stale".to_owned());
+        SITE.read_into(&mut earlier);
+        let fresh = SITE.read();
+        assert_eq!(format!("{earlier:?}"), format!("{fresh:?}"));
     }
 }

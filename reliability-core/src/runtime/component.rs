@@ -355,21 +355,22 @@ impl ComponentState {
         self.read_summed_into(now, sums, Vec::new())
     }
 
-    /// [`read_summed`](Self::read_summed) with the methods written into
-    /// `methods` (emptied first), whose room a reader of many instances
-    /// hands from one reading to the next.
+    /// [`read_summed`](Self::read_summed) over `room`, an earlier reading's
+    /// methods, whose histograms and error texts a reader of many
+    /// instances hands from one reading to the next.
     pub(crate) fn read_summed_into(
         &self,
         now: Instant,
         sums: InstanceSums,
-        mut methods: Vec<(&'static str, SiteReading)>,
+        mut room: Vec<(&'static str, SiteReading)>,
     ) -> ComponentReading {
         // Several sites may share a method name (two impl blocks); they are merged.
         let sites = self.record.sites();
-        methods.clear();
-        methods.reserve(sites.len().max(sums.methods.len()));
+        let mut methods = Vec::with_capacity(sites.len().max(sums.methods.len()));
         for site in sites {
-            merge_method(&mut methods, site.meta().method, Cow::Owned(site.read()));
+            let mut reading = room.pop().map_or_else(SiteReading::empty, |(_, r)| r);
+            site.read_into(&mut reading);
+            merge_method(&mut methods, site.meta().method, Cow::Owned(reading));
         }
         for (name, counted) in self.limit_counts.lock().iter() {
             if let Some((_, reading)) = methods.iter_mut().find(|(n, _)| n == name) {

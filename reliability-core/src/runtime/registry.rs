@@ -134,9 +134,8 @@ impl Runtime {
 
     /// A component's reading, its instances' summed into it; each instance's
     /// reading goes to `each` as soon as it is read, in the order they were
-    /// made, with the number of instances, so no more than one is held at a
-    /// time. `each` hands back the reading's methods, emptied, for the next
-    /// instance's reading to fill.
+    /// made, with the number of instances. `each` hands back the reading's
+    /// methods for the next instance's reading to read over.
     pub(crate) fn read_component_each(
         &'static self,
         state: &'static ComponentState,

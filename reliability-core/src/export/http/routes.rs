@@ -135,7 +135,7 @@ fn answer(path: &str) -> Response {
             let mut report = m.report();
             for component in &mut report.components {
                 for instance in &mut component.instances {
-                    instance.methods = Vec::new();
+                    instance.methods = Default::default();
                     instance.strategies = Vec::new();
                     instance.failures_by_category.clear();
                 }
