@@ -21,7 +21,7 @@ use loom::thread;
 use breaker::{CircuitBreaker, Permit};
 use config::CircuitConfig;
 use ring::Ring;
-use state::CircuitState;
+use state::{assert_valid_sequence, CircuitState};
 
 /// Two threads push into a window of three: every reading counts no
 /// more failures than outcomes, and the ring ends holding exactly the
@@ -73,19 +73,6 @@ fn flapping(probes: u32) -> CircuitBreaker {
             .with_cool_down(Duration::ZERO)
             .with_half_open_probes(probes),
     )
-}
-
-fn assert_valid_sequence(states: &[CircuitState]) {
-    use CircuitState::*;
-    let mut before = Closed;
-    for &state in states {
-        let follows = matches!(
-            (before, state),
-            (Closed, Open) | (Open, HalfOpen) | (HalfOpen, Closed) | (HalfOpen, Open)
-        );
-        assert!(follows, "{before:?} -> {state:?} in {states:?}");
-        before = state;
-    }
 }
 
 /// Two threads each take a permit of an open circuit and report: no

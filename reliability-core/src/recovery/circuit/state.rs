@@ -49,3 +49,23 @@ impl fmt::Display for CircuitState {
         f.write_str(self.as_str())
     }
 }
+
+/// Panics unless `states`, published from a new (closed) circuit, is a
+/// sequence of transitions that can happen: closed → open → half open →
+/// closed or open.
+#[cfg(test)]
+pub(crate) fn assert_valid_sequence(states: &[CircuitState]) {
+    use CircuitState::*;
+    let mut before = Closed;
+    for (i, &state) in states.iter().enumerate() {
+        let follows = matches!(
+            (before, state),
+            (Closed, Open) | (Open, HalfOpen) | (HalfOpen, Closed) | (HalfOpen, Open)
+        );
+        assert!(
+            follows,
+            "transition {i} of {states:?}: {before:?} -> {state:?}"
+        );
+        before = state;
+    }
+}

@@ -3,6 +3,7 @@ use std::sync::Mutex as StdMutex;
 use std::time::Duration;
 
 use super::breaker::{CircuitBreaker, Permit};
+use super::state::assert_valid_sequence;
 use super::{CircuitConfig, CircuitState};
 use std::time::Instant;
 
@@ -257,19 +258,6 @@ fn transitions_are_published_in_order() {
     let published = published.into_inner().unwrap();
     assert!(published.len() > 100, "{} transitions", published.len());
     assert_valid_sequence(&published);
-}
-
-pub(crate) fn assert_valid_sequence(states: &[CircuitState]) {
-    use CircuitState::*;
-    let mut before = Closed;
-    for (i, &state) in states.iter().enumerate() {
-        let follows = matches!(
-            (before, state),
-            (Closed, Open) | (Open, HalfOpen) | (HalfOpen, Closed) | (HalfOpen, Open)
-        );
-        assert!(follows, "transition {i}: {before:?} -> {state:?}");
-        before = state;
-    }
 }
 
 /// A listener that calls the breaker again (it reads the component, or
