@@ -189,6 +189,33 @@ fn metrics_publish() -> BTreeMap<SeriesKey, f64> {
     out
 }
 
+/// The text and OpenTelemetry agree with the `metrics` bridge series by
+/// series: the text has the buckets but not the percentiles (PromQL derives
+/// them), OpenTelemetry the percentiles but not the buckets.
+fn assert_agree(
+    text: &BTreeMap<SeriesKey, f64>,
+    otel: &BTreeMap<SeriesKey, f64>,
+    published: &BTreeMap<SeriesKey, f64>,
+) {
+    let without = |name: &str| {
+        published
+            .iter()
+            .filter(|(k, _)| k.0 != name)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        *text,
+        without("reliability_call_duration_quantile_seconds"),
+        "Prometheus text vs metrics"
+    );
+    assert_eq!(
+        *otel,
+        without("reliability_call_duration_seconds_bucket"),
+        "OpenTelemetry vs metrics"
+    );
+}
+
 #[test]
 fn prometheus_opentelemetry_and_metrics_agree_series_by_series() {
     let _turn = fixture::serial();
@@ -204,26 +231,7 @@ fn prometheus_opentelemetry_and_metrics_agree_series_by_series() {
         "nothing moved meanwhile"
     );
 
-    // The text has the buckets but not the percentiles (PromQL derives them).
-    let is_quantile = |k: &SeriesKey| k.0 == "reliability_call_duration_quantile_seconds";
-    let is_bucket = |k: &SeriesKey| k.0 == "reliability_call_duration_seconds_bucket";
-    let without = |series: &BTreeMap<SeriesKey, f64>, drop: &dyn Fn(&SeriesKey) -> bool| {
-        series
-            .iter()
-            .filter(|(k, _)| !drop(k))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect::<BTreeMap<_, _>>()
-    };
-    assert_eq!(
-        text,
-        without(&published, &is_quantile),
-        "Prometheus text vs metrics"
-    );
-    assert_eq!(
-        otel,
-        without(&published, &is_bucket),
-        "OpenTelemetry vs metrics"
-    );
+    assert_agree(&text, &otel, &published);
     // Every family is there, each with at least one series.
     for (otel_name, name) in NAMES {
         assert!(
@@ -285,25 +293,7 @@ fn three_ways(component: &str) -> [BTreeMap<SeriesKey, f64>; 3] {
         })
         .collect();
     let published = of(metrics_publish(), component);
-    let is_quantile = |k: &SeriesKey| k.0 == "reliability_call_duration_quantile_seconds";
-    let is_bucket = |k: &SeriesKey| k.0 == "reliability_call_duration_seconds_bucket";
-    let without = |series: &BTreeMap<SeriesKey, f64>, drop: &dyn Fn(&SeriesKey) -> bool| {
-        series
-            .iter()
-            .filter(|(k, _)| !drop(k))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect::<BTreeMap<_, _>>()
-    };
-    assert_eq!(
-        text,
-        without(&published, &is_quantile),
-        "Prometheus text vs metrics"
-    );
-    assert_eq!(
-        otel,
-        without(&published, &is_bucket),
-        "OpenTelemetry vs metrics"
-    );
+    assert_agree(&text, &otel, &published);
     [text, otel, published]
 }
 
