@@ -60,19 +60,31 @@ fn call(component: u64, i: u64) {
     };
 }
 
-fn totals(snapshot: &MetricsSnapshot) -> Vec<(u64, u64, u64)> {
+/// Each component's counts, `None` before it has registered: snapshots
+/// taken while the threads start see the components appear one by one, so
+/// counts are compared component by component, not by position.
+fn totals(snapshot: &MetricsSnapshot) -> Vec<Option<(u64, u64, u64)>> {
     NAMES
         .iter()
-        .filter_map(|name| snapshot.component(name)?.method("work"))
-        .map(|m| (m.calls, m.successes, m.failures))
+        .map(|name| {
+            let m = snapshot.component(name)?.method("work")?;
+            Some((m.calls, m.successes, m.failures))
+        })
         .collect()
 }
 
 #[test]
 fn counts_are_exact_under_contention() {
-    // Panics are expected here; keep the output readable.
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    // The bodies' panics are expected here: keep them quiet, and any other
+    // (a failed assertion) as loud as ever.
+    let quiet = std::sync::Arc::new(std::panic::take_hook());
+    let loud = std::sync::Arc::clone(&quiet);
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>();
+        if !message.is_some_and(|m| m.starts_with("call ") && m.ends_with(" panicked")) {
+            loud(info);
+        }
+    }));
     let handles: Vec<_> = (0..THREADS)
         .map(|t| {
             thread::spawn(move || {
@@ -87,7 +99,14 @@ fn counts_are_exact_under_contention() {
     while !handles.iter().all(|h| h.is_finished()) {
         let now = reliability_core::snapshot();
         for (before, after) in totals(&last).iter().zip(totals(&now).iter()) {
-            assert!(after.0 >= before.0 && after.1 >= before.1 && after.2 >= before.2);
+            match (before, after) {
+                (Some(before), Some(after)) => assert!(
+                    after.0 >= before.0 && after.1 >= before.1 && after.2 >= before.2,
+                    "{before:?} -> {after:?}"
+                ),
+                (Some(_), None) => panic!("a component disappeared"),
+                (None, _) => {}
+            }
         }
         for component in &now.components {
             assert!((0.0..=1.0).contains(&component.health.success_rate));
@@ -103,7 +122,7 @@ fn counts_are_exact_under_contention() {
     for handle in handles {
         handle.join().unwrap();
     }
-    std::panic::set_hook(quiet);
+    std::panic::set_hook(Box::new(move |info| quiet(info)));
 
     let snapshot = reliability_core::snapshot();
     let mut all = 0;
